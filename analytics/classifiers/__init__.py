@@ -1,0 +1,1 @@
+"""Emotion classifiers: a registry of models behind one interface."""

@@ -1,0 +1,53 @@
+"""The one-method interface every emotion classifier implements."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from analytics.types import ModelInfo
+
+
+class ColorMode(str, enum.Enum):
+    """What a model reads: one gray channel or three RGB channels."""
+
+    GRAY = "gray"
+    RGB = "rgb"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to cut a face for a model.
+
+    Attributes:
+        size: side of the square crop in pixels.
+        margin: extra context around the detector's box, as a fraction of its size.
+        color: gray or RGB input.
+    """
+
+    size: int
+    margin: float = 0.2
+    color: ColorMode = ColorMode.RGB
+
+
+@runtime_checkable
+class EmotionClassifier(Protocol):
+    """Turns aligned face crops into eight emotion probabilities."""
+
+    info: ModelInfo
+    input_spec: InputSpec
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Classify crops.
+
+        Args:
+            crops: ``(n, S, S, 3)`` uint8 RGB aligned face crops, ``S == input_spec.size``.
+
+        Returns:
+            ``(n, 8)`` float32 probabilities in :data:`analytics.types.EMOTIONS` order,
+            NaN for classes the model does not predict.
+        """
+        ...

