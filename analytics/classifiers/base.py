@@ -11,7 +11,7 @@ import numpy as np
 from analytics.types import ModelInfo
 
 
-class ColorMode(str, enum.Enum):
+class ColorMode(enum.StrEnum):
     """What a model reads: one gray channel or three RGB channels."""
 
     GRAY = "gray"

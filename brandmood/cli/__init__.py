@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import typer
 
-from brandmood.cli.common import app, run_cli
 from brandmood.cli import core as _core  # noqa: F401  (registers commands)
+from brandmood.cli.common import app, run_cli
 
-for _name in ("ingest", "analyze", "export", "identity", "train"):
+for _name in ("ingest", "demo", "analyze", "export", "identity", "train"):
     try:  # each part of the app registers its own commands
         __import__(f"brandmood.cli.{_name}")
     except ModuleNotFoundError as exc:  # pragma: no cover - only while a part is absent

