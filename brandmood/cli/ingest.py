@@ -1,0 +1,184 @@
+"""``brandmood ingest files|manifest|feed|instagram|facebook|youtube``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from brandmood.cli.common import app, fail, user_errors, workspace
+from ingest import jobs
+from ingest.base import ChannelRef
+from ingest.jobs import IngestSummary
+from ingest.net import DEFAULT_WORKERS
+
+ingest_app = typer.Typer(no_args_is_help=True, help=(
+    "Bring media into the store: files, manifests, feeds, Instagram, Facebook, YouTube."))
+app.add_typer(ingest_app, name="ingest")
+
+BRAND = typer.Option(..., "--brand", help="Brand the media belong to (created if missing).")
+CAMPAIGN = typer.Option(None, "--campaign", help="Campaign to assign (created if missing).")
+CHANNEL = typer.Option(None, "--channel", help="Channel as platform:handle, e.g. instagram:@acme.")
+AMBASSADOR = typer.Option(None, "--ambassador", help="Ambassador handle or name to assign.")
+AS_JSON = typer.Option(False, "--json", help="Print a machine-readable summary on stdout.")
+DRY_RUN = typer.Option(False, "--dry-run", help="Show what would happen; write nothing.")
+WORKERS = typer.Option(DEFAULT_WORKERS, "--workers", min=1, max=64,
+                       help="Parallel downloads.")
+BASE_URL = typer.Option(None, "--base-url", help="API base URL (tests, proxies).")
+
+
+class _Bars:
+    """Two tqdm bars on stderr (items with rate and ETA; bytes), created on first use."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.items: tqdm | None = None
+        self.data: tqdm | None = None
+
+    def _open(self) -> None:
+        if self.items is None:
+            self.items = tqdm(desc="items", unit="item", file=sys.stderr, dynamic_ncols=True)
+            self.data = tqdm(desc="bytes", unit="B", unit_scale=True, unit_divisor=1024,
+                             file=sys.stderr, dynamic_ncols=True)
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        self._open()
+        if self.items.total != total:
+            self.items.total = total
+        self.items.n = done
+        self.items.set_postfix_str(message.rsplit("/", 1)[-1][-40:], refresh=False)
+        self.items.refresh()
+
+    def bytes(self, n: int) -> None:
+        if self.enabled:
+            self._open()
+            self.data.update(n)
+
+    def close(self) -> None:
+        for bar in (self.items, self.data):
+            if bar is not None:
+                bar.close()
+
+
+@contextmanager
+def _bars(enabled: bool) -> Iterator[_Bars]:
+    bars = _Bars(enabled)
+    try:
+        yield bars
+    finally:
+        bars.close()
+
+
+def _table(summary: IngestSummary) -> str:
+    total = len(summary.items)
+    lines = [f"{'outcome':<10} {'items':>7}", "-" * 18]
+    lines += [f"{name:<10} {n:>7}" for name, n in (
+        ("stored", summary.stored), ("duplicate", summary.duplicate),
+        ("failed", summary.failed))]
+    lines += ["-" * 18, f"{'total':<10} {total:>7}"]
+    failed = [i for i in summary.items if i.outcome.value == "failed"]
+    for item in failed[:20]:
+        lines.append(f"failed: {item.source}: {item.reason}")
+    if len(failed) > 20:
+        lines.append(f"... and {len(failed) - 20} more failed items (use --json)")
+    if summary.dry_run:
+        lines.append("dry run: nothing was written")
+    return "\n".join(lines)
+
+
+def _run(as_json: bool, call: Callable[..., IngestSummary], **kwargs) -> None:
+    if kwargs.get("channel"):
+        ChannelRef.parse(kwargs["channel"])  # a typo fails before any work
+    if not str(kwargs.get("brand") or "").strip():
+        raise ValueError("brand name must not be empty")
+    with workspace() as ws, _bars(not as_json) as bars:
+        summary = call(ws, progress=bars.progress, on_bytes=bars.bytes, **kwargs)
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        typer.echo(_table(summary))
+    if summary.error:
+        fail(summary.error)
+
+
+@ingest_app.command("files")
+@user_errors
+def files(paths: list[Path] = typer.Argument(..., help="Files, folders or zip archives."),
+          brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+          ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+          workers: int = WORKERS) -> None:
+    """Ingest local files, folders (recursive) and zip archives."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    _run(as_json, jobs.ingest_paths, paths=paths, brand=brand, campaign=campaign,
+         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers)
+
+
+@ingest_app.command("manifest")
+@user_errors
+def manifest(path: Path = typer.Argument(..., help="CSV, JSON or JSON Lines manifest."),
+             brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+             ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+             workers: int = WORKERS,
+             base_dir: Path = typer.Option(None, help="Folder that relative paths start at."),
+             ) -> None:
+    """Ingest a manifest of media URLs or paths with their post metadata."""
+    _run(as_json, jobs.ingest_manifest, manifest=path, brand=brand, campaign=campaign,
+         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers,
+         base_dir=base_dir)
+
+
+@ingest_app.command("feed")
+@user_errors
+def feed(url: str = typer.Argument(..., help="RSS or Atom feed URL."),
+         brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+         ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+         workers: int = WORKERS) -> None:
+    """Ingest the images and videos of an RSS/Atom feed (only what is new)."""
+    _run(as_json, jobs.ingest_feed, url=url, brand=brand, campaign=campaign,
+         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers)
+
+
+@ingest_app.command("instagram")
+@user_errors
+def instagram(account_id: str = typer.Argument(..., help="Instagram Graph user id."),
+              brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+              ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+              workers: int = WORKERS, base_url: str = BASE_URL) -> None:
+    """Ingest an Instagram business/creator account (token: BRANDMOOD_INSTAGRAM_TOKEN)."""
+    _run(as_json, jobs.ingest_instagram, account_id=account_id, brand=brand,
+         campaign=campaign, channel=channel, ambassador=ambassador, dry_run=dry_run,
+         workers=workers, base_url=base_url)
+
+
+@ingest_app.command("facebook")
+@user_errors
+def facebook(page_id: str = typer.Argument(..., help="Facebook Page id."),
+             brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+             ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+             workers: int = WORKERS, base_url: str = BASE_URL) -> None:
+    """Ingest a Facebook Page's posts (token: BRANDMOOD_FACEBOOK_TOKEN)."""
+    _run(as_json, jobs.ingest_facebook, page_id=page_id, brand=brand, campaign=campaign,
+         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers,
+         base_url=base_url)
+
+
+@ingest_app.command("youtube")
+@user_errors
+def youtube(youtube_channel: str = typer.Argument(..., metavar="CHANNEL_ID",
+                                                  help="Channel id (UC…) or @handle."),
+            brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+            ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+            workers: int = WORKERS, base_url: str = BASE_URL) -> None:
+    """Ingest a YouTube channel's uploads (API key: BRANDMOOD_YOUTUBE_KEY)."""
+    _run(as_json, jobs.ingest_youtube, youtube_channel=youtube_channel, brand=brand,
+         campaign=campaign, channel=channel, ambassador=ambassador, dry_run=dry_run,
+         workers=workers, base_url=base_url)
