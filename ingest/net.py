@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 DEFAULT_WORKERS = 8
 MB = 1 << 20
@@ -128,17 +130,63 @@ class UrlGuard:
         host = (parts.hostname or "").lower().rstrip(".")
         if not host:
             raise BlockedURLError("refused URL without a host")
-        if host in self._names:
-            return
+        if host not in self._names:
+            self.checked_addresses(host)
+
+    def checked_addresses(self, host: str) -> list[IPAddress]:
+        """Resolve ``host`` and return its addresses if every one may be reached.
+
+        Raises:
+            BlockedURLError: if any address is refused.
+            FetchError: if the name does not resolve.
+        """
+        host = host.lower().rstrip(".").strip("[]")
         try:
             addrs = [ipaddress.ip_address(host)]
         except ValueError:
             addrs = self._resolve(host)
+        if host in self._names:
+            return addrs
         for ip in addrs:
             why = _refusal(ip)
             if why and not self._allowed_ip(ip):
                 raise BlockedURLError(f"refused {host}: resolves to {why} address {ip} "
                                       f"(allow it with {ALLOW_ENV})")
+        return addrs
+
+
+def _pinned_adapter(guard: UrlGuard, pool_size: int) -> HTTPAdapter:
+    """An adapter whose connections go only to addresses the guard has just checked.
+
+    The check before a request resolves the host once; without pinning, the socket
+    connect would resolve it again, and a DNS-rebinding host could answer a private
+    address the second time. Here the connect itself resolves through the guard and
+    dials the checked address (TLS still verifies the certificate for the host name).
+    """
+    class _Pinned:
+        def _new_conn(self):  # urllib3 dials ``_dns_host``; SNI and Host use ``host``
+            self._dns_host = str(guard.checked_addresses(self.host)[0])
+            return super()._new_conn()
+
+    class _HTTPConn(_Pinned, HTTPConnection):
+        pass
+
+    class _HTTPSConn(_Pinned, HTTPSConnection):
+        pass
+
+    class _HTTPPool(HTTPConnectionPool):
+        ConnectionCls = _HTTPConn
+
+    class _HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _HTTPSConn
+
+    class _Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool,
+                                                       "https": _HTTPSPool}
+
+    return _Adapter(pool_connections=16, pool_maxsize=max(pool_size, 1))
 
 
 @dataclass(frozen=True)
@@ -177,7 +225,7 @@ class Fetcher:
         self.sleep = sleep
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies from the environment
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=max(pool_size, 1))
+        adapter = _pinned_adapter(self.guard, pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._slots: dict[str, threading.BoundedSemaphore] = {}

@@ -157,3 +157,30 @@ def test_redact_hides_tokens() -> None:
     url = "https://graph.example/v1/me/media?fields=id&access_token=SECRET123&key=K2"
     out = redact(url)
     assert "SECRET123" not in out and "K2" not in out and "fields=id" in out
+
+
+def test_connection_dials_the_address_the_guard_checked(server, tmp_path: Path) -> None:
+    """The socket goes to the guard's resolution, not to a second system lookup."""
+    data = jpeg_bytes(3)
+    server.serve_file("/pinned.jpg", data)
+    port = server.url("/").split(":")[2].split("/")[0]
+    guard = UrlGuard(["127.0.0.1"], resolver=_resolver({"cdn.test": ["127.0.0.1"]}))
+    dl = Fetcher(guard, FetchLimits(retries=0)).download(
+        f"http://cdn.test:{port}/pinned.jpg", tmp_path)
+    assert dl.path.read_bytes() == data
+
+
+def test_dns_rebinding_between_check_and_connect_is_refused(tmp_path: Path) -> None:
+    """A name that answers public first and private on the next lookup never connects."""
+    answers = iter([["93.184.216.34"], ["10.0.0.1"]])
+    calls: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        calls.append(host)
+        return next(answers, ["10.0.0.1"])
+
+    fetcher = Fetcher(UrlGuard(resolver=rebinding), FetchLimits(retries=0))
+    with pytest.raises(BlockedURLError, match=r"10\.0\.0\.1"):
+        fetcher.download("http://rebind.example/a.jpg", tmp_path)
+    assert calls == ["rebind.example", "rebind.example"]
+    assert not list(tmp_path.iterdir())
