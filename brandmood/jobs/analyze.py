@@ -1,0 +1,290 @@
+"""The analysis job: run the detector and classifier over stored assets.
+
+One :class:`~db.models.AnalysisRun` per model signature (classifier, weights, detector,
+parameters). Assets are processed in batches (images decoded and analyzed together,
+videos one by one, streamed) and each asset is written and committed in its own
+transaction, so a killed job loses at most the asset in flight. Running the job again
+with the same model and parameters continues the same run: assets it already analyzed
+are skipped, and an asset caught mid-write is replaced, never duplicated. An asset that
+cannot be decoded is marked failed with its reason and the job goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+
+from analytics.images import ImageDecodeError, load_image
+from analytics.pipeline import Analyzer, default_analyzer
+from analytics.types import FaceDetections
+from analytics.video import VideoDecodeError
+from brandmood.workspace import Workspace
+from db.media_store import MediaStoreError
+from db.models import Asset, AssetKind, AssetStatus, RunStatus
+from db.queries import analysis as q
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+IMAGE_BATCH = 8
+"""Assets per batch: their images are decoded and analyzed together."""
+BATCH_PIXELS = 40_000_000
+"""A batch is analyzed early once its decoded images hold this many pixels (memory bound)."""
+
+DECODE_ERRORS = (ImageDecodeError, VideoDecodeError, MediaStoreError, FileNotFoundError,
+                 OSError)
+
+
+@dataclass(frozen=True)
+class AssetOutcome:
+    """What became of one asset in this job."""
+
+    asset_id: int
+    status: AssetStatus
+    n_faces: int = 0
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"asset_id": self.asset_id, "status": self.status.value,
+                "n_faces": self.n_faces, "reason": self.reason}
+
+
+@dataclass
+class AnalysisSummary:
+    """The job's result: which run, what was processed, counts and timings."""
+
+    run_id: int
+    model: str
+    resumed: bool
+    skipped: int
+    items: list[AssetOutcome] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def analyzed(self) -> int:
+        return sum(1 for i in self.items if i.status is AssetStatus.ANALYZED)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for i in self.items if i.status is AssetStatus.FAILED)
+
+    @property
+    def faces(self) -> int:
+        return sum(i.n_faces for i in self.items)
+
+    def to_json(self) -> dict[str, object]:
+        return {"run_id": self.run_id, "model": self.model, "resumed": self.resumed,
+                "analyzed": self.analyzed, "failed": self.failed, "faces": self.faces,
+                "skipped": self.skipped, "timings": self.timings,
+                "items": [i.to_json() for i in self.items]}
+
+
+def run_signature(analyzer: Analyzer, *, every_s: float) -> q.RunSignature:
+    """The run signature of an analyzer and the job's parameters."""
+    info = analyzer.classifier.info
+    params = dict(analyzer.parameters)
+    params["every_s"] = float(every_s)
+    return q.RunSignature(model_name=info.name, model_version=info.version,
+                          weights_sha256=info.weights_sha256 or "",
+                          detector=analyzer.detector.info.label, parameters=params)
+
+
+def run_analysis(ws: Workspace, *, model: str | None = None,
+                 asset_ids: list[int] | None = None, every_s: float = 1.0,
+                 progress: Progress | None = None, new_run: bool = False,
+                 analyzer: Analyzer | None = None) -> AnalysisSummary:
+    """Analyze pending assets (or the given ones) and store their faces.
+
+    Args:
+        ws: the workspace.
+        model: classifier name (None → ``BRANDMOOD_MODEL`` or the default model).
+        asset_ids: analyze exactly these assets (again, if already done).
+        every_s: video sampling interval in seconds.
+        progress: called with ``(done, total, message)`` after each asset.
+        new_run: start a new run even if one with the same signature exists.
+        analyzer: use this analyzer instead of :func:`default_analyzer` (``model``
+            is then ignored).
+
+    Returns:
+        What the job did.
+
+    Raises:
+        ValueError: if ``every_s`` is not positive.
+        db.queries.core.NotFoundError: if a given asset id does not exist.
+    """
+    if not every_s > 0:
+        raise ValueError(f"every_s must be positive, got {every_s}")
+    started = time.perf_counter()
+    analyzer = analyzer or default_analyzer(model)
+    signature = run_signature(analyzer, every_s=every_s)
+    with ws.sessions.begin() as session:
+        run, resumed = q.start_run(session=session, signature=signature, new_run=new_run)
+        todo = q.assets_to_analyze(session=session, run_id=run.id, asset_ids=asset_ids)
+        done_before = q.count_done(session=session, run_id=run.id)
+        run_id = run.id
+    summary = AnalysisSummary(run_id=run_id, model=analyzer.classifier.info.label,
+                              resumed=resumed, skipped=done_before if asset_ids is None else 0)
+    job = _Job(ws, analyzer, run_id, every_s, summary, progress, total=len(todo))
+    before = analyzer.timings.to_json()
+    try:
+        for start in range(0, len(todo), IMAGE_BATCH):
+            job.process(todo[start:start + IMAGE_BATCH])
+    except BaseException:
+        _close(ws, run_id, analyzer, before, started, RunStatus.RUNNING)
+        raise
+    summary.timings = _close(ws, run_id, analyzer, before, started, RunStatus.DONE)
+    return summary
+
+
+def _close(ws: Workspace, run_id: int, analyzer: Analyzer, before: dict[str, float],
+           started: float, status: RunStatus) -> dict[str, float]:
+    after = analyzer.timings.to_json()
+    timings = {k: round(after[k] - before.get(k, 0.0), 4) for k in after}
+    timings["total_s"] = round(time.perf_counter() - started, 4)
+    try:
+        with ws.sessions.begin() as session:
+            q.finish_run(session=session, run_id=run_id, timings=timings, status=status)
+    except Exception:  # never hide the error that stopped the job
+        if status is RunStatus.DONE:
+            raise
+        log.exception("could not record the interrupted run %s", run_id)
+    return timings
+
+
+class _Job:
+    """The per-batch work of one :func:`run_analysis` call."""
+
+    def __init__(self, ws: Workspace, analyzer: Analyzer, run_id: int, every_s: float,
+                 summary: AnalysisSummary, progress: Progress | None, total: int) -> None:
+        self.ws, self.analyzer, self.run_id, self.every_s = ws, analyzer, run_id, every_s
+        self.summary, self.progress, self.total = summary, progress, total
+
+    def process(self, ids: Sequence[int]) -> None:
+        """Analyze one batch of assets: images together, then videos one by one."""
+        with self.ws.session() as session:
+            assets = [session.get(Asset, i) for i in ids]
+            snapshot = [(a.id, a.kind, a.media_path) for a in assets if a is not None]
+        images, videos = [], []
+        for asset_id, kind, relpath in snapshot:
+            (videos if kind is AssetKind.VIDEO else images).append((asset_id, relpath))
+        self._images(images)
+        for asset_id, relpath in videos:
+            self._video(asset_id, relpath)
+
+    def _path(self, relpath: str) -> Path:
+        path = self.ws.media.path(relpath)
+        if not path.exists():
+            raise FileNotFoundError(f"media file missing from the store: {relpath}")
+        return path
+
+    def _images(self, items: list[tuple[int, str]]) -> None:
+        """Decode images and analyze them together, at most BATCH_PIXELS at a time."""
+        decoded: list[tuple[int, np.ndarray, float]] = []
+        pixels = 0
+        for asset_id, relpath in items:
+            t = time.perf_counter()
+            try:
+                image = load_image(self._path(relpath))
+            except DECODE_ERRORS as exc:
+                self._fail(asset_id, _reason(exc), time.perf_counter() - t)
+                continue
+            self.analyzer.timings.decode_s += time.perf_counter() - t
+            decoded.append((asset_id, image, time.perf_counter() - t))
+            pixels += image.shape[0] * image.shape[1]
+            if pixels >= BATCH_PIXELS:
+                self._analyze_decoded(decoded)
+                decoded, pixels = [], 0
+        self._analyze_decoded(decoded)
+
+    def _analyze_decoded(self, decoded: list[tuple[int, np.ndarray, float]]) -> None:
+        if not decoded:
+            return
+        t = time.perf_counter()
+        try:
+            results = self.analyzer.analyze_images([img for _, img, _ in decoded])
+        except Exception:  # find the one bad image, the others go on
+            log.exception("batch analysis failed; retrying image by image")
+            for item in decoded:
+                self._image_alone(*item)
+            return
+        share = (time.perf_counter() - t) / len(decoded)
+        for (asset_id, _img, dt), faces in zip(decoded, results, strict=True):
+            self._store_image(asset_id, faces, dt + share)
+
+    def _image_alone(self, asset_id: int, image: np.ndarray, seconds: float) -> None:
+        t = time.perf_counter()
+        try:
+            faces = self.analyzer.analyze_images([image])[0]
+        except Exception as exc:  # this asset fails with the reason
+            log.exception("analysis of asset %s failed", asset_id)
+            self._fail(asset_id, f"analysis error: {type(exc).__name__}: {_reason(exc)}",
+                       seconds + time.perf_counter() - t)
+            return
+        self._store_image(asset_id, faces, seconds + time.perf_counter() - t)
+
+    def _store_image(self, asset_id: int, faces: FaceDetections, seconds: float) -> None:
+        summary = {"kind": "image", "n_faces": len(faces),
+                   "uncertain": int(faces.uncertain.sum())}
+        self._store(asset_id, [(0, faces)], summary, seconds)
+
+    def _video(self, asset_id: int, relpath: str) -> None:
+        t = time.perf_counter()
+        try:
+            result = self.analyzer.analyze_video(self._path(relpath), every_s=self.every_s)
+        except DECODE_ERRORS as exc:
+            self._fail(asset_id, _reason(exc), time.perf_counter() - t)
+            return
+        except Exception as exc:  # e.g. a decoder error mid-stream
+            log.exception("analysis of video asset %s failed", asset_id)
+            self._fail(asset_id, f"analysis error: {type(exc).__name__}: {_reason(exc)}",
+                       time.perf_counter() - t)
+            return
+        summary = result.summary.to_json()
+        summary.update(kind="video", duration_s=result.info.duration_s, fps=result.info.fps,
+                       rotation=result.info.rotation, bad_packets=result.decode.bad_packets)
+        frames = [(f.timestamp_ms, f.faces) for f in result.frames]
+        self._store(asset_id, frames, summary, time.perf_counter() - t)
+
+    def _store(self, asset_id: int, frames: list, summary: dict, seconds: float) -> None:
+        try:
+            with self.ws.sessions.begin() as session:
+                asset = session.get(Asset, asset_id)
+                if asset is None:  # deleted while the job ran
+                    return
+                n = q.write_asset_result(session=session, run_id=self.run_id, asset=asset,
+                                         frames=frames, summary=summary, seconds=seconds)
+        except IntegrityError:  # a concurrent job of the same run stored it first
+            log.warning("asset %s was stored by another job of run %s", asset_id, self.run_id)
+            return
+        self._done(AssetOutcome(asset_id, AssetStatus.ANALYZED, n_faces=n))
+
+    def _fail(self, asset_id: int, reason: str, seconds: float) -> None:
+        try:
+            with self.ws.sessions.begin() as session:
+                asset = session.get(Asset, asset_id)
+                if asset is None:
+                    return
+                q.write_asset_failure(session=session, run_id=self.run_id, asset=asset,
+                                      reason=reason, seconds=seconds)
+        except IntegrityError:
+            log.warning("asset %s was stored by another job of run %s", asset_id, self.run_id)
+            return
+        self._done(AssetOutcome(asset_id, AssetStatus.FAILED, reason=reason))
+
+    def _done(self, outcome: AssetOutcome) -> None:
+        self.summary.items.append(outcome)
+        if self.progress is not None:
+            word = "failed" if outcome.status is AssetStatus.FAILED else f"{outcome.n_faces} faces"
+            self.progress(len(self.summary.items), self.total,
+                          f"asset {outcome.asset_id}: {word}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]

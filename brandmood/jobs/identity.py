@@ -1,0 +1,269 @@
+"""Ambassador jobs: enroll from photos or video frames, match every analyzed face.
+
+Each bad input (unreadable file, no face) fails that one item with a reason; the job goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from analytics.identity import (
+    DEFAULT_THRESHOLD,
+    EMBEDDING_MODEL,
+    MAX_REFERENCES,
+    FaceEmbedder,
+    Gallery,
+    IdentityError,
+    default_embedder,
+    largest_face,
+    match,
+    match_tracks,
+    vector_from_bytes,
+    vector_to_bytes,
+)
+from brandmood.workspace import Workspace
+from db.media_store import MediaStoreError
+from db.models import AssetKind
+from db.queries import identity as q
+from db.queries.core import get_brand, get_or_create_ambassador
+
+Progress = Callable[[int, int, str], None]
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
+
+
+@dataclass(frozen=True)
+class EnrollItem:
+    """What became of one enrollment source (a photo, or one video frame)."""
+
+    source: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class EnrollSummary:
+    """Outcome of one enrollment: the ambassador and one item per source."""
+
+    ambassador_id: int
+    added: int = 0
+    items: list[EnrollItem] = field(default_factory=list)
+
+
+@dataclass
+class MatchSummary:
+    """Outcome of one matching pass over analyzed faces."""
+
+    threshold: float
+    n_faces: int = 0
+    n_matched: int = 0
+    n_unknown: int = 0
+    n_kept_reviewed: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    per_ambassador: dict[int, int] = field(default_factory=dict)
+
+
+def _detector():
+    from analytics.detection import MTCNNDetector
+
+    return MTCNNDetector()
+
+
+def load_sources(paths: Sequence[Path], *, every_s: float = 1.0,
+                 frames_per_video: int = 5) -> tuple[list[tuple[str, np.ndarray]],
+                                                     list[EnrollItem]]:
+    """Read photos, and a few frames of each video, as named ``(H, W, 3)`` RGB images.
+
+    Returns:
+        ``(images, failures)``: loaded images named ``path`` or ``path@<ms>ms``, and one
+        failed :class:`EnrollItem` per unreadable file.
+    """
+    from analytics.images import load_image
+    from analytics.video import iter_frames
+
+    images: list[tuple[str, np.ndarray]] = []
+    failed: list[EnrollItem] = []
+    for path in paths:
+        try:
+            if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+                for k, fr in enumerate(iter_frames(path, every_s=every_s)):
+                    if k >= frames_per_video:
+                        break
+                    images.append((f"{path}@{fr.timestamp_ms}ms", fr.image))
+            else:
+                images.append((str(path), load_image(Path(path))))
+        except (OSError, ValueError) as exc:
+            failed.append(EnrollItem(str(path), False, str(exc) or type(exc).__name__))
+    return images, failed
+
+
+def embed_largest_faces(images: Sequence[tuple[str, np.ndarray]], *, detector=None,
+                        embedder: FaceEmbedder | None = None
+                        ) -> tuple[list[tuple[str, np.ndarray]], list[EnrollItem]]:
+    """Embed the largest face of each image.
+
+    Returns:
+        ``(embedded, failures)``: ``(name, (128,) vector)`` per image with a face, and a
+        failed item per image without one.
+    """
+    detector = detector or _detector()
+    embedder = embedder or default_embedder()
+    out: list[tuple[str, np.ndarray]] = []
+    failed: list[EnrollItem] = []
+    for (name, img), faces in zip(images, detector.detect([im for _, im in images]),
+                                  strict=True):
+        try:
+            i = largest_face(faces)
+        except IdentityError as exc:
+            failed.append(EnrollItem(name, False, str(exc)))
+            continue
+        out.append((name, embedder.embed(img, faces.boxes[i:i + 1])[0]))
+    return out, failed
+
+
+def enroll(ws: Workspace, *, brand: str, name: str, images: Sequence[tuple[str, np.ndarray]],
+           detector=None, embedder: FaceEmbedder | None = None,
+           pre_failed: Sequence[EnrollItem] = ()) -> EnrollSummary:
+    """Enroll (or add references to) an ambassador from named RGB images.
+
+    The largest face of each image becomes one reference; at most
+    :data:`~analytics.identity.MAX_REFERENCES` references per ambassador are kept.
+
+    Raises:
+        NotFoundError: for an unknown brand.
+        IdentityError: if no image gave a face.
+    """
+    embedded, failed = embed_largest_faces(images, detector=detector, embedder=embedder)
+    with ws.session() as s:
+        b = get_brand(s, name=brand)
+        amb = get_or_create_ambassador(s, brand=b, name=name)
+        summary = EnrollSummary(amb.id, items=list(pre_failed) + failed)
+        have = q.count_references(session=s, ambassador_id=amb.id, model=EMBEDDING_MODEL)
+        for src, vec in embedded:
+            if have >= MAX_REFERENCES:
+                summary.items.append(EnrollItem(src, False, f"{name} already has "
+                                                f"{MAX_REFERENCES} references"))
+                continue
+            q.add_reference(session=s, ambassador_id=amb.id, model=EMBEDDING_MODEL,
+                            vector=vector_to_bytes(vec), source=src)
+            summary.items.append(EnrollItem(src, True))
+            summary.added += 1
+            have += 1
+        if summary.added == 0:
+            reasons = "; ".join(f"{i.source}: {i.reason}" for i in summary.items) or "no input"
+            raise IdentityError(f"no reference face enrolled for {name} ({reasons})")
+        s.commit()
+    return summary
+
+
+def enroll_paths(ws: Workspace, *, brand: str, name: str, paths: Sequence[Path],
+                 detector=None, embedder: FaceEmbedder | None = None) -> EnrollSummary:
+    """Enroll from photo and video files (a few frames of each video)."""
+    images, failed = load_sources(paths)
+    return enroll(ws, brand=brand, name=name, images=images, detector=detector,
+                  embedder=embedder, pre_failed=failed)
+
+
+def _frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
+    """The decoded frame nearest each wanted timestamp (ms) of a video."""
+    from analytics.video import iter_frames
+
+    wanted = sorted(set(timestamps))
+    gaps = np.diff(wanted)
+    every_s = float(gaps[gaps > 0].min()) / 1000.0 if (gaps > 0).any() else 1.0
+    frames = [(fr.timestamp_ms, fr.image) for fr in iter_frames(path, every_s=every_s)]
+    if not frames:
+        return {}
+    times = np.array([t for t, _ in frames])
+    return {t: frames[int(np.argmin(np.abs(times - t)))][1] for t in wanted}
+
+
+def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: FaceEmbedder,
+                 stored: dict[int, bytes]) -> dict[int, np.ndarray]:
+    """Embeddings of one asset's faces: stored ones, the rest computed from its media."""
+    from analytics.images import load_image
+
+    out = {f.face_id: vector_from_bytes(stored[f.face_id]) for f in faces if f.face_id in stored}
+    todo = [f for f in faces if f.face_id not in out]
+    if not todo:
+        return out
+    path = ws.media.path(todo[0].media_path)
+    if todo[0].kind is AssetKind.VIDEO:
+        images = _frames_at(path, [f.timestamp_ms for f in todo])
+    else:
+        images = {0: load_image(path)}
+    by_ts: dict[int, list[q.FaceToMatch]] = {}
+    for f in todo:
+        by_ts.setdefault(f.timestamp_ms if f.kind is AssetKind.VIDEO else 0, []).append(f)
+    for ts, group in by_ts.items():
+        vecs = embedder.embed(images[ts], np.array([f.box for f in group], np.float32))
+        out.update({f.face_id: v for f, v in zip(group, vecs, strict=True)})
+    return out
+
+
+def match_faces(ws: Workspace, *, brand: str, threshold: float = DEFAULT_THRESHOLD,
+                asset_ids: Sequence[int] | None = None, embedder: FaceEmbedder | None = None,
+                progress: Progress | None = None) -> MatchSummary:
+    """Match every analyzed face of a brand to its enrolled ambassadors.
+
+    Embeddings are computed once and stored. In videos, identity is decided per face track.
+    Faces a reviewer confirmed or rejected keep the reviewer's verdict.
+
+    Raises:
+        NotFoundError: for an unknown brand.
+        ValueError: for a threshold that is not positive.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    summary = MatchSummary(threshold=threshold)
+    with ws.session() as s:
+        b = get_brand(s, name=brand)
+        gallery = Gallery.build([(a, vector_from_bytes(v)) for a, v in q.brand_references(
+            session=s, brand_id=b.id, model=EMBEDDING_MODEL)])
+        faces = q.faces_to_match(session=s, brand_id=b.id, asset_ids=asset_ids)
+    by_asset: dict[int, list[q.FaceToMatch]] = {}
+    for f in faces:
+        by_asset.setdefault(f.asset_id, []).append(f)
+    embedder = embedder or default_embedder()
+    for k, (asset_id, group) in enumerate(by_asset.items()):
+        if progress:
+            progress(k, len(by_asset), f"asset {asset_id}")
+        try:
+            _match_asset(ws, group, gallery, threshold, embedder, summary)
+        except (OSError, ValueError, MediaStoreError) as exc:
+            summary.failed.append((asset_id, str(exc) or type(exc).__name__))
+    if progress:
+        progress(len(by_asset), len(by_asset), "done")
+    return summary
+
+
+def _match_asset(ws: Workspace, group: list[q.FaceToMatch], gallery: Gallery, threshold: float,
+                 embedder: FaceEmbedder, summary: MatchSummary) -> None:
+    with ws.session() as s:
+        stored = q.face_embeddings(session=s, face_ids=[f.face_id for f in group],
+                                   model=EMBEDDING_MODEL)
+    vecs = _embed_asset(ws, group, embedder, stored)
+    e = np.stack([vecs[f.face_id] for f in group])
+    tracks = np.array([-1 if f.track_id is None else f.track_id for f in group], np.int64)
+    matches = (match_tracks(e, tracks, gallery, threshold) if group[0].kind is AssetKind.VIDEO
+               else match(e, gallery, threshold))
+    with ws.session() as s:
+        for f, m in zip(group, matches, strict=True):
+            if f.face_id not in stored:
+                q.store_embedding(session=s, face_id=f.face_id, model=EMBEDDING_MODEL,
+                                  vector=vector_to_bytes(vecs[f.face_id]))
+            summary.n_faces += 1
+            dist = None if np.isnan(m.distance) else m.distance
+            if not q.set_machine_match(session=s, face_id=f.face_id,
+                                       ambassador_id=m.ambassador_id, distance=dist):
+                summary.n_kept_reviewed += 1
+            elif m.ambassador_id is None:
+                summary.n_unknown += 1
+            else:
+                summary.n_matched += 1
+                summary.per_ambassador[m.ambassador_id] = (
+                    summary.per_ambassador.get(m.ambassador_id, 0) + 1)
+        s.commit()

@@ -1,0 +1,264 @@
+"""Analysis runs, per-asset outcomes, frames and faces: what ``brandmood analyze`` writes.
+
+A run is identified by its *signature*: classifier name, version and weights sha256,
+detector, and parameters. Running the job again with the same signature continues the
+latest such run (a killed job resumes; new assets are added to it), so a dashboard that
+picks a run sees every asset; another model or other parameters start a new run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from analytics.types import EMOTIONS, FaceDetections
+from db.models import (
+    AnalysisRun,
+    Asset,
+    AssetAnalysis,
+    AssetStatus,
+    Face,
+    Frame,
+    RunStatus,
+    utcnow,
+)
+from db.queries.core import NotFoundError
+
+
+@dataclass(frozen=True)
+class RunSignature:
+    """What makes two analyses comparable: same models, same settings."""
+
+    model_name: str
+    model_version: str
+    weights_sha256: str
+    detector: str
+    parameters: dict
+
+
+def find_run(*, session: Session, signature: RunSignature) -> AnalysisRun | None:
+    """The latest run with exactly this signature, if any."""
+    q = (select(AnalysisRun)
+         .where(AnalysisRun.model_name == signature.model_name,
+                AnalysisRun.model_version == signature.model_version,
+                AnalysisRun.weights_sha256 == signature.weights_sha256,
+                AnalysisRun.detector == signature.detector)
+         .order_by(AnalysisRun.id.desc()))
+    for run in session.scalars(q):
+        if run.parameters == signature.parameters:
+            return run
+    return None
+
+
+def start_run(*, session: Session, signature: RunSignature,
+              new_run: bool = False) -> tuple[AnalysisRun, bool]:
+    """Continue the latest run with this signature, or create one.
+
+    Args:
+        signature: models and parameters of the job.
+        new_run: always create a new run.
+
+    Returns:
+        The run (status RUNNING) and whether it was an existing one.
+    """
+    run = None if new_run else find_run(session=session, signature=signature)
+    resumed = run is not None
+    if run is None:
+        run = AnalysisRun(model_name=signature.model_name, model_version=signature.model_version,
+                          weights_sha256=signature.weights_sha256, detector=signature.detector,
+                          parameters=signature.parameters, timings={})
+        session.add(run)
+    run.status = RunStatus.RUNNING
+    run.finished_at = None
+    session.flush()
+    return run, resumed
+
+
+def assets_to_analyze(*, session: Session, run_id: int,
+                      asset_ids: Sequence[int] | None = None) -> list[int]:
+    """Asset ids the job should process in this run, oldest first.
+
+    Without ``asset_ids``: every asset this run has not analyzed yet, except those it
+    already failed on and that are still marked failed (reset an asset to pending to
+    retry it). With ``asset_ids``: exactly those (re-analyzed even if done).
+
+    Raises:
+        NotFoundError: if a given id names no asset.
+    """
+    if asset_ids is not None:
+        ids = sorted(set(int(i) for i in asset_ids))
+        found = set(session.scalars(select(Asset.id).where(Asset.id.in_(ids))))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(f"no asset with id {', '.join(map(str, missing))}")
+        return ids
+    done = select(AssetAnalysis.asset_id).where(
+        AssetAnalysis.run_id == run_id, AssetAnalysis.status == AssetStatus.ANALYZED)
+    failed = select(AssetAnalysis.asset_id).where(
+        AssetAnalysis.run_id == run_id, AssetAnalysis.status == AssetStatus.FAILED)
+    q = (select(Asset.id)
+         .where(Asset.id.not_in(done),
+                ~(Asset.id.in_(failed) & (Asset.status == AssetStatus.FAILED)))
+         .order_by(Asset.id))
+    return list(session.scalars(q))
+
+
+def count_done(*, session: Session, run_id: int) -> int:
+    """Assets this run has an outcome for (analyzed or failed)."""
+    return int(session.scalar(select(func.count(AssetAnalysis.id))
+                              .where(AssetAnalysis.run_id == run_id)) or 0)
+
+
+def clear_asset(*, session: Session, run_id: int, asset_id: int) -> None:
+    """Remove this run's faces and outcome of an asset (before writing it again)."""
+    session.execute(delete(Face).where(Face.run_id == run_id, Face.asset_id == asset_id))
+    session.execute(delete(AssetAnalysis).where(AssetAnalysis.run_id == run_id,
+                                                AssetAnalysis.asset_id == asset_id))
+
+
+def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> dict[int, int]:
+    """``timestamp_ms -> frame id`` for an asset, creating missing frames."""
+    wanted = sorted(set(int(t) for t in timestamps))
+    have = dict(session.execute(select(Frame.timestamp_ms, Frame.id).where(
+        Frame.asset_id == asset_id, Frame.timestamp_ms.in_(wanted))).all())
+    new = [Frame(asset_id=asset_id, timestamp_ms=t) for t in wanted if t not in have]
+    if new:
+        session.add_all(new)
+        session.flush()
+        have.update({f.timestamp_ms: f.id for f in new})
+    return have
+
+
+def _opt(value: float) -> float | None:
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def face_rows(faces: FaceDetections, *, run_id: int, asset_id: int,
+              frame_id: int) -> list[dict]:
+    """Insert parameters of the :class:`Face` rows for one frame (NaN → NULL)."""
+    dominant = faces.dominant
+    confidence = faces.confidence
+    rows = []
+    for i in range(len(faces)):
+        x1, y1, x2, y2 = (float(v) for v in faces.boxes[i])
+        lm = faces.landmarks[i]
+        row = {
+            "frame_id": frame_id, "run_id": run_id, "asset_id": asset_id,
+            "x1": x1, "y1": y1, "x2": max(x2, x1), "y2": max(y2, y1),
+            "det_score": min(max(float(faces.scores[i]), 0.0), 1.0),
+            "landmarks": None if bool(np.isnan(lm).all()) else
+            [[_opt(x), _opt(y)] for x, y in lm],
+            "dominant": dominant[i], "confidence": _opt(min(float(confidence[i]), 1.0)),
+            "uncertain": bool(faces.uncertain[i]),
+            "track_id": int(faces.track_ids[i]) if faces.track_ids[i] >= 0 else None,
+        }
+        for k, emotion in enumerate(EMOTIONS):
+            p = _opt(faces.probs[i, k])
+            row[f"p_{emotion.value}"] = None if p is None else min(max(p, 0.0), 1.0)
+        rows.append(row)
+    return rows
+
+
+def write_asset_result(*, session: Session, run_id: int, asset: Asset,
+                       frames: Sequence[tuple[int, FaceDetections]], summary: dict,
+                       seconds: float) -> int:
+    """Store an analyzed asset: frames, faces and its outcome; marks it analyzed.
+
+    Replaces whatever this run stored for the asset before (no duplicate faces).
+
+    Returns:
+        The number of faces written.
+    """
+    clear_asset(session=session, run_id=run_id, asset_id=asset.id)
+    ids = _frame_ids(session, asset.id, [ts for ts, _ in frames])
+    rows = [r for ts, faces in frames
+            for r in face_rows(faces, run_id=run_id, asset_id=asset.id, frame_id=ids[int(ts)])]
+    if rows:
+        session.execute(insert(Face), rows)
+    session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.ANALYZED,
+                              n_frames=len(frames), n_faces=len(rows), summary=summary,
+                              seconds=float(seconds)))
+    asset.status = AssetStatus.ANALYZED
+    asset.error = None
+    session.flush()
+    return len(rows)
+
+
+def write_asset_failure(*, session: Session, run_id: int, asset: Asset, reason: str,
+                        seconds: float) -> None:
+    """Record that an asset could not be analyzed, with the reason; marks it failed."""
+    reason = (reason.strip() or "analysis failed")[:2000]
+    clear_asset(session=session, run_id=run_id, asset_id=asset.id)
+    session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.FAILED,
+                              error=reason, seconds=float(seconds)))
+    asset.status = AssetStatus.FAILED
+    asset.error = reason
+    session.flush()
+
+
+def finish_run(*, session: Session, run_id: int, timings: dict[str, float],
+               status: RunStatus = RunStatus.DONE) -> AnalysisRun:
+    """Recount the run's assets and faces, add this job's timings, and close it."""
+    run = session.get(AnalysisRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no analysis run {run_id}")
+    counts = dict(session.execute(
+        select(AssetAnalysis.status, func.count(AssetAnalysis.id))
+        .where(AssetAnalysis.run_id == run_id).group_by(AssetAnalysis.status)).all())
+    run.n_assets = int(sum(counts.values()))
+    run.n_failed = int(counts.get(AssetStatus.FAILED, 0))
+    run.n_faces = int(session.scalar(select(func.count(Face.id))
+                                     .where(Face.run_id == run_id)) or 0)
+    total = dict(run.timings or {})
+    for key, value in timings.items():
+        total[key] = round(float(total.get(key, 0.0)) + float(value), 4)
+    total["jobs"] = int(total.get("jobs", 0)) + 1
+    run.timings = total
+    run.status = status
+    run.finished_at = utcnow()
+    session.flush()
+    return run
+
+
+def get_run(*, session: Session, run_id: int) -> AnalysisRun:
+    """One run.
+
+    Raises:
+        NotFoundError: if it does not exist.
+    """
+    run = session.get(AnalysisRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no analysis run {run_id}")
+    return run
+
+
+def run_faces(*, session: Session, run_id: int, asset_id: int | None = None) -> Sequence[Face]:
+    """Faces of a run (optionally of one asset), in frame order."""
+    q = (select(Face).join(Frame, Frame.id == Face.frame_id).where(Face.run_id == run_id)
+         .order_by(Face.asset_id, Frame.timestamp_ms, Face.id))
+    if asset_id is not None:
+        q = q.where(Face.asset_id == asset_id)
+    return session.scalars(q).all()
+
+
+def asset_outcomes(*, session: Session, run_id: int) -> Sequence[AssetAnalysis]:
+    """Per-asset outcomes of a run, by asset id."""
+    return session.scalars(select(AssetAnalysis).where(AssetAnalysis.run_id == run_id)
+                           .order_by(AssetAnalysis.asset_id)).all()
+
+
+def frames_of(*, session: Session, asset_id: int) -> Sequence[Frame]:
+    """Stored frames of an asset, by timestamp."""
+    return session.scalars(select(Frame).where(Frame.asset_id == asset_id)
+                           .order_by(Frame.timestamp_ms)).all()
+
+
+__all__ = ["RunSignature", "asset_outcomes", "assets_to_analyze", "clear_asset", "count_done",
+           "face_rows", "find_run", "finish_run", "frames_of", "get_run", "run_faces",
+           "start_run", "write_asset_failure", "write_asset_result"]

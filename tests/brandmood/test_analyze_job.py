@@ -1,0 +1,204 @@
+"""The analysis job on a real workspace: real files, real models, failures, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from analytics.images import load_image
+from brandmood.cli import app
+from brandmood.config import load_config
+from brandmood.jobs.analyze import run_analysis
+from brandmood.workspace import Workspace, open_workspace
+from db.models import (
+    AnalysisRun,
+    Asset,
+    AssetAnalysis,
+    AssetKind,
+    AssetStatus,
+    Face,
+    Frame,
+    RunStatus,
+)
+from db.queries.analysis import assets_to_analyze
+from db.queries.core import get_or_create_brand
+from tests.conftest import REPO, media_file
+
+FILES = ("single_face.jpg", "multi_face.jpg", "mountain.jpg", "corrupt.jpg", "single_face.mp4")
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from analytics.pipeline import default_analyzer
+
+    return default_analyzer()
+
+
+def add_assets(ws: Workspace, tmp_path: Path) -> dict[str, int]:
+    """Store real files (and one corrupt JPEG) as pending assets; returns name -> id."""
+    made = {"corrupt.jpg": tmp_path / "corrupt.jpg", "mountain.jpg": tmp_path / "mountain.jpg"}
+    data = media_file("0-f15-hao-ph.jpg").read_bytes()
+    made["corrupt.jpg"].write_bytes(data[: len(data) // 4])
+    with Image.open(media_file("free-mountain-vector-01.jpg")) as im:  # no face; smaller copy
+        im.convert("RGB").resize((640, 360)).save(made["mountain.jpg"], quality=90)
+    ids = {}
+    with ws.sessions.begin() as session:
+        brand = get_or_create_brand(session, name="Acme")
+        for name in FILES:
+            src = made.get(name) or media_file(name)
+            stored = ws.media.put_file(src)
+            asset = Asset(brand_id=brand.id, source_uri=str(src), sha256=stored.sha256,
+                          media_path=stored.relpath,
+                          kind=AssetKind.VIDEO if name.endswith(".mp4") else AssetKind.IMAGE)
+            session.add(asset)
+            session.flush()
+            ids[name] = asset.id
+    return ids
+
+
+def _faces_per_asset(ws: Workspace, run_id: int) -> dict[int, int]:
+    with ws.session() as s:
+        return dict(s.execute(select(Face.asset_id, func.count(Face.id))
+                              .where(Face.run_id == run_id).group_by(Face.asset_id)).all())
+
+
+def test_job_analyzes_fails_one_and_resumes_without_duplicates(any_ws, tmp_path, analyzer):
+    ws = any_ws  # SQLite and PostgreSQL
+    ids = add_assets(ws, tmp_path)
+    calls = []
+    summary = run_analysis(ws, progress=lambda d, t, m: calls.append((d, t)))
+    assert (summary.analyzed, summary.failed, summary.resumed) == (4, 1, False)
+    assert calls[-1] == (5, 5) and [d for d, _ in calls] == [1, 2, 3, 4, 5]
+    (bad,) = [i for i in summary.items if i.status is AssetStatus.FAILED]
+    assert bad.asset_id == ids["corrupt.jpg"] and "truncated or corrupt" in bad.reason
+    faces = _faces_per_asset(ws, summary.run_id)
+    assert faces[ids["single_face.jpg"]] == 1 and faces[ids["multi_face.jpg"]] >= 5
+    assert ids["mountain.jpg"] not in faces
+    assert faces[ids["single_face.mp4"]] == 3  # one face in each of 3 sampled frames
+    with ws.session() as s:
+        run = s.get(AnalysisRun, summary.run_id)
+        assert run.status is RunStatus.DONE and run.finished_at is not None
+        assert (run.n_assets, run.n_failed, run.n_faces) == (5, 1, sum(faces.values()))
+        assert run.model_name == analyzer.classifier.info.name
+        assert run.weights_sha256 == analyzer.classifier.info.weights_sha256
+        assert run.detector.startswith("mtcnn@") and run.parameters["every_s"] == 1.0
+        assert run.timings["total_s"] > 0 and run.timings["jobs"] == 1
+        corrupt = s.get(Asset, ids["corrupt.jpg"])
+        assert corrupt.status is AssetStatus.FAILED and "truncated" in corrupt.error
+        assert s.get(Asset, ids["single_face.jpg"]).status is AssetStatus.ANALYZED
+        video = s.scalar(select(AssetAnalysis).where(
+            AssetAnalysis.asset_id == ids["single_face.mp4"]))
+        assert video.n_frames == 3 and len(video.summary["tracks"]) == 1
+        times = s.scalars(select(Frame.timestamp_ms).where(
+            Frame.asset_id == ids["single_face.mp4"]).order_by(Frame.timestamp_ms)).all()
+        assert times == [0, 1000, 2000]
+        face = s.scalar(select(Face).where(Face.asset_id == ids["single_face.jpg"]))
+        (ref,) = analyzer.analyze_images([load_image(media_file("single_face.jpg"))])
+        for stored, p in zip(face.probs(), ref.probs[0], strict=True):
+            # a class the model lacks is NULL, never 0
+            assert (stored is None) if np.isnan(p) else stored == pytest.approx(p, abs=1e-6)
+        assert face.dominant is ref.dominant[0] and face.uncertain == bool(ref.uncertain[0])
+        assert face.confidence == pytest.approx(float(ref.confidence[0]), abs=1e-6)
+        assert face.x1 == pytest.approx(float(ref.boxes[0, 0]), abs=1e-3)
+        assert face.track_id is None and len(face.landmarks) == 5
+        tracked = s.scalars(select(Face.track_id).where(
+            Face.asset_id == ids["single_face.mp4"])).all()
+        assert tracked == [0, 0, 0]
+
+    again = run_analysis(ws)  # nothing new: same run continued, nothing processed
+    assert again.run_id == summary.run_id and again.resumed and again.items == []
+    assert again.skipped == 5
+    redo = run_analysis(ws, asset_ids=[ids["single_face.jpg"], ids["multi_face.jpg"]])
+    assert redo.analyzed == 2 and _faces_per_asset(ws, summary.run_id) == faces
+    other = run_analysis(ws, every_s=2.0, asset_ids=[ids["single_face.mp4"]])
+    assert other.run_id != summary.run_id  # other parameters: a new run
+    assert _faces_per_asset(ws, other.run_id) == {ids["single_face.mp4"]: 2}  # 0 s and 2 s
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from brandmood.config import load_config
+from brandmood.jobs.analyze import run_analysis
+from brandmood.workspace import open_workspace
+
+def progress(done, total, message):
+    if done == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+run_analysis(open_workspace(load_config()), progress=progress)
+"""
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_in_the_same_run(ws, tmp_path, analyzer):
+    ids = add_assets(ws, tmp_path)
+    env = dict(os.environ, BRANDMOOD_HOME=str(ws.config.home),
+               BRANDMOOD_CACHE=str(ws.config.cache_dir),
+               BRANDMOOD_DATABASE_URL=ws.config.database_url, BRANDMOOD_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    with ws.session() as s:
+        (run,) = s.scalars(select(AnalysisRun)).all()
+        assert run.status is RunStatus.RUNNING  # the kill left it unfinished
+        assert s.scalar(select(func.count(AssetAnalysis.id))) == 2
+    resumed = run_analysis(ws)
+    assert resumed.resumed and resumed.run_id == run.id
+    assert resumed.skipped == 2 and len(resumed.items) == 3
+    faces = _faces_per_asset(ws, run.id)
+    assert faces[ids["single_face.jpg"]] == 1 and faces[ids["single_face.mp4"]] == 3
+    with ws.session() as s:
+        assert s.scalar(select(func.count(AssetAnalysis.id))) == 5
+        run = s.get(AnalysisRun, run.id)
+        assert run.status is RunStatus.DONE and run.n_assets == 5 and run.n_failed == 1
+        assert run.timings["jobs"] == 1  # the killed job never recorded its timings
+        frames = s.scalar(select(func.count(Frame.id)).where(
+            Frame.asset_id == ids["single_face.mp4"]))
+        assert frames == 3
+
+
+def test_missing_media_file_fails_that_asset_only(ws, tmp_path, analyzer):
+    ids = add_assets(ws, tmp_path)
+    with ws.session() as s:
+        rel = s.get(Asset, ids["single_face.jpg"]).media_path
+    ws.media.path(rel).unlink()  # the file vanished from the store
+    summary = run_analysis(ws, asset_ids=[ids["single_face.jpg"], ids["multi_face.jpg"]])
+    outcome = {i.asset_id: i for i in summary.items}
+    assert outcome[ids["single_face.jpg"]].status is AssetStatus.FAILED
+    assert "missing" in outcome[ids["single_face.jpg"]].reason
+    assert outcome[ids["multi_face.jpg"]].status is AssetStatus.ANALYZED
+    with ws.sessions.begin() as s:
+        todo = assets_to_analyze(session=s, run_id=summary.run_id)
+        assert ids["single_face.jpg"] not in todo  # failed here and still marked failed
+        assert ids["multi_face.jpg"] not in todo and ids["mountain.jpg"] in todo
+        s.get(Asset, ids["single_face.jpg"]).status = AssetStatus.PENDING  # reset to retry
+    with ws.session() as s:
+        assert ids["single_face.jpg"] in assets_to_analyze(session=s, run_id=summary.run_id)
+
+
+def test_cli_analyze_json_and_one_line_errors(ws_env, tmp_path, analyzer):
+    ws = open_workspace(load_config())
+    try:
+        ids = add_assets(ws, tmp_path)
+    finally:
+        ws.close()
+    runner = CliRunner()
+    ok = runner.invoke(app, ["analyze", "--json", "--asset-id", str(ids["single_face.jpg"]),
+                             "--asset-id", str(ids["corrupt.jpg"])])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert (data["analyzed"], data["failed"], data["faces"]) == (1, 1, 1)
+    missing = runner.invoke(app, ["analyze", "--asset-id", "9999"])
+    assert missing.exit_code == 2
+    assert "no asset with id 9999" in missing.output and "Traceback" not in missing.output
+    unknown = runner.invoke(app, ["analyze", "--model", "no-such-model"])
+    assert unknown.exit_code == 2 and "unknown model" in unknown.output
