@@ -189,6 +189,7 @@ class Asset(Base):
         CheckConstraint("shares IS NULL OR shares >= 0", name="shares_nonneg"),
         CheckConstraint("views IS NULL OR views >= 0", name="views_nonneg"),
         CheckConstraint("status != 'failed' OR error IS NOT NULL", name="failed_has_reason"),
+        Index("ix_asset_brand_posted", "brand_id", "posted_at"),
     )
 
     channel: Mapped[Channel | None] = relationship()
@@ -302,6 +303,9 @@ class Face(Base):
         *(CheckConstraint(f"{c} IS NULL OR ({c} >= 0 AND {c} <= 1)", name=f"{c}_range")
           for c in _PROB_COLUMNS),
         Index("ix_face_run_asset", "run_id", "asset_id"),
+        # Covering index for the dashboard: per-asset face aggregates without table reads.
+        Index("ix_face_asset_run", "asset_id", "run_id", "dominant", "uncertain", "confidence",
+              "ambassador_id", "ambassador_confirmed"),
     )
 
     def probs(self) -> list[float | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import (
     Select,
@@ -26,7 +26,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from analytics.aggregate import LABELS, MeanStats, dominant_label, mean_stats
 from analytics.types import UNCERTAIN
@@ -35,12 +35,10 @@ from db.models import (
     AnalysisRun,
     Asset,
     AssetAnalysis,
-    AssetKind,
     AssetStatus,
     Campaign,
     Channel,
     Face,
-    Frame,
     IngestItem,
     IngestRun,
     Platform,
@@ -50,7 +48,7 @@ from db.models import (
 ENGAGEMENT_METRICS = ("likes", "comments", "shares", "views")
 
 
-class GroupBy(str, enum.Enum):
+class GroupBy(enum.StrEnum):
     """What a distribution is grouped by."""
 
     CAMPAIGN = "campaign"
@@ -59,7 +57,7 @@ class GroupBy(str, enum.Enum):
     PLATFORM = "platform"
 
 
-class Period(str, enum.Enum):
+class Period(enum.StrEnum):
     """Time bucket of a trend."""
 
     DAY = "day"
@@ -172,8 +170,8 @@ class DataVersion:
 # ---------------------------------------------------------------------------- building blocks
 
 def _date_bounds(f: DashboardFilters) -> tuple[datetime | None, datetime | None]:
-    lo = datetime.combine(f.date_from, time.min, tzinfo=timezone.utc) if f.date_from else None
-    hi = (datetime.combine(f.date_to + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    lo = datetime.combine(f.date_from, time.min, tzinfo=UTC) if f.date_from else None
+    hi = (datetime.combine(f.date_to + timedelta(days=1), time.min, tzinfo=UTC)
           if f.date_to else None)
     return lo, hi
 
@@ -198,12 +196,12 @@ def asset_conditions(f: DashboardFilters) -> list:
     return cond
 
 
-def current_runs():
-    """Subquery ``(asset_id, run_id)``: each asset's latest successful analysis run."""
-    return (select(AssetAnalysis.asset_id.label("asset_id"),
-                   func.max(AssetAnalysis.run_id).label("run_id"))
-            .where(AssetAnalysis.status == AssetStatus.ANALYZED)
-            .group_by(AssetAnalysis.asset_id).subquery("cur"))
+def current_run_of_asset():
+    """Scalar subquery correlated to ``asset.id``: its latest successful analysis run."""
+    aa = aliased(AssetAnalysis)
+    return (select(func.max(aa.run_id))
+            .where(aa.asset_id == Asset.id, aa.status == AssetStatus.ANALYZED)
+            .correlate(Asset).scalar_subquery())
 
 
 def latest_reviews():
@@ -236,10 +234,9 @@ class FaceBase:
 
 def face_base(f: DashboardFilters) -> FaceBase:
     """Counted faces joined to their asset (and review) with every filter applied."""
-    cur = current_runs()
-    frm = (Face.__table__.join(cur, and_(cur.c.asset_id == Face.asset_id,
-                                         cur.c.run_id == Face.run_id))
-           .join(Asset.__table__, Asset.id == Face.asset_id))
+    # Driven from the filtered assets: one run lookup per asset, then its faces by index.
+    frm = Asset.__table__.join(Face.__table__, and_(Face.asset_id == Asset.id,
+                                                    Face.run_id == current_run_of_asset()))
     dominant = type_coerce(Face.dominant, String)
     model_label = case((Face.uncertain == true(), literal(UNCERTAIN)), else_=dominant)
     where = [*asset_conditions(f), Face.dominant.is_not(None)]
@@ -284,9 +281,7 @@ def kpis(*, session: Session, filters: DashboardFilters) -> Kpis:
     n_assets, n_analyzed = session.execute(
         select(func.count(Asset.id), func.coalesce(func.sum(analyzed), 0)).where(*cond)).one()
     base = face_base(filters)
-    with_faces = session.scalar(
-        select(func.count()).select_from(
-            base.query(Face.asset_id).group_by(Face.asset_id).subquery()))
+    with_faces = session.scalar(base.query(func.count(func.distinct(Face.asset_id))))
     counts = label_counts(session=session, filters=filters)
     return Kpis(int(n_assets), int(n_analyzed), int(with_faces or 0),
                 int(sum(counts.values())), counts)
@@ -332,58 +327,63 @@ def distribution(*, session: Session, filters: DashboardFilters,
             for k, lbl, n in session.execute(q) if lbl in LABELS]
 
 
-def period_bucket(period: Period, dialect: str):
-    """SQL expression of the first day of a posting's period, as ``YYYY-MM-DD`` text."""
-    col = Asset.posted_at
+def day_bucket(dialect: str):
+    """SQL expression of a posting's UTC day as ``YYYY-MM-DD`` text (cheap per row)."""
     if dialect == "sqlite":
-        if period is Period.DAY:
-            return func.date(col)
-        if period is Period.WEEK:
-            return func.date(col, "-6 days", "weekday 1")
-        return func.strftime("%Y-%m-01", col)
-    unit = {Period.DAY: "day", Period.WEEK: "week", Period.MONTH: "month"}[period]
-    return func.to_char(func.date_trunc(unit, col), "YYYY-MM-DD")
+        return func.substr(Asset.posted_at, 1, 10)  # stored as ISO text
+    return func.to_char(func.timezone("UTC", Asset.posted_at), "YYYY-MM-DD")
+
+
+def period_start(day: str, period: Period) -> str:
+    """First day (``YYYY-MM-DD``) of the day's period: itself, its Monday, its month's 1st."""
+    d = date.fromisoformat(day[:10])
+    if period is Period.WEEK:
+        d -= timedelta(days=d.weekday())
+    elif period is Period.MONTH:
+        d = d.replace(day=1)
+    return d.isoformat()
 
 
 def trend(*, session: Session, filters: DashboardFilters,
           period: Period = Period.WEEK) -> list[GroupCount]:
-    """Faces per (period start, label), oldest first; undated assets left out."""
+    """Faces per (period start, label), oldest first; undated assets left out.
+
+    SQL counts per day and label (at most days × 9 rows); days roll up into periods here.
+    """
     base = face_base(filters)
-    bucket = period_bucket(period, session.get_bind().dialect.name).label("bucket")
-    q = (base.query(bucket, base.label, func.count())
-         .where(Asset.posted_at.is_not(None))
-         .group_by(bucket, base.label).order_by(bucket))
-    return [GroupCount(str(b), str(lbl), int(n)) for b, lbl, n in session.execute(q)
-            if lbl in LABELS and b is not None]
-
-
-def label_rank(label):
-    """SQL expression: position of a label in the fixed order (ties broken by it)."""
-    return case({lbl: i for i, lbl in enumerate(LABELS)}, value=label, else_=len(LABELS))
-
-
-def asset_dominant(filters: DashboardFilters):
-    """Subquery ``(asset_id, label, faces)``: each asset's most frequent counted label."""
-    base = face_base(filters)
-    per = base.query(Face.asset_id.label("asset_id"), base.label.label("label"),
-                     func.count().label("n")).group_by(Face.asset_id, base.label).subquery()
-    ranked = select(per.c.asset_id, per.c.label, per.c.n, func.row_number().over(
-        partition_by=per.c.asset_id,
-        order_by=(per.c.n.desc(), label_rank(per.c.label))).label("rn")).subquery()
-    return select(ranked.c.asset_id, ranked.c.label, ranked.c.n).where(
-        ranked.c.rn == 1).subquery("dom")
+    day = day_bucket(session.get_bind().dialect.name).label("day")
+    q = (base.query(day, base.label, func.count())
+         .where(Asset.posted_at.is_not(None)).group_by(day, base.label))
+    out: dict[tuple[str, str], int] = {}
+    for d, lbl, n in session.execute(q):
+        if d is None or lbl not in LABELS:
+            continue
+        key = (period_start(str(d), period), str(lbl))
+        out[key] = out.get(key, 0) + int(n)
+    return [GroupCount(k, lbl, n) for (k, lbl), n in sorted(
+        out.items(), key=lambda kv: (kv[0][0], LABELS.index(kv[0][1])))]
 
 
 def engagement(*, session: Session, filters: DashboardFilters) -> list[EngagementRow]:
     """Mean/median engagement per asset-dominant label, with 95 % intervals of the mean.
 
-    Reads one row per asset with faces (not per face).
+    SQL counts faces per (asset, label) with the asset's metrics; each asset then counts
+    under its most frequent label (ties: the fixed label order, uncertain last).
     """
-    dom = asset_dominant(filters)
-    q = (select(dom.c.label, Asset.likes, Asset.comments, Asset.shares, Asset.views)
-         .join(Asset, Asset.id == dom.c.asset_id))
+    base = face_base(filters)
+    q = (base.query(Asset.id, base.label, func.count(), Asset.likes, Asset.comments,
+                    Asset.shares, Asset.views)
+         .group_by(Asset.id, base.label, Asset.likes, Asset.comments, Asset.shares,
+                   Asset.views))
+    best: dict[int, tuple[int, int, tuple]] = {}
+    for aid, lbl, n, *metrics in session.execute(q):
+        if lbl not in LABELS:
+            continue
+        rank = (int(n), -LABELS.index(lbl))
+        if aid not in best or rank > best[aid][:2]:
+            best[aid] = (*rank, (lbl, *metrics))
     values: dict[str, list[tuple]] = {}
-    for lbl, *metrics in session.execute(q):
+    for _n, _r, (lbl, *metrics) in best.values():
         values.setdefault(str(lbl), []).append(tuple(metrics))
     out = []
     for lbl in LABELS:
@@ -397,10 +397,10 @@ def engagement(*, session: Session, filters: DashboardFilters) -> list[Engagemen
 
 def model_versions(*, session: Session, filters: DashboardFilters) -> list[str]:
     """``name@version`` of the analysis runs behind the selection's numbers."""
-    cur = current_runs()
+    run_ids = (select(current_run_of_asset().label("run_id")).select_from(Asset)
+               .where(*asset_conditions(filters)).subquery())
     q = (select(AnalysisRun.model_name, AnalysisRun.model_version).distinct()
-         .select_from(cur).join(AnalysisRun, AnalysisRun.id == cur.c.run_id)
-         .join(Asset, Asset.id == cur.c.asset_id).where(*asset_conditions(filters)))
+         .where(AnalysisRun.id.in_(select(run_ids.c.run_id))))
     return sorted(f"{n}@{v}" for n, v in session.execute(q))
 
 
@@ -423,128 +423,26 @@ def iter_face_rows(*, session: Session, filters: DashboardFilters,
         yield dict(row._mapping)
 
 
-# ---------------------------------------------------------------------------- gallery, asset page
-
-@dataclass(frozen=True)
-class GalleryItem:
-    """One asset tile: what it is, where its file lives, and its counted faces."""
-
-    asset_id: int
-    kind: AssetKind
-    media_path: str
-    posted_at: datetime | None
-    status: AssetStatus
-    faces: int
-    label: str | None
-
-
-@dataclass(frozen=True)
-class FaceInfo:
-    """One face of an asset as the asset page shows it.
-
-    Attributes:
-        box: ``(x1, y1, x2, y2)`` in original pixels.
-        probs: the eight probabilities in ``EMOTIONS`` order (None: no such class).
-        label: the model's label (``"uncertain"`` where flagged).
-        review: the newest reviewed label, if any.
-    """
-
-    face_id: int
-    frame_id: int
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    det_score: float
-    probs: tuple[float | None, ...]
-    label: str | None
-    confidence: float | None
-    uncertain: bool
-    track_id: int | None
-    review: str | None
-
-
-@dataclass(frozen=True)
-class AssetDetail:
-    """An asset with its names, run and faces (in frame, then face order)."""
-
-    asset: Asset
-    campaign: str | None
-    channel: str | None
-    ambassador: str | None
-    run_label: str | None
-    faces: list[FaceInfo]
-
-
-def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, ...] = (),
-            limit: int = 24, offset: int = 0) -> tuple[int, list[GalleryItem]]:
-    """A page of assets, newest first, optionally only those with a face of ``labels``.
-
-    Returns:
-        ``(total matching assets, items of this page)``.
-    """
-    cond = asset_conditions(filters)
+def iter_asset_rows(*, session: Session, filters: DashboardFilters,
+                    batch: int = 2000) -> Iterator[dict]:
+    """Every asset of the selection with its counted faces per label, streamed (exports)."""
     base = face_base(filters)
-    if labels:
-        cond.append(Asset.id.in_(base.query(Face.asset_id).where(base.label.in_(labels))))
-    elif filters.min_confidence > 0 or filters.ambassador_ids:
-        cond.append(Asset.id.in_(base.query(Face.asset_id)))
-    total = int(session.scalar(select(func.count(Asset.id)).where(*cond)) or 0)
-    assets = session.scalars(select(Asset).where(*cond).order_by(
-        Asset.posted_at.desc().nulls_last(), Asset.id.desc()).limit(limit).offset(offset)).all()
-    ids = [a.id for a in assets]
-    counts: dict[int, dict[str, int]] = {}
-    if ids:
-        q = (base.query(Face.asset_id, base.label, func.count())
-             .where(Face.asset_id.in_(ids)).group_by(Face.asset_id, base.label))
-        for aid, lbl, n in session.execute(q):
-            counts.setdefault(aid, {})[str(lbl)] = int(n)
-    items = []
-    for a in assets:
-        c = counts.get(a.id, {})
-        label = dominant_label(c) or (UNCERTAIN if c else None)
-        items.append(GalleryItem(a.id, a.kind, a.media_path, a.posted_at, a.status,
-                                 sum(c.values()), label))
-    return total, items
-
-
-def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:
-    """An asset with every face of its latest successful analysis run (None: no asset)."""
-    asset = session.get(Asset, asset_id)
-    if asset is None:
-        return None
-    run_id = session.scalar(select(func.max(AssetAnalysis.run_id)).where(
-        AssetAnalysis.asset_id == asset_id, AssetAnalysis.status == AssetStatus.ANALYZED))
-    run = session.get(AnalysisRun, run_id) if run_id else None
-    rv = latest_reviews()
-    q = (select(Face, Frame.timestamp_ms, rv.c.label)
-         .join(Frame, Frame.id == Face.frame_id)
-         .outerjoin(rv, rv.c.face_id == Face.id)
-         .where(Face.asset_id == asset_id, Face.run_id == (run_id or -1))
-         .order_by(Frame.timestamp_ms, Face.id))
-    faces = []
-    for face, ts, review in session.execute(q):
-        dom = face.dominant.value if face.dominant else None
-        faces.append(FaceInfo(
-            face.id, face.frame_id, int(ts), (face.x1, face.y1, face.x2, face.y2),
-            face.det_score, tuple(face.probs()), UNCERTAIN if face.uncertain and dom else dom,
-            face.confidence, bool(face.uncertain), face.track_id, review))
-    return AssetDetail(
-        asset, asset.campaign.name if asset.campaign else None,
-        asset.channel.label if asset.channel else None,
-        asset.ambassador.name if asset.ambassador else None,
-        f"{run.model_name}@{run.model_version}" if run else None, faces)
-
-
-def top_assets(*, session: Session, filters: DashboardFilters, label: str,
-               limit: int = 4) -> list[tuple[int, str, float]]:
-    """Image assets with the most confident faces of ``label``: ``(asset_id, media_path,
-    confidence)``, best first (one row per asset)."""
-    base = face_base(filters)
-    best = func.max(Face.confidence).label("best")
-    q = (base.query(Asset.id, Asset.media_path, best)
-         .where(base.label == label, Asset.kind == AssetKind.IMAGE)
-         .group_by(Asset.id, Asset.media_path).order_by(best.desc(), Asset.id).limit(limit))
-    return [(int(a), str(p), float(c or 0.0)) for a, p, c in session.execute(q)]
-
+    per = base.query(Face.asset_id.label("asset_id"), *(
+        func.sum(case((base.label == lbl, 1), else_=0)).label(f"faces_{lbl}") for lbl in LABELS)
+    ).group_by(Face.asset_id).subquery()
+    cols = [per.c[f"faces_{lbl}"] for lbl in LABELS]
+    q = (select(Asset.id.label("asset_id"), type_coerce(Asset.kind, String).label("kind"),
+                Asset.posted_at, Asset.source_uri, Asset.permalink, Asset.campaign_id,
+                Asset.channel_id, Asset.ambassador_id, Asset.likes, Asset.comments,
+                Asset.shares, Asset.views, type_coerce(Asset.status, String).label("status"),
+                Asset.error, *cols)
+         .outerjoin(per, per.c.asset_id == Asset.id).where(*asset_conditions(filters))
+         .order_by(Asset.id).execution_options(yield_per=batch))
+    for row in session.execute(q):
+        d = dict(row._mapping)
+        for lbl in LABELS:
+            d[f"faces_{lbl}"] = int(d[f"faces_{lbl}"] or 0)
+        yield d
 
 def brand_options(*, session: Session, brand_id: int) -> dict[str, dict[int, str]]:
     """Names of a brand's campaigns, channels and ambassadors (for the filter widgets)."""
@@ -563,6 +461,7 @@ def posting_range(*, session: Session, brand_id: int | None) -> tuple[date | Non
     if brand_id is not None:
         q = q.where(Asset.brand_id == brand_id)
     lo, hi = session.execute(q).one()
-    as_date = (lambda v: v.date() if isinstance(v, datetime) else
-               (date.fromisoformat(str(v)[:10]) if v else None))
+    def as_date(v):
+        return (v.date() if isinstance(v, datetime) else
+                   (date.fromisoformat(str(v)[:10]) if v else None))
     return as_date(lo), as_date(hi)

@@ -1,0 +1,389 @@
+"""Exports of what the dashboard's filters select: CSV, Excel workbook and a PDF brand report.
+
+``collect_report`` reads everything a report needs through the dashboard queries (SQL
+aggregation, faces streamed); the writers turn a :class:`ReportData` into bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from analytics.aggregate import LABELS, shares
+from analytics.types import POSITIVE_EMOTIONS, UNCERTAIN
+
+EXCEL_MAX_ROWS = 1_048_575
+
+
+class ReportFormat(enum.StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PDF = "pdf"
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Counted faces of one campaign / channel / ambassador, per label."""
+
+    name: str
+    counts: dict[str, int]
+
+    @property
+    def faces(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, gathered once.
+
+    Attributes:
+        kpis: ``(name, value, change vs previous period)`` rows.
+        groups: ``"campaign" | "channel" | "ambassador"`` → one summary per group.
+        trend: ``(week start, label, faces)`` rows.
+        top_assets: label → ``(asset id, media file, confidence)`` best first.
+        faces: callable that streams face rows (dicts) for raw data.
+        assets: callable that streams asset rows (dicts).
+    """
+
+    brand: str
+    period: str
+    model_versions: list[str]
+    uncertainty_rule: str
+    counts: dict[str, int]
+    kpis: list[tuple[str, str, str]]
+    groups: dict[str, list[GroupSummary]]
+    trend: list[tuple[str, str, int]]
+    top_assets: dict[str, list[tuple[int, Path, float]]]
+    faces: Callable[[], Iterator[dict]]
+    assets: Callable[[], Iterator[dict]]
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    use_reviews: bool = False
+
+
+def _rule_text(session: Session) -> str:
+    from sqlalchemy import select
+
+    from db.models import AnalysisRun
+
+    params = session.scalar(select(AnalysisRun.parameters).order_by(AnalysisRun.id.desc()))
+    rule = (params or {}).get("uncertainty") or (params or {}).get("rule")
+    if isinstance(rule, dict) and {"min_confidence", "min_margin"} <= set(rule):
+        c, m = rule["min_confidence"], rule["min_margin"]
+    else:
+        try:
+            from analytics.uncertainty import DEFAULT_RULE
+
+            c, m = DEFAULT_RULE.min_confidence, DEFAULT_RULE.min_margin
+        except ImportError:
+            return "a face is uncertain when the model's answer is too weak (rule not recorded)"
+    return (f"a face counts as uncertain when its top probability is below {c:g} or the "
+            f"top two probabilities differ by less than {m:g}")
+
+
+def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
+    def d(cur, prev, pct):
+        if prev is None:
+            return ""
+        return f"{(cur - prev) * 100:+.1f} pp" if pct else f"{cur - prev:+,}"
+    return [
+        ("Assets", f"{k.assets:,}", d(k.assets, p and p.assets, False)),
+        ("Faces", f"{k.faces:,}", d(k.faces, p and p.faces, False)),
+        ("Posts with faces", f"{k.face_post_share:.0%}",
+         d(k.face_post_share, p and p.face_post_share, True)),
+        ("Dominant emotion", k.dominant or "-", f"was {p.dominant}" if p else ""),
+        ("Positive share", f"{k.positive_share:.0%}",
+         d(k.positive_share, p and p.positive_share, True)),
+        ("Uncertain share", f"{k.uncertain_share:.0%}",
+         d(k.uncertain_share, p and p.uncertain_share, True)),
+    ]
+
+
+def collect_report(session: Session, *, filters, media_root: Path, brand: str) -> ReportData:
+    """Gather a report's numbers for ``filters`` (a ``DashboardFilters``)."""
+    from db.queries import dashboard as dq
+    from db.queries import dashboard_assets as da
+
+    k = dq.kpis(session=session, filters=filters)
+    prev_f = filters.previous_period()
+    p = dq.kpis(session=session, filters=prev_f) if prev_f else None
+    groups: dict[str, list[GroupSummary]] = {}
+    for g in (dq.GroupBy.CAMPAIGN, dq.GroupBy.CHANNEL, dq.GroupBy.AMBASSADOR):
+        names = dq.group_names(session=session, group=g, brand_id=filters.brand_id)
+        per: dict[str, dict[str, int]] = {}
+        for r in dq.distribution(session=session, filters=filters, group=g):
+            per.setdefault(r.key, {})[r.label] = r.count
+        groups[g.value] = [GroupSummary(names.get(key, key), c) for key, c in
+                           sorted(per.items(), key=lambda kv: names.get(kv[0], kv[0]))]
+    top = {lbl: [(a, media_root / path, c) for a, path, c in
+                 da.top_assets(session=session, filters=filters, label=lbl, limit=3)]
+           for lbl in LABELS if lbl != UNCERTAIN and k.counts.get(lbl)}
+    period = (f"{filters.date_from or 'first post'} to {filters.date_to or 'last post'}")
+    return ReportData(
+        brand=brand, period=period,
+        model_versions=dq.model_versions(session=session, filters=filters),
+        uncertainty_rule=_rule_text(session), counts=k.counts, kpis=_kpi_rows(k, p),
+        groups=groups,
+        trend=[(r.key, r.label, r.count) for r in dq.trend(session=session, filters=filters)],
+        top_assets=top,
+        faces=lambda: dq.iter_face_rows(session=session, filters=filters),
+        assets=lambda: dq.iter_asset_rows(session=session, filters=filters),
+        use_reviews=filters.use_reviews)
+
+
+# ---------------------------------------------------------------------------- CSV / Excel
+
+def _plain(v):
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return v
+
+
+def rows_csv(rows: Iterable[dict]) -> bytes:
+    """CSV (UTF-8, header from the first row's keys) of streamed rows; empty → empty bytes."""
+    buf = io.StringIO()
+    writer = None
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(buf, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow({k: _plain(v) for k, v in row.items()})
+    return buf.getvalue().encode("utf-8")
+
+
+def faces_csv(data: ReportData) -> bytes:
+    """One row per counted face: asset fields, box, label, confidence, 8 probabilities."""
+    return rows_csv(data.faces())
+
+
+def assets_csv(data: ReportData) -> bytes:
+    """One row per selected asset with its engagement and faces per label."""
+    return rows_csv(data.assets())
+
+
+def _summary_rows(groups: list[GroupSummary]) -> Iterator[list]:
+    yield ["group", "faces", *(f"{lbl} faces" for lbl in LABELS),
+           *(f"{lbl} share" for lbl in LABELS)]
+    for g in groups:
+        sh = shares(g.counts)
+        yield [g.name, g.faces, *(s.count for s in sh), *(round(s.share, 4) for s in sh)]
+
+
+def excel_report(data: ReportData) -> bytes:
+    """Workbook: Summary, By campaign / channel / ambassador, Trend, Assets and Faces (raw)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Summary")
+    ws.append([f"brandmood report: {data.brand}"])
+    ws.append(["Period", data.period])
+    ws.append(["Model", ", ".join(data.model_versions) or "none"])
+    ws.append(["Uncertainty rule", data.uncertainty_rule])
+    ws.append(["Labels", "reviewed labels over model labels" if data.use_reviews
+               else "model labels"])
+    ws.append([])
+    ws.append(["KPI", "value", "change vs previous period"])
+    for row in data.kpis:
+        ws.append(list(row))
+    for name, groups in data.groups.items():
+        sheet = wb.create_sheet(f"By {name}")
+        for row in _summary_rows(groups):
+            sheet.append(row)
+    trend = wb.create_sheet("Trend")
+    trend.append(["week start", "label", "faces"])
+    for row in data.trend:
+        trend.append(list(row))
+    for title, rows in (("Assets", data.assets()), ("Faces", data.faces())):
+        sheet = wb.create_sheet(title)
+        for i, row in enumerate(rows):
+            if i == 0:
+                sheet.append(list(row))
+            if i >= EXCEL_MAX_ROWS - 1:
+                sheet.append([f"truncated at {EXCEL_MAX_ROWS:,} rows: use the CSV export"])
+                break
+            sheet.append([_plain(v) for v in row.values()])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def positive_labels() -> list[str]:
+    return sorted(e.value for e in POSITIVE_EMOTIONS)
+
+
+# ---------------------------------------------------------------------------- PDF
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+class ChartExportError(RuntimeError):
+    """Charts could not be rendered to images (kaleido needs Chromium)."""
+
+
+def chart_images(figs: list, folder: Path, *, width: int = 1000, height: int = 420) -> list[Path]:
+    """Render plotly figures to PNG files in one Chromium session (plotly + kaleido).
+
+    Raises:
+        ChartExportError: with the cause, where kaleido or Chromium fails.
+    """
+    import plotly.io as pio
+
+    paths = [folder / f"chart-{i}.png" for i in range(len(figs))]
+    if not figs:
+        return paths
+    try:
+        pio.write_images(figs, paths, format="png", width=width, height=height, scale=1.5)
+    except Exception as exc:
+        raise ChartExportError(f"chart export failed ({type(exc).__name__}: {exc}); run "
+                               "scripts/install-system-deps.sh for Chromium") from None
+    return paths
+
+
+def report_figures(data: ReportData) -> list:
+    """The report's charts: overall share, share per campaign / channel, trend."""
+    from brandmood.ui import charts
+    from db.queries.dashboard import GroupCount
+
+    figs = [charts.single_share_bar(data.counts, title="Emotion share of all faces")]
+    for name in ("campaign", "channel", "ambassador"):
+        groups = data.groups.get(name) or []
+        if groups:
+            rows = [GroupCount(g.name, lbl, n) for g in groups for lbl, n in g.counts.items()]
+            figs.append(charts.share_bars(rows, {g.name: g.name for g in groups},
+                                          title=f"Emotion share per {name}"))
+    if data.trend:
+        figs.append(charts.trend_chart([GroupCount(*t) for t in data.trend]))
+    return figs
+
+
+class _Pdf:
+    """fpdf2 document with a Unicode font where DejaVu is installed."""
+
+    def __init__(self) -> None:
+        from fpdf import FPDF
+
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_auto_page_break(True, margin=15)
+        self.unicode = (DEJAVU / "DejaVuSans.ttf").exists()
+        if self.unicode:
+            self.pdf.add_font("DejaVu", "", str(DEJAVU / "DejaVuSans.ttf"))
+            self.pdf.add_font("DejaVu", "B", str(DEJAVU / "DejaVuSans-Bold.ttf"))
+        self.family = "DejaVu" if self.unicode else "Helvetica"
+
+    def text(self, s: str) -> str:
+        return s if self.unicode else s.encode("latin-1", "replace").decode("latin-1")
+
+    def heading(self, s: str, size: int = 16) -> None:
+        self.pdf.set_font(self.family, "B", size)
+        self.pdf.multi_cell(0, size * 0.55, self.text(s), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.ln(2)
+
+    def para(self, s: str, size: int = 10) -> None:
+        self.pdf.set_font(self.family, "", size)
+        self.pdf.multi_cell(0, 5, self.text(s), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.ln(1)
+
+    def table(self, rows: list[tuple[str, ...]]) -> None:
+        self.pdf.set_font(self.family, "", 10)
+        with self.pdf.table(first_row_as_headings=True) as table:
+            for row in rows:
+                r = table.row()
+                for cell in row:
+                    r.cell(self.text(str(cell)))
+
+
+def _thumb_jpeg(path: Path, size: int = 240) -> io.BytesIO | None:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=85)
+            buf.seek(0)
+            return buf
+    except OSError:
+        return None
+
+
+def pdf_report(data: ReportData, *, charts: bool = True) -> bytes:
+    """The brand report: title and period, KPI table, charts, top assets, methodology.
+
+    Raises:
+        ChartExportError: where ``charts`` is True and the charts cannot be rendered.
+    """
+    import tempfile
+
+    doc = _Pdf()
+    pdf = doc.pdf
+    pdf.add_page()
+    doc.heading(f"Brand emotion report: {data.brand}", 20)
+    doc.para(f"Period: {data.period}")
+    doc.para(f"Model: {', '.join(data.model_versions) or 'none (nothing analyzed)'}")
+    doc.para(f"Generated {data.generated_at:%Y-%m-%d %H:%M} UTC by brandmood.")
+    doc.heading("Key figures", 14)
+    doc.table([("KPI", "Value", "Change vs previous period"), *data.kpis])
+    with tempfile.TemporaryDirectory(prefix="bm-report-") as tmp:
+        if charts and sum(data.counts.values()):
+            for path in chart_images(report_figures(data), Path(tmp)):
+                pdf.add_page()
+                pdf.image(str(path), w=pdf.epw)
+    _top_assets_pages(doc, data)
+    _methodology_page(doc, data)
+    return bytes(pdf.output())
+
+
+def _top_assets_pages(doc: _Pdf, data: ReportData) -> None:
+    if not data.top_assets:
+        return
+    pdf = doc.pdf
+    pdf.add_page()
+    doc.heading("Top assets per emotion", 14)
+    doc.para("The image assets with the most confident face of each emotion.")
+    for label, items in data.top_assets.items():
+        if pdf.get_y() > 220:
+            pdf.add_page()
+        doc.heading(label, 12)
+        y = pdf.get_y()
+        x = pdf.l_margin
+        for asset_id, path, conf in items:
+            img = _thumb_jpeg(path)
+            if img is None:
+                continue
+            pdf.image(img, x=x, y=y, h=40)
+            pdf.set_xy(x, y + 41)
+            pdf.set_font(doc.family, "", 8)
+            pdf.cell(55, 4, doc.text(f"asset #{asset_id}, {conf:.0%}"))
+            x += 60
+        pdf.set_xy(pdf.l_margin, y + 48)
+
+
+def _methodology_page(doc: _Pdf, data: ReportData) -> None:
+    doc.pdf.add_page()
+    doc.heading("Methodology and limitations", 14)
+    doc.para(f"Model version: {', '.join(data.model_versions) or 'none'}. Faces are found by "
+             "a face detector (MTCNN), aligned, and classified into eight emotion labels "
+             "(neutral, happy, sad, surprise, fear, anger, disgust, contempt); a model that "
+             "does not predict a label leaves it empty rather than zero.")
+    doc.para(f"Uncertainty rule: {data.uncertainty_rule}. Such faces are reported as "
+             "'uncertain' (gray in the charts) rather than forced into a label.")
+    doc.para("Labels: " + ("where a person reviewed a face, the reviewed label replaces the "
+                           "model's." if data.use_reviews else "model labels only."))
+    doc.para("Shares are of counted faces; intervals are 95% Wilson intervals for shares and "
+             "95% t intervals for engagement means. Each asset counts under its most frequent "
+             "label for engagement. Engagement figures show association, not cause.")
+    doc.para("Limitations: emotion recognition reads facial appearance, not inner feeling. "
+             "Posed, partial, small, blurred or profile faces, make-up, filters and cultural "
+             "differences in expression lower accuracy; models trained on public datasets "
+             "can be less accurate for some groups of people. Treat the numbers as a "
+             "description of the creative, and check individual faces on the Review page.")

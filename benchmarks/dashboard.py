@@ -1,0 +1,280 @@
+"""Dashboard query speed on a synthetic workspace, against a naive pandas baseline.
+
+Builds a SQLite workspace of ``--assets`` assets and ``--faces`` faces (default 200,000 and
+1,000,000) with bulk ``executemany`` inserts, then times every page's queries (the ones
+the page runs on a cache miss) for one brand, ``--reps`` times: p50 and p95 in ms. The
+baseline, in the same run, loads the face and asset tables into pandas and computes the
+same numbers there (what a page without SQL aggregation would do).
+
+    python benchmarks/dashboard.py --faces 1000000 --json artifacts/dashboard.json
+
+Output JSON: ``{"pages": {page: {"p50_ms", "p95_ms", "baseline_p95_ms"}}, "setup": {...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analytics.types import EMOTIONS
+from brandmood.config import load_config
+from brandmood.workspace import open_workspace
+from db.queries import dashboard as dq
+from db.queries import dashboard_assets as da
+from db.queries import dashboard_jobs as jq
+from db.queries import review as rq
+
+N_BRANDS = 5
+PROPOSED_INDEXES = (
+    # = Index("ix_face_asset_run", "asset_id", "run_id", "dominant", "uncertain",
+    #         "confidence", "ambassador_id", "ambassador_confirmed") on Face
+    "CREATE INDEX IF NOT EXISTS ix_face_asset_run ON face (asset_id, run_id, dominant, "
+    "uncertain, confidence, ambassador_id, ambassador_confirmed)",
+    # = Index("ix_asset_brand_posted", "brand_id", "posted_at") on Asset
+    "CREATE INDEX IF NOT EXISTS ix_asset_brand_posted ON asset (brand_id, posted_at)",
+)
+"""Indexes the dashboard queries need (proposed for db/models.py); created here if absent."""
+START = datetime(2024, 1, 1)
+
+
+def build(db: Path, *, n_assets: int, n_faces: int, seed: int = 0) -> dict[str, float]:
+    """Fill the (migrated) SQLite file with synthetic rows; returns timings in seconds."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    cur = con.cursor()
+    now = "2025-01-01 00:00:00.000000"
+    cur.executemany("INSERT INTO brand (id, name, created_at) VALUES (?, ?, ?)",
+                    [(b, f"brand-{b}", now) for b in range(1, N_BRANDS + 1)])
+    camps, chans, ambs = [], [], []
+    for b in range(1, N_BRANDS + 1):
+        camps += [((b - 1) * 4 + i + 1, b, f"campaign-{i}") for i in range(4)]
+        chans += [((b - 1) * 3 + i + 1, b, p, f"{p}-{b}")
+                  for i, p in enumerate(("instagram", "youtube", "tiktok"))]
+        ambs += [((b - 1) * 5 + i + 1, b, f"amb-{i}", "[]") for i in range(5)]
+    cur.executemany("INSERT INTO campaign (id, brand_id, name) VALUES (?, ?, ?)", camps)
+    cur.executemany("INSERT INTO channel (id, brand_id, platform, handle) VALUES (?, ?, ?, ?)",
+                    chans)
+    cur.executemany("INSERT INTO ambassador (id, brand_id, name, handles) VALUES (?,?,?,?)",
+                    ambs)
+    cur.executemany(
+        "INSERT INTO analysis_run (id, model_name, model_version, weights_sha256, detector, "
+        "parameters, status, n_assets, n_faces, n_failed, timings, started_at, finished_at) "
+        "VALUES (?, ?, ?, '', 'mtcnn', '{}', 'done', ?, ?, 0, '{}', ?, ?)",
+        [(1, "fer-mini-xception", "1.0", n_assets, n_faces, now, now)])
+    brand = rng.integers(1, N_BRANDS + 1, n_assets)
+    days = rng.integers(0, 540, n_assets)
+    likes = rng.poisson(200, n_assets)
+    assets = []
+    for i in range(n_assets):
+        b = int(brand[i])
+        posted = (START + timedelta(days=int(days[i]), seconds=int(i % 86400))).strftime(
+            "%Y-%m-%d %H:%M:%S.000000")
+        assets.append((
+            i + 1, b, "image", f"file:{i}", (b - 1) * 3 + 1 + i % 3, (b - 1) * 4 + 1 + i % 4,
+            (b - 1) * 5 + 1 + i % 5 if i % 3 else None, posted, int(likes[i]),
+            int(likes[i]) // 10, int(likes[i]) // 20, int(likes[i]) * 10, f"{i:064x}",
+            f"{i:064x}"[:2] + f"/{i:064x}.jpg", "analyzed", "{}", now))
+    cur.executemany(
+        "INSERT INTO asset (id, brand_id, kind, source_uri, channel_id, campaign_id, "
+        "ambassador_id, posted_at, likes, comments, shares, views, sha256, media_path, status, "
+        "extra, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", assets)
+    cur.executemany("INSERT INTO frame (id, asset_id, timestamp_ms) VALUES (?, ?, 0)",
+                    [(i, i) for i in range(1, n_assets + 1)])
+    cur.executemany(
+        "INSERT INTO asset_analysis (asset_id, run_id, status, n_frames, n_faces, summary, "
+        "seconds) VALUES (?, 1, 'analyzed', 1, 0, '{}', 0.1)",
+        [(i,) for i in range(1, n_assets + 1)])
+    t_assets = time.perf_counter() - t0
+    _faces(cur, rng, n_assets=n_assets, n_faces=n_faces)
+    cur.executemany("INSERT INTO review (face_id, label, reviewer, created_at) VALUES "
+                    "(?, ?, 'bench', ?)",
+                    [(int(f), EMOTIONS[int(f) % 7].value, now)
+                     for f in rng.choice(n_faces, 2000, replace=False) + 1])
+    con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    return {"assets_s": t_assets, "total_s": time.perf_counter() - t0}
+
+
+def _faces(cur, rng, *, n_assets: int, n_faces: int, chunk: int = 200_000) -> None:
+    cols = ", ".join(f"p_{e.value}" for e in EMOTIONS)
+    sql = (f"INSERT INTO face (frame_id, run_id, asset_id, x1, y1, x2, y2, det_score, {cols}, "
+           "dominant, confidence, uncertain) VALUES (?, 1, ?, 10, 10, 60, 60, 0.99, "
+           + ", ".join("?" * 8) + ", ?, ?, ?)")
+    for start in range(0, n_faces, chunk):
+        n = min(chunk, n_faces - start)
+        asset = rng.integers(1, n_assets + 1, n)
+        logits = rng.normal(0, 1.2, (n, 7)) + np.array([1.0, 1.2, 0, 0.2, -0.5, -0.3, -0.8])
+        p = np.exp(logits)
+        p /= p.sum(1, keepdims=True)
+        top = p.argmax(1)
+        conf = p.max(1)
+        second = np.sort(p, 1)[:, -2]
+        unc = (conf < 0.4) | (conf - second < 0.1)
+        rows = [(int(a), int(a), *map(float, pr), None, EMOTIONS[int(t)].value, float(c),
+                 bool(u)) for a, pr, t, c, u in zip(asset, p, top, conf, unc, strict=True)]
+        cur.executemany(sql, rows)
+
+
+def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], object]]:
+    """What each page queries on a cache miss (one brand; all time or the last ``days``)."""
+    end = (START + timedelta(days=539)).date()
+    f = dq.DashboardFilters(brand_id=brand_id, date_from=end - timedelta(days=days - 1),
+                            date_to=end) if days else dq.DashboardFilters(brand_id=brand_id)
+    prev = f.previous_period()
+
+    def common():
+        dq.data_version(session=session)
+        dq.model_versions(session=session, filters=f)
+        dq.brand_options(session=session, brand_id=brand_id)
+
+    def group(g):
+        return lambda: (common(), dq.distribution(session=session, filters=f, group=g),
+                        dq.trend(session=session, filters=f),
+                        dq.engagement(session=session, filters=f))
+
+    return {
+        "overview": lambda: (common(), dq.kpis(session=session, filters=f),
+                             prev and dq.kpis(session=session, filters=prev),
+                             dq.trend(session=session, filters=f)),
+        "campaigns": group(dq.GroupBy.CAMPAIGN),
+        "channels": group(dq.GroupBy.CHANNEL),
+        "ambassadors": group(dq.GroupBy.AMBASSADOR),
+        "assets": lambda: (common(), da.gallery(session=session, filters=f, limit=24),
+                           da.gallery(session=session, filters=f, labels=("sad",), limit=24),
+                           da.asset_detail(session=session, asset_id=12345)),
+        "review": lambda: (common(), rq.review_queue(session=session, filters=f, limit=10),
+                           rq.review_count(session=session)),
+        "jobs": lambda: (common(), jq.ingest_runs(session=session),
+                         jq.analysis_runs(session=session), jq.analysis_failures(session=session)),
+    }
+
+
+def baseline(engine, brand_id: int, days: int) -> dict[str, Callable[[], object]]:
+    """The naive way: read whole tables into pandas on every page view, then aggregate."""
+    import pandas as pd
+
+    end = START + timedelta(days=540)
+    lo = (end - timedelta(days=days)).strftime("%Y-%m-%d") if days else "0000"
+    hi = end.strftime("%Y-%m-%d")
+
+    def load():
+        with engine.connect() as conn:
+            faces = pd.read_sql("SELECT * FROM face", conn)
+            assets = pd.read_sql("SELECT * FROM asset", conn)
+            aa = pd.read_sql("SELECT asset_id, run_id, status FROM asset_analysis", conn)
+        cur = aa[aa.status == "analyzed"].groupby("asset_id", as_index=False).run_id.max()
+        df = faces.merge(cur, on=["asset_id", "run_id"]).merge(
+            assets, left_on="asset_id", right_on="id", suffixes=("", "_a"))
+        df = df[(df.brand_id == brand_id) & (df.posted_at >= lo) & (df.posted_at < hi)]
+        df = df.assign(label=np.where(df.uncertain.astype(bool), "uncertain", df.dominant))
+        return df
+
+    def by(col):
+        def run():
+            df = load()
+            df.groupby([col, "label"]).size()
+            per = df.groupby(["asset_id", "label"]).size().reset_index(name="n")
+            dom = per.sort_values("n").groupby("asset_id").tail(1).merge(
+                df.drop_duplicates("asset_id")[["asset_id", "likes"]], on="asset_id")
+            dom.groupby("label").likes.agg(["mean", "median", "count"])
+        return run
+
+    def overview():
+        df = load()
+        df.label.value_counts()
+        df.asset_id.nunique()
+
+    def gallery():
+        df = load()
+        df[df.label == "sad"].asset_id.unique()
+
+    def review():
+        load().sort_values(["uncertain", "confidence"], ascending=[False, True]).head(10)
+
+    return {"overview": overview, "campaigns": by("campaign_id"), "channels": by("channel_id"),
+            "ambassadors": by("ambassador_id"), "assets": gallery, "review": review,
+            "jobs": overview}
+
+
+def timeit(fn: Callable[[], object], reps: int) -> list[float]:
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--faces", type=int, default=1_000_000)
+    ap.add_argument("--assets", type=int, default=200_000)
+    ap.add_argument("--reps", type=int, default=20, help="timed runs per page")
+    ap.add_argument("--baseline-reps", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-proposed-indexes", dest="proposed_indexes", action="store_false",
+                    help="time the schema as it is, without the proposed indexes")
+    ap.add_argument("--days", type=int, default=0,
+                    help="filter the last N days (0: all time, the app's default view)")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the workspace here")
+    args = ap.parse_args(argv)
+    home = args.workdir or Path(tempfile.mkdtemp(prefix="bm-bench-"))
+    os.environ["BRANDMOOD_HOME"] = str(home)
+    os.environ.pop("BRANDMOOD_DATABASE_URL", None)
+    cfg = load_config()
+    db = home / "brandmood.db"
+    fresh = not db.exists()
+    ws = open_workspace(cfg)
+    setup = build(db, n_assets=args.assets, n_faces=args.faces) if fresh else {}
+    if args.proposed_indexes:
+        con = sqlite3.connect(db)
+        for sql in PROPOSED_INDEXES:
+            con.execute(sql)
+        con.execute("ANALYZE")
+        con.close()
+    print(f"workspace {home}: {args.assets:,} assets, {args.faces:,} faces "
+          f"(built in {setup.get('total_s', 0):.1f}s)")
+    results: dict[str, dict[str, float]] = {}
+    base = baseline(ws.engine, 1, args.days)
+    with ws.session() as s:
+        for page, fn in page_queries(s, 1, args.days).items():
+            fn()  # warm the page cache of SQLite once, as a running app would have it
+            t = timeit(fn, args.reps)
+            b = timeit(base[page], args.baseline_reps)
+            results[page] = {"p50_ms": float(np.percentile(t, 50)),
+                             "p95_ms": float(np.percentile(t, 95)),
+                             "baseline_p95_ms": float(np.percentile(b, 95)) if b else math.nan}
+            r = results[page]
+            print(f"{page:12s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "
+                  f"baseline p95 {r['baseline_p95_ms']:9.1f} ms  "
+                  f"x{r['baseline_p95_ms'] / r['p95_ms']:.0f} faster")
+    ws.close()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"pages": results, "setup": {
+            "assets": args.assets, "faces": args.faces, "brands": N_BRANDS,
+            "reps": args.reps, "baseline_reps": args.baseline_reps, "days": args.days,
+            "proposed_indexes": args.proposed_indexes, **setup}}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""``brandmood export``: what the dashboard's filters select, as CSV, Excel or a PDF report."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+
+from analytics import reports
+from brandmood.cli.common import UserError, app, user_errors, workspace
+from db.models import Platform
+from db.queries.core import get_brand
+from db.queries.dashboard import DashboardFilters, brand_options
+
+
+class CsvKind(enum.StrEnum):
+    FACES = "faces"
+    ASSETS = "assets"
+
+
+def _pick(kind: str, wanted: list[str], options: dict[int, str]) -> tuple[int, ...]:
+    by_name = {v.lower(): k for k, v in options.items()}
+    out = []
+    for name in wanted:
+        if name.lower() not in by_name:
+            known = ", ".join(options.values()) or "none"
+            raise UserError(f"unknown {kind} {name!r} (known: {known})")
+        out.append(by_name[name.lower()])
+    return tuple(out)
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{name} must be a date like 2025-01-31, got {value!r}") from None
+
+
+def build_filters(session, *, brand: str, campaign: list[str], channel: list[str],
+                  ambassador: list[str], platform: list[str], since: str | None,
+                  until: str | None, min_confidence: float, uncertain: bool,
+                  reviewed: bool) -> DashboardFilters:
+    """Dashboard filters from names given on the command line.
+
+    Raises:
+        UserError: for unknown names, bad dates or a bad confidence.
+    """
+    b = get_brand(session, name=brand)
+    opts = brand_options(session=session, brand_id=b.id)
+    try:
+        platforms = tuple(Platform(p.lower()) for p in platform)
+    except ValueError:
+        raise UserError(f"unknown platform in {platform}; expected one of "
+                        f"{', '.join(p.value for p in Platform)}") from None
+    try:
+        return DashboardFilters(
+            brand_id=b.id, campaign_ids=_pick("campaign", campaign, opts["campaign"]),
+            channel_ids=_pick("channel", channel, opts["channel"]),
+            ambassador_ids=_pick("ambassador", ambassador, opts["ambassador"]),
+            platforms=platforms, date_from=_day(since, "--since"),
+            date_to=_day(until, "--until"), min_confidence=min_confidence,
+            include_uncertain=uncertain, use_reviews=reviewed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+@app.command()
+@user_errors
+def export(
+    brand: str = typer.Option(..., help="Brand name."),
+    fmt: reports.ReportFormat = typer.Option(reports.ReportFormat.CSV, "--format",
+                                             help="csv, xlsx or pdf."),
+    out: Path = typer.Option(..., help="File to write."),
+    csv_kind: CsvKind = typer.Option(CsvKind.FACES, "--csv", help="CSV of faces or assets."),
+    campaign: list[str] = typer.Option([], help="Campaign name (repeatable)."),
+    channel: list[str] = typer.Option([], help="Channel as platform:handle (repeatable)."),
+    ambassador: list[str] = typer.Option([], help="Ambassador name (repeatable)."),
+    platform: list[str] = typer.Option([], help="Platform, e.g. instagram (repeatable)."),
+    since: str = typer.Option(None, help="First posting date, YYYY-MM-DD."),
+    until: str = typer.Option(None, help="Last posting date, YYYY-MM-DD."),
+    min_confidence: float = typer.Option(0.0, help="Leave out faces below this confidence."),
+    uncertain: bool = typer.Option(True, "--uncertain/--no-uncertain",
+                                   help="Count faces flagged uncertain."),
+    reviewed: bool = typer.Option(False, "--reviewed", help="Reviewed labels over model labels."),
+) -> None:
+    """Export faces/assets (CSV), a workbook (xlsx) or a PDF brand report."""
+    if out.parent and not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    with workspace() as ws, ws.session() as s:
+        filters = build_filters(s, brand=brand, campaign=campaign, channel=channel,
+                                ambassador=ambassador, platform=platform, since=since,
+                                until=until, min_confidence=min_confidence,
+                                uncertain=uncertain, reviewed=reviewed)
+        data = reports.collect_report(s, filters=filters, media_root=ws.media.root,
+                                      brand=brand)
+        if fmt is reports.ReportFormat.CSV:
+            payload = (reports.faces_csv(data) if csv_kind is CsvKind.FACES
+                       else reports.assets_csv(data))
+        elif fmt is reports.ReportFormat.XLSX:
+            payload = reports.excel_report(data)
+        else:
+            try:
+                payload = reports.pdf_report(data)
+            except reports.ChartExportError as exc:
+                raise UserError(str(exc)) from None
+    out.write_bytes(payload)
+    typer.echo(f"wrote {out} ({len(payload):,} bytes, {fmt.value}) at "
+               f"{datetime.now():%Y-%m-%d %H:%M}")

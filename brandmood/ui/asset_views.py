@@ -1,0 +1,153 @@
+"""The Assets page's views: the filtered gallery and one asset with its faces."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics.aggregate import LABELS
+from analytics.types import EMOTIONS
+from brandmood.ui import media
+from brandmood.ui.charts import EMOTION_COLORS
+from brandmood.ui.data import query, workspace
+from db.models import AssetKind
+from db.queries.dashboard import DashboardFilters
+from db.queries.dashboard_assets import AssetDetail, FaceInfo, asset_detail
+
+PAGE_SIZE = 24
+NA = "n/a — model has no such class"
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _thumb(path: str, kind: str, size: int = 320):
+    from pathlib import Path
+
+    try:
+        img = (media.load_still(Path(path)) if kind == AssetKind.IMAGE.value
+               else media.video_frame(Path(path), 0.0))
+    except media.MediaError:
+        return None
+    return media.thumbnail(img, size)
+
+
+def open_asset(asset_id: int) -> None:
+    st.query_params["asset"] = str(asset_id)
+
+
+def gallery(filters: DashboardFilters) -> None:
+    """Filter widgets and a grid of asset tiles with an Open button each."""
+    c1, c2 = st.columns([3, 1])
+    labels = c1.multiselect("Faces showing", list(LABELS), key="gal_labels", placeholder="any")
+    total, _ = query("gallery", filters, labels=tuple(labels), limit=1, offset=0)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = c2.number_input(f"Page (of {pages})", 1, pages, 1, key="gal_page")
+    total, items = query("gallery", filters, labels=tuple(labels), limit=PAGE_SIZE,
+                         offset=(int(page) - 1) * PAGE_SIZE)
+    st.caption(f"{total:,} assets match. Use the sidebar for channel, campaign, ambassador, "
+               "date and confidence; pick emotions above.")
+    if not items:
+        st.info("No assets match these filters. Widen them, or add assets on **Upload**.")
+        return
+    ws = workspace()
+    cols = st.columns(4)
+    for i, item in enumerate(items):
+        col = cols[i % 4]
+        thumb = _thumb(str(ws.media.path(item.media_path)), item.kind.value)
+        if thumb is not None:
+            col.image(thumb)
+        else:
+            col.warning("media file unreadable")
+        when = item.posted_at.date().isoformat() if item.posted_at else "undated"
+        label = item.label or ("not analyzed" if item.status.value != "analyzed" else "no face")
+        col.caption(f"#{item.asset_id} · {item.kind.value} · {when} · {item.faces} faces · "
+                    f"{label}")
+        col.button(f"Open #{item.asset_id}", key=f"open_{item.asset_id}",
+                   on_click=open_asset, args=(item.asset_id,))
+
+
+def detail(asset_id: int, *, use_reviews: bool) -> None:
+    """One asset: faces drawn with labels, probability table, video timeline."""
+    with workspace().session() as s:
+        d = asset_detail(session=s, asset_id=asset_id)
+    if d is None:
+        st.warning(f"There is no asset #{asset_id}.")
+        return
+    a = d.asset
+    st.subheader(f"Asset #{a.id} · {a.kind.value}")
+    st.caption(" · ".join(x for x in (
+        f"posted {a.posted_at:%Y-%m-%d}" if a.posted_at else "undated",
+        f"campaign {d.campaign}" if d.campaign else "", f"channel {d.channel}" if d.channel else "",
+        f"ambassador {d.ambassador}" if d.ambassador else "",
+        f"likes {a.likes}" if a.likes is not None else "",
+        f"model {d.run_label}" if d.run_label else "not analyzed yet") if x))
+    if a.error:
+        st.error(f"Analysis failed: {a.error}")
+    path = workspace().media.path(a.media_path)
+    if a.kind is AssetKind.IMAGE:
+        _still(path, d, use_reviews)
+    else:
+        _video(path, d, use_reviews)
+    face_table(d.faces)
+
+
+def _still(path, d: AssetDetail, use_reviews: bool) -> None:
+    try:
+        img = media.load_still(path)
+    except media.MediaError as exc:
+        st.error(str(exc))
+        return
+    st.image(media.draw_faces(img, d.faces, use_reviews=use_reviews),
+             caption=f"{len(d.faces)} faces")
+
+
+def _video(path, d: AssetDetail, use_reviews: bool) -> None:
+    duration = float(d.asset.duration_s or 0) or max(
+        (f.timestamp_ms / 1000 for f in d.faces), default=0.0)
+    if d.faces:
+        st.plotly_chart(timeline(d.faces), key=f"timeline_{d.asset.id}")
+    second = st.slider("Preview at second", 0.0, max(duration, 0.1), 0.0, step=0.5,
+                       key=f"sec_{d.asset.id}")
+    try:
+        img = media.video_frame(path, second)
+    except media.MediaError as exc:
+        st.error(str(exc))
+        return
+    stamps = sorted({f.timestamp_ms for f in d.faces})
+    near = min(stamps, key=lambda t: abs(t - second * 1000)) if stamps else None
+    shown = [f for f in d.faces if f.timestamp_ms == near]
+    st.image(media.draw_faces(img, shown, use_reviews=use_reviews),
+             caption=f"frame at {second:.1f}s; boxes from the sample at "
+                     f"{(near or 0) / 1000:.1f}s")
+
+
+def timeline(faces: list[FaceInfo]) -> go.Figure:
+    """Emotion per face track over time (one row per track, labels as text)."""
+    fig = go.Figure()
+    for label in LABELS:
+        pts = [f for f in faces if f.label == label]
+        if not pts:
+            continue
+        fig.add_scatter(x=[f.timestamp_ms / 1000 for f in pts],
+                        y=[f"track {f.track_id if f.track_id is not None else '-'}" for f in pts],
+                        mode="markers+text", name=label, text=[label] * len(pts),
+                        textposition="top center", marker={"color": EMOTION_COLORS[label],
+                                                           "size": 12, "symbol": "square"})
+    fig.update_layout(title="Emotion timeline per face track", height=300,
+                      xaxis_title="seconds", template="plotly_white")
+    return fig
+
+
+def face_table(faces: list[FaceInfo]) -> None:
+    """The eight probabilities of every face; classes the model lacks shown as n/a."""
+    if not faces:
+        st.info("No faces were found in this asset (or it has not been analyzed yet).")
+        return
+    rows = []
+    for f in faces:
+        row = {"face": f"#{f.face_id}", "t (s)": f.timestamp_ms / 1000,
+               "track": f.track_id, "label": f.label, "reviewed": f.review or "",
+               "confidence": f"{f.confidence:.2f}" if f.confidence is not None else NA}
+        for e, p in zip(EMOTIONS, f.probs, strict=True):
+            row[e.value] = f"{p:.3f}" if p is not None else NA
+        rows.append(row)
+    st.dataframe(rows, hide_index=True)

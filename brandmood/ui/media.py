@@ -1,0 +1,126 @@
+"""Pictures for the asset and review pages: face boxes drawn with labels, video frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from brandmood.ui.charts import EMOTION_COLORS
+from db.queries.dashboard_assets import FaceInfo
+
+
+class MediaError(RuntimeError):
+    """A stored media file could not be read."""
+
+
+def load_still(path: Path) -> Image.Image:
+    """An image file as RGB with its EXIF orientation applied.
+
+    Raises:
+        MediaError: if the file is missing or not an image.
+    """
+    try:
+        with Image.open(path) as im:
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise MediaError(f"cannot read image {path.name}: {exc}") from None
+
+
+def video_frame(path: Path, second: float) -> Image.Image:
+    """The video's frame at ``second`` (RGB, upright), sampled every half second.
+
+    Uses :func:`analytics.video.iter_frames` (rotation applied, as the analysis saw it)
+    and falls back to PyAV where that module is absent.
+
+    Raises:
+        MediaError: if the file cannot be decoded or has no frame there.
+    """
+    try:
+        from analytics.video import VideoDecodeError, iter_frames
+    except ImportError:
+        return _pyav_frame(path, second)
+    last = None
+    try:
+        for frame in iter_frames(path, every_s=0.5):
+            last = frame
+            if frame.timestamp_ms >= second * 1000 - 1:
+                break
+    except VideoDecodeError as exc:
+        raise MediaError(f"cannot decode video {path.name}: {exc}") from None
+    if last is None:
+        raise MediaError(f"no frame at {second:.1f}s in {path.name}")
+    return Image.fromarray(last.image)
+
+
+def _pyav_frame(path: Path, second: float) -> Image.Image:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            target = int(second / float(stream.time_base)) if stream.time_base else 0
+            container.seek(max(0, target), stream=stream, any_frame=False, backward=True)
+            last = None
+            for frame in container.decode(stream):
+                last = frame
+                if frame.time is not None and frame.time + 1e-3 >= second:
+                    break
+            if last is None:
+                raise MediaError(f"no frame at {second:.1f}s in {path.name}")
+            return last.to_image().convert("RGB")
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"cannot decode video {path.name}: {exc}") from None
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    for name in ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def draw_faces(image: Image.Image, faces: Sequence[FaceInfo], *,
+               use_reviews: bool = False) -> Image.Image:
+    """A copy of ``image`` with each face's box and ``#id label confidence`` written on it."""
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    width = max(2, round(max(out.size) / 300))
+    font = _font(max(12, round(max(out.size) / 45)))
+    for f in faces:
+        label = (f.review if use_reviews and f.review else f.label) or "unclassified"
+        color = EMOTION_COLORS.get(label, "#FFFFFF")
+        x1, y1, x2, y2 = f.box
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
+        conf = f" {f.confidence:.0%}" if f.confidence is not None else ""
+        text = f"#{f.face_id} {label}{conf}{' (reviewed)' if use_reviews and f.review else ''}"
+        tb = draw.textbbox((x1, y1), text, font=font)
+        ty = max(0, y1 - (tb[3] - tb[1]) - 4)
+        draw.rectangle((x1, ty, x1 + tb[2] - tb[0] + 6, ty + tb[3] - tb[1] + 4), fill=color)
+        draw.text((x1 + 3, ty), text, fill="white" if label in {"sad", "contempt", "anger",
+                                                                "disgust", "uncertain"}
+                  else "black", font=font)
+    return out
+
+
+def crop_face(image: Image.Image, box: tuple[float, float, float, float], *,
+              margin: float = 0.25, size: int = 160) -> Image.Image:
+    """A square-ish crop around a face box with a margin, resized to ``size`` pixels high."""
+    x1, y1, x2, y2 = box
+    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
+    crop = image.crop((max(0, x1 - mw), max(0, y1 - mh),
+                       min(image.width, x2 + mw), min(image.height, y2 + mh)))
+    if crop.height == 0 or crop.width == 0:
+        return crop
+    return crop.resize((max(1, round(crop.width * size / crop.height)), size))
+
+
+def thumbnail(image: Image.Image, size: int = 320) -> np.ndarray:
+    """``(h, w, 3)`` uint8 thumbnail no larger than ``size`` on its long side."""
+    im = image.copy()
+    im.thumbnail((size, size))
+    return np.asarray(im)

@@ -1,0 +1,74 @@
+"""The Review page's view: one uncertain face at a time, confirm or relabel by keyboard."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analytics.types import EMOTIONS, Emotion
+from brandmood.ui import media
+from brandmood.ui.data import workspace
+from db.models import AssetKind
+from db.queries.dashboard import DashboardFilters
+from db.queries.review import QueueItem, review_count, review_queue, store_review
+
+SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
+
+
+def model_top(item: QueueItem) -> Emotion | None:
+    """The model's top emotion (even where the face is flagged uncertain)."""
+    best = max(((p, e) for p, e in zip(item.probs, EMOTIONS, strict=True) if p is not None),
+               default=None, key=lambda t: t[0])
+    return best[1] if best else None
+
+
+def _save(face_id: int, label: Emotion) -> None:
+    with workspace().sessions.begin() as s:
+        store_review(session=s, face_id=face_id, label=label,
+                     reviewer=st.session_state.get("rv_name", ""))
+    st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
+
+
+def _picture(item: QueueItem):
+    path = workspace().media.path(item.media_path)
+    try:
+        img = (media.load_still(path) if item.kind is AssetKind.IMAGE
+               else media.video_frame(path, item.timestamp_ms / 1000))
+    except media.MediaError as exc:
+        st.error(str(exc))
+        return None
+    return media.crop_face(img, item.box, size=220)
+
+
+def review(filters: DashboardFilters) -> None:
+    """Show the most uncertain unreviewed face with confirm / relabel buttons."""
+    st.text_input("Your name (stored with each review)", key="rv_name")
+    with workspace().session() as s:
+        queue = review_queue(session=s, filters=filters, limit=10)
+        done, changed = review_count(session=s)
+    st.caption(f"{done} faces reviewed so far, {changed} relabeled.")
+    if msg := st.session_state.pop("rv_last", None):
+        st.success(msg)
+    if not queue:
+        st.info("Nothing to review: every face in this selection has a person's verdict, or "
+                "nothing has been analyzed yet (see **Upload**).")
+        return
+    item = queue[0]
+    top = model_top(item)
+    c1, c2 = st.columns([1, 2])
+    crop = _picture(item)
+    if crop is not None:
+        c1.image(crop, caption=f"face #{item.face_id} of asset #{item.asset_id}")
+    conf = f"{item.confidence:.0%}" if item.confidence is not None else "n/a"
+    c2.markdown(f"**Model says:** {top.value if top else 'nothing'} ({conf}"
+                f"{', flagged uncertain' if item.uncertain else ''}, margin {item.margin:.2f})")
+    c2.dataframe([{e.value: (f"{p:.2f}" if p is not None else "n/a")
+                   for e, p in zip(EMOTIONS, item.probs, strict=True)}], hide_index=True)
+    if top is not None:
+        c2.button(f"Confirm {top.value} (Enter)", type="primary", key="rv_confirm",
+                  shortcut="Enter", on_click=_save, args=(item.face_id, top))
+    c2.write("Or relabel (keys 1–8):")
+    cols = c2.columns(4)
+    for i, e in enumerate(EMOTIONS):
+        cols[i % 4].button(f"{SHORTCUTS[e]} {e.value}", key=f"rv_{e.value}",
+                           shortcut=SHORTCUTS[e], on_click=_save, args=(item.face_id, e))
+    st.caption(f"{len(queue)}+ faces waiting, most uncertain first.")

@@ -1,0 +1,59 @@
+"""The Settings page's view: workspace, default model, uncertainty threshold."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from brandmood.ui.data import workspace
+from db.queries.review import (
+    SettingKey,
+    get_setting,
+    set_setting,
+    uncertainty_threshold,
+)
+
+
+def model_names() -> tuple[list[str], dict[str, str]]:
+    """Registered models (from the classifier registry where installed) and notes."""
+    try:
+        from analytics.classifiers.registry import available_models
+    except ImportError:
+        return [], {}
+    entries = available_models()
+    return ([e.name for e in entries],
+            {e.name: ("" if e.available else f" (not available: {e.reason})") for e in entries})
+
+
+def settings_view() -> None:
+    """Show where the workspace lives and edit the stored settings."""
+    ws = workspace()
+    st.subheader("Workspace")
+    st.dataframe([{"setting": k, "value": v} for k, v in ws.config.as_dict().items()],
+                 hide_index=True)
+    with ws.session() as s:
+        current_model = get_setting(session=s, key=SettingKey.DEFAULT_MODEL,
+                                    default=ws.config.model)
+        threshold = uncertainty_threshold(session=s)
+        use_reviews = get_setting(session=s, key=SettingKey.USE_REVIEWS) == "1"
+    names, notes = model_names()
+    st.subheader("Analysis")
+    with st.form("settings"):
+        if names:
+            options = names if current_model in names else [current_model, *names]
+            model = st.selectbox("Default emotion model", options,
+                                 index=options.index(current_model),
+                                 format_func=lambda n: n + notes.get(n, ""), key="set_model")
+        else:
+            model = st.text_input("Default emotion model", value=current_model, key="set_model")
+        thr = st.slider("Uncertainty threshold (minimum top probability)", 0.0, 1.0,
+                        value=float(threshold), step=0.05, key="set_threshold",
+                        help="Faces whose top probability is below this are flagged uncertain "
+                             "in new analysis runs.")
+        rev = st.checkbox("Charts use reviewed labels by default", value=use_reviews,
+                          key="set_reviews")
+        if st.form_submit_button("Save", type="primary"):
+            with ws.sessions.begin() as s:
+                set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value=str(model))
+                set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD, value=f"{thr:g}")
+                set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
+            st.success("Saved. New analysis runs use these settings.")

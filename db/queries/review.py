@@ -1,0 +1,135 @@
+"""Review queue, stored reviews, and the dashboard settings kept in the ``setting`` table."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from analytics.types import EMOTIONS, Emotion
+from db.models import Asset, AssetKind, Face, Frame, Review, Setting
+from db.queries.dashboard import DashboardFilters, face_base, latest_reviews
+
+
+class SettingKey(enum.StrEnum):
+    """Settings the dashboard stores."""
+
+    DEFAULT_MODEL = "default_model"
+    UNCERTAINTY_THRESHOLD = "uncertainty_threshold"
+    USE_REVIEWS = "use_reviews"
+
+
+DEFAULT_UNCERTAINTY_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A face waiting for a person's verdict, with what is needed to show it.
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in original pixels of the frame.
+        probs: the eight probabilities in ``EMOTIONS`` order (None: no such class).
+        margin: top minus second probability (small = uncertain).
+    """
+
+    face_id: int
+    asset_id: int
+    kind: AssetKind
+    media_path: str
+    timestamp_ms: int
+    box: tuple[float, float, float, float]
+    label: str
+    confidence: float | None
+    uncertain: bool
+    probs: tuple[float | None, ...]
+
+    @property
+    def margin(self) -> float:
+        vals = sorted((p for p in self.probs if p is not None), reverse=True)
+        if len(vals) < 2:
+            return vals[0] if vals else 0.0
+        return vals[0] - vals[1]
+
+
+def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20,
+                 include_reviewed: bool = False) -> list[QueueItem]:
+    """Counted faces, most uncertain first (flagged first, then lowest confidence).
+
+    Args:
+        include_reviewed: also list faces someone already reviewed.
+    """
+    base = face_base(DashboardFilters(**{**filters.__dict__, "use_reviews": False}))
+    rv = latest_reviews()
+    probs = [getattr(Face, f"p_{e.value}") for e in EMOTIONS]
+    q = (base.query(Face.id, Face.asset_id, Asset.kind, Asset.media_path, Frame.timestamp_ms,
+                    Face.x1, Face.y1, Face.x2, Face.y2, base.label, Face.confidence,
+                    Face.uncertain, *probs)
+         .join(Frame, Frame.id == Face.frame_id))
+    if not include_reviewed:
+        q = q.where(Face.id.not_in(select(rv.c.face_id)))
+    q = q.order_by(Face.uncertain.desc(), Face.confidence.asc().nulls_last(), Face.id)
+    out = []
+    for row in session.execute(q.limit(limit)):
+        (fid, aid, kind, path, ts, x1, y1, x2, y2, label, conf, unc, *p) = row
+        out.append(QueueItem(fid, aid, kind, path, int(ts), (x1, y1, x2, y2), str(label),
+                             conf, bool(unc), tuple(p)))
+    return out
+
+
+def store_review(*, session: Session, face_id: int, label: Emotion,
+                 reviewer: str = "") -> Review:
+    """Record a person's label for a face (a confirmation stores the model's label).
+
+    Raises:
+        LookupError: if the face does not exist.
+        TypeError: if ``label`` is not an :class:`Emotion`.
+    """
+    if not isinstance(label, Emotion):
+        raise TypeError(f"label must be an Emotion, got {type(label).__name__}")
+    if session.get(Face, face_id) is None:
+        raise LookupError(f"no face with id {face_id}")
+    review = Review(face_id=face_id, label=label, reviewer=reviewer.strip()[:200])
+    session.add(review)
+    session.flush()
+    return review
+
+
+def review_count(*, session: Session) -> tuple[int, int]:
+    """``(reviewed faces, reviewed faces whose label differs from the model's)``."""
+    rv = latest_reviews()
+    total = session.scalar(select(func.count()).select_from(rv))
+    changed = session.scalar(select(func.count()).select_from(rv).join(
+        Face, Face.id == rv.c.face_id).where(rv.c.label != type_coerce(Face.dominant, String)))
+    return int(total), int(changed or 0)
+
+
+def get_setting(*, session: Session, key: SettingKey, default: str | None = None) -> str | None:
+    """A stored setting's value (``default`` where unset)."""
+    row = session.get(Setting, key.value)
+    return row.value if row is not None else default
+
+
+def set_setting(*, session: Session, key: SettingKey, value: str) -> None:
+    """Store a setting (insert or update).
+
+    Raises:
+        ValueError: for an uncertainty threshold outside ``[0, 1]``.
+    """
+    if key is SettingKey.UNCERTAINTY_THRESHOLD:
+        v = float(value)
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"uncertainty threshold must be in [0, 1], got {value}")
+    row = session.get(Setting, key.value)
+    if row is None:
+        session.add(Setting(key=key.value, value=value))
+    else:
+        row.value = value
+    session.flush()
+
+
+def uncertainty_threshold(*, session: Session) -> float:
+    """The stored uncertainty threshold (minimum top probability), or the default."""
+    value = get_setting(session=session, key=SettingKey.UNCERTAINTY_THRESHOLD)
+    return float(value) if value is not None else DEFAULT_UNCERTAINTY_THRESHOLD

@@ -1,0 +1,9 @@
+"""Settings: where the workspace lives, the default model, the uncertainty threshold."""
+
+import streamlit as st
+
+from brandmood.ui import settings_views, views
+
+st.title("Settings")
+views.model_caption(views.current_filters())
+settings_views.settings_view()

@@ -1,0 +1,201 @@
+"""End to end in a real headless Chromium: serve, upload a photo, see faces, review, export.
+
+Starts ``brandmood serve`` on a free port with a fresh workspace, drives Debian's
+Chromium with Playwright, and saves a screenshot of every page in
+``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+PAGES = ("overview", "campaigns", "channels", "ambassadors", "assets", "upload", "review",
+         "reports", "jobs", "settings")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
+
+
+def _chromium() -> Path:
+    if not CHROMIUM.exists() and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["bash", str(REPO / "scripts" / "install-system-deps.sh")], check=False)
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (run scripts/install-system-deps.sh)")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``brandmood serve`` on 127.0.0.1:<free port> with a fresh workspace."""
+    from brandmood.config import load_config
+
+    home = tmp_path / "ws"
+    env = {**os.environ, "BRANDMOOD_HOME": str(home),
+           "BRANDMOOD_CACHE": str(load_config().cache_dir)}
+    env.pop("BRANDMOOD_DATABASE_URL", None)
+    port = _free_port()
+    exe = Path(sys.executable).parent / "brandmood"
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("brandmood serve did not start:\n"
+                            + (tmp_path / "serve.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url, home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    exe = _chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(exe), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def _settle(page) -> None:
+    """Wait until the script run is over and charts and images have drawn."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    for sel in ('[data-testid="stPlotlyChart"]', '[data-testid="stImage"] img'):
+        for i in range(page.locator(sel).count()):
+            page.locator(sel).nth(i).wait_for(state="visible")
+    page.wait_for_timeout(700)
+
+
+def _open(page, url: str, name: str, ready: str) -> None:
+    page.goto(f"{url}/{'' if name == 'overview' else name}")
+    page.get_by_text(ready, exact=False).first.wait_for()
+    _settle(page)
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _db(home: Path):
+    return create_engine(f"sqlite:///{home / 'brandmood.db'}")
+
+
+def _download(page, button: str) -> bytes:
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name=button).click()
+    return Path(info.value.path()).read_bytes()
+
+
+def test_upload_review_export_in_chromium(server, browser_page, media):
+    if not (REPO / "ingest" / "jobs.py").exists() or not (
+            REPO / "brandmood" / "jobs" / "analyze.py").exists():
+        pytest.skip("the ingest and analysis jobs are not in this tree yet")
+    from pypdf import PdfReader
+
+    url, home = server
+    page = browser_page
+    _open(page, url, "overview", "No data yet")
+    _shot(page, "overview-empty")
+
+    # Upload a real photo; ingest + analysis run with a progress bar.
+    _open(page, url, "upload", "Drop images")
+    page.get_by_role("textbox", name="Brand").fill("Acme")
+    page.locator("input[type=file]").set_input_files(str(media.path("single_face.jpg")))
+    page.get_by_text("single_face.jpg").first.wait_for()
+    page.get_by_role("button", name="Upload and analyze").click()
+    page.get_by_text("stored and analyzed").wait_for(timeout=180_000)
+    _settle(page)
+    _shot(page, "upload-done")
+    with _db(home).connect() as conn:
+        faces = conn.execute(text("SELECT id, dominant FROM face ORDER BY id")).all()
+    assert faces, "the upload found no face in single_face.jpg"
+
+    # Its faces on the Assets page.
+    _open(page, url, "assets", "assets match")
+    page.get_by_role("button", name="Open #1").click()
+    page.get_by_text("Asset #1").wait_for()
+    page.get_by_text(f"{len(faces)} faces").first.wait_for()
+    _settle(page)
+    _shot(page, "asset-detail")
+
+    # Relabel the face on Review (a label other than the model's).
+    _open(page, url, "review", "Model says")
+    new = "sad" if faces[0][1] != "sad" else "happy"
+    page.get_by_role("button", name=new, exact=False).first.click()
+    page.get_by_text(f"saved as {new}").wait_for()
+    with _db(home).connect() as conn:
+        rows = conn.execute(text("SELECT face_id, label FROM review")).all()
+    assert (faces[0][0], new) in [tuple(r) for r in rows]
+
+    # Export CSV and PDF and read them back.
+    _open(page, url, "reports", "Exports contain")
+    page.get_by_role("button", name="Prepare Faces (CSV)").click()
+    data = _download(page, "Download faces.csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert len(rows) == len(faces)
+    assert {int(r["face_id"]) for r in rows} == {f[0] for f in faces}
+    page.get_by_role("button", name="Prepare PDF brand report").click()
+    pdf = PdfReader(io.BytesIO(_download(page, "Download brandmood-report.pdf")))
+    body = " ".join(" ".join(p.extract_text() for p in pdf.pages).split())
+    assert "Brand emotion report: Acme" in body
+    assert "Methodology and limitations" in body
+    _settle(page)
+    _shot(page, "reports-done")
+
+    # A screenshot of every page.
+    ready = {"overview": "Overview", "assets": "assets match", "upload": "Drop images",
+             "review": "faces reviewed so far", "reports": "Exports contain", "jobs": "Ingest runs",
+             "settings": "Workspace"}
+    names = list(PAGES)
+    if (REPO / "pages" / "ambassador_faces.py").exists():
+        names.append("ambassador_faces")
+    for name in names:
+        _open(page, url, name, ready.get(name, name.replace("_", " ").capitalize()))
+        assert page.get_by_text("Traceback").count() == 0, name
+        _shot(page, name)
+    assert {p.stem for p in SHOTS.glob("*.png")} >= set(PAGES)

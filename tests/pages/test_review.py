@@ -1,0 +1,42 @@
+"""Review page: the most uncertain face first; confirm and relabel store Review rows."""
+
+from __future__ import annotations
+
+from tests.pages import expected
+from tests.pages.conftest import run_page
+
+
+def _reviews(ws) -> list[tuple[int, str, str]]:
+    from sqlalchemy import text
+
+    with ws.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            text("SELECT face_id, label, reviewer FROM review ORDER BY id"))]
+
+
+def test_review_confirm_and_relabel(filled):
+    ws, ids = filled.ws, filled.ids
+    at = run_page("review.py")
+    # the most uncertain unreviewed face: flagged uncertain, lowest confidence
+    first = expected.scalar(ws, """
+        SELECT f.id FROM face f JOIN asset a ON a.id = f.asset_id
+        WHERE a.brand_id = :b AND f.run_id = :r AND f.id NOT IN (SELECT face_id FROM review)
+        ORDER BY f.uncertain DESC, f.confidence ASC LIMIT 1""", b=ids["brand"], r=ids["run"])
+    assert any(f"face #{first} " in " ".join(i.captions) for i in at.get("image"))
+    at.text_input(key="rv_name").set_value("maria")
+    at.button(key="rv_confirm").click().run()
+    top = expected.scalar(ws, "SELECT dominant FROM face WHERE id = :f", f=first)
+    assert _reviews(ws)[-1] == (first, top, "maria")
+    assert any(f"Face #{first} saved as {top}" in s.value for s in at.success)
+    second = expected.scalar(ws, """
+        SELECT f.id FROM face f JOIN asset a ON a.id = f.asset_id
+        WHERE a.brand_id = :b AND f.run_id = :r AND f.id NOT IN (SELECT face_id FROM review)
+        ORDER BY f.uncertain DESC, f.confidence ASC LIMIT 1""", b=ids["brand"], r=ids["run"])
+    assert second != first
+    at.button(key="rv_sad").click().run()
+    assert _reviews(ws)[-1] == (second, "sad", "maria")
+
+
+def test_review_page_empty(empty_home):
+    at = run_page("review.py")
+    assert any("No data yet" in i.value for i in at.info)
