@@ -51,7 +51,8 @@ def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
         raise FileNotFoundError(f"app.py not found at {app_py}")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_py),
            "--server.address", address, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer"]
     typer.echo(f"serving on http://{address}:{port}")
     raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=os.environ.copy()))
 
