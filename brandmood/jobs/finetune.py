@@ -41,7 +41,7 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
     from analytics.align import crop_faces
     from analytics.classifiers.fer_mini_xception import FerMiniXception
     from analytics.images import load_image
-    from brandmood.jobs.identity import _frames_at
+    from brandmood.jobs.identity import frames_at
 
     with ws.session() as s:
         rows = mv.reviewed_faces(session=s, brand_id=brand_id)
@@ -53,7 +53,7 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
     for group in by_asset.values():
         try:
             path = ws.media.path(group[0].media_path)
-            images = (_frames_at(path, [r.timestamp_ms for r in group])
+            images = (frames_at(path, [r.timestamp_ms for r in group])
                       if group[0].kind is AssetKind.VIDEO else {0: load_image(path)})
         except (OSError, ValueError, RuntimeError) as exc:
             skipped += [(r.face_id, str(exc)) for r in group]

@@ -167,7 +167,7 @@ def enroll_paths(ws: Workspace, *, brand: str, name: str, paths: Sequence[Path],
                   embedder=embedder, pre_failed=failed)
 
 
-def _frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
+def frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
     """The decoded frame nearest each wanted timestamp (ms) of a video."""
     from analytics.video import iter_frames
 
@@ -192,7 +192,7 @@ def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: FaceEmbedd
         return out
     path = ws.media.path(todo[0].media_path)
     if todo[0].kind is AssetKind.VIDEO:
-        images = _frames_at(path, [f.timestamp_ms for f in todo])
+        images = frames_at(path, [f.timestamp_ms for f in todo])
     else:
         images = {0: load_image(path)}
     by_ts: dict[int, list[q.FaceToMatch]] = {}

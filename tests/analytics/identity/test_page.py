@@ -1,0 +1,54 @@
+"""The Ambassador faces page (Streamlit AppTest) on a real analyzed and matched workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from brandmood.config import load_config
+from brandmood.workspace import open_workspace
+from db.models import Face
+from tests.conftest import media_file
+
+PAGE = Path(__file__).resolve().parents[3] / "pages" / "ambassador_faces.py"
+
+
+@pytest.fixture
+def matched(tmp_path, monkeypatch, detector, embedder, video_frames):
+    from brandmood.jobs.analyze import run_analysis
+    from brandmood.jobs.identity import enroll, match_faces
+    from db.queries.core import get_or_create_brand
+    from ingest.jobs import ingest_paths
+
+    monkeypatch.setenv("BRANDMOOD_HOME", str(tmp_path / "ws"))
+    monkeypatch.delenv("BRANDMOOD_DATABASE_URL", raising=False)
+    ws = open_workspace(load_config())
+    with ws.sessions.begin() as s:
+        get_or_create_brand(s, name="Acme")
+    ingest_paths(ws, paths=[media_file("single_face.mp4"), media_file("multi_face.jpg")],
+                 brand="Acme")
+    run_analysis(ws)
+    enroll(ws, brand="Acme", name="Ana", images=[("f0", video_frames[0])], detector=detector,
+           embedder=embedder)
+    match_faces(ws, brand="Acme", embedder=embedder)
+    yield ws
+    ws.close()
+
+
+def test_page_lists_matches_and_a_reject_is_stored(matched):
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["ambassador"]) == ["Ana"] and int(table["references"][0]) == 1
+    text = " ".join(m.value for m in at.markdown)
+    assert "distance **0." in text and "machine match" in text
+    with matched.session() as s:
+        first = s.scalars(select(Face).where(Face.ambassador_id.is_not(None))
+                          .order_by(Face.ambassador_distance, Face.id)).first()
+    at.button(key=f"no{first.id}").click().run()
+    assert not at.exception
+    with matched.session() as s:
+        assert s.get(Face, first.id).ambassador_confirmed is False
