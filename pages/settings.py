@@ -7,3 +7,4 @@ from brandmood.ui import settings_views, views
 st.title("Settings")
 views.model_caption(views.current_filters())
 settings_views.settings_view()
+settings_views.models_section()

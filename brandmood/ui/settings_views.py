@@ -57,3 +57,11 @@ def settings_view() -> None:
                 set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD, value=f"{thr:g}")
                 set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
             st.success("Saved. New analysis runs use these settings.")
+
+
+def models_section() -> None:
+    """Adapted model versions and fine-tuning (see :mod:`brandmood.ui.model_views`)."""
+    from brandmood.ui import model_views
+
+    model_views.versions_view()
+    model_views.finetune_view()

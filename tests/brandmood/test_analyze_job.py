@@ -202,3 +202,33 @@ def test_cli_analyze_json_and_one_line_errors(ws_env, tmp_path, analyzer):
     assert "no asset with id 9999" in missing.output and "Traceback" not in missing.output
     unknown = runner.invoke(app, ["analyze", "--model", "no-such-model"])
     assert unknown.exit_code == 2 and "unknown model" in unknown.output
+
+
+def test_settings_page_choices_reach_the_analysis(ws, tmp_path):
+    """The model and uncertainty threshold stored on Settings drive the next run."""
+    from analytics.pipeline import default_analyzer
+    from brandmood.jobs.analyze import workspace_analyzer
+    from db.queries.review import SettingKey, set_setting
+
+    base = workspace_analyzer(ws)
+    assert base is default_analyzer()  # nothing stored: the registry default, shared
+    with ws.sessions.begin() as s:
+        set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value="fer-mini-xception")
+        set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD, value="0.8")
+    chosen = workspace_analyzer(ws)
+    assert chosen.classifier.info.name == "fer-mini-xception"
+    assert chosen.rule.min_confidence == 0.8
+    assert chosen.rule.min_margin == base.rule.min_margin
+    assert workspace_analyzer(ws, model="facex").classifier.info.name == "facex"
+
+    add_assets(ws, tmp_path)
+    summary = run_analysis(ws, asset_ids=None)
+    with ws.session() as s:
+        run = s.get(AnalysisRun, summary.run_id)
+        assert run.model_name == "fer-mini-xception"
+        assert run.parameters["min_confidence"] == 0.8
+        faces = s.scalars(select(Face).where(Face.run_id == run.id)).all()
+    assert faces, "the photos have faces"
+    for face in faces:  # the stored flag follows the stored threshold
+        if face.confidence is not None and face.confidence < 0.8:
+            assert face.uncertain
