@@ -200,3 +200,58 @@ def emotion_or_uncertain(value: str) -> str:
     if value == UNCERTAIN:
         return value
     return Emotion.parse(value).value
+
+
+def weighted_mean_stats(values: Sequence[float | None], counts: Sequence[int],
+                        z_fallback: float = Z95) -> MeanStats:
+    """:func:`mean_stats` of a histogram: each value repeated ``counts`` times.
+
+    Gives the same mean, median and t interval as expanding the histogram, without the
+    expansion (SQL returns ``GROUP BY value`` counts, not one row per asset).
+
+    Args:
+        values: ``(k,)`` distinct values (None or NaN: missing, left out).
+        counts: ``(k,)`` how often each value occurs (non-negative).
+
+    Raises:
+        ValueError: for a negative count or mismatched lengths.
+    """
+    if len(values) != len(counts):
+        raise ValueError(f"{len(values)} values but {len(counts)} counts")
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=np.float64)
+    c = np.asarray(counts, dtype=np.int64)
+    if (c < 0).any():
+        raise ValueError("counts must not be negative")
+    keep = ~np.isnan(v) & (c > 0)
+    v, c = v[keep], c[keep]
+    n = int(c.sum())
+    if n == 0:
+        return MeanStats(0, math.nan, math.nan, math.nan, math.nan)
+    order = np.argsort(v, kind="stable")
+    v, c = v[order], c[order]
+    mean = float((v * c).sum() / n)
+    ends = np.cumsum(c)  # value i covers sorted positions [ends[i] - c[i], ends[i])
+    lo = v[np.searchsorted(ends, (n - 1) // 2, side="right")]
+    hi = v[np.searchsorted(ends, n // 2, side="right")]
+    median = float((lo + hi) / 2)
+    if n < 2:
+        return MeanStats(n, mean, median, math.nan, math.nan)
+    sem = math.sqrt(float((c * (v - mean) ** 2).sum()) / (n - 1)) / math.sqrt(n)
+    try:
+        from scipy.stats import t as student_t
+
+        q = float(student_t.ppf(0.975, n - 1))
+    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
+        q = z_fallback
+    return MeanStats(n, mean, median, mean - q * sem, mean + q * sem)
+
+
+def add_counts(into: dict[str, int], counts: Mapping[str, int], sign: int = 1) -> None:
+    """Add (``sign=1``) or subtract (``-1``) label counts in place, dropping zeros."""
+    for label, n in counts.items():
+        v = into.get(label, 0) + sign * int(n)
+        if v:
+            into[label] = v
+        else:
+            into.pop(label, None)
+

@@ -16,14 +16,12 @@ from brandmood.config import load_config
 from brandmood.workspace import Workspace, open_workspace
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
+from db.queries import dashboard_cube as dc
 from db.queries.dashboard import DashboardFilters, DataVersion
 
 QUERIES: dict[str, Callable[..., Any]] = {
-    "kpis": dq.kpis,
+    "page_data": dc.page_data,
     "label_counts": dq.label_counts,
-    "distribution": dq.distribution,
-    "trend": dq.trend,
-    "engagement": dq.engagement,
     "model_versions": dq.model_versions,
     "gallery": da.gallery,
     "top_assets": da.top_assets,
@@ -63,12 +61,22 @@ def _query(key: str, ver: DataVersion, name: str, filters: DashboardFilters | No
         return fn(session=s, **kwargs)
 
 
+DERIVED = ("kpis", "trend", "distribution", "engagement")
+"""Names answered from the page's cached :class:`~db.queries.dashboard_cube.PageData`
+(one scan per page and filters; ``group=`` picks the group page's data)."""
+
+
 def query(name: str, filters: DashboardFilters | None = None, **kwargs: Any) -> Any:
     """Run a named dashboard query through the cache.
 
     Raises:
         KeyError: for an unknown query name.
     """
+    if name in DERIVED:
+        group = kwargs.pop("group", None)
+        data = _query(db_key(), version(), "page_data", filters,
+                      (("group", group),) if group is not None else ())
+        return getattr(data, name)(**kwargs)
     if name not in QUERIES:
         raise KeyError(f"unknown dashboard query {name!r}")
     return _query(db_key(), version(), name, filters, tuple(sorted(kwargs.items())))

@@ -66,11 +66,11 @@ def kpi_cards(filters: DashboardFilters) -> None:
         st.caption(f"Changes against {prev_f.date_from} – {prev_f.date_to}.")
 
 
-def trend_section(filters: DashboardFilters, key: str) -> None:
-    """Emotion share over time with a period picker."""
+def trend_section(filters: DashboardFilters, key: str, group: GroupBy | None = None) -> None:
+    """Emotion share over time with a period picker (``group``: the group page's data)."""
     period = st.segmented_control("Period", [p.value for p in Period], default="week",
                                   key=f"{key}_period") or "week"
-    rows = query("trend", filters, period=Period(period))
+    rows = query("trend", filters, period=Period(period), group=group)
     if rows:
         st.plotly_chart(charts.trend_chart(rows), key=f"{key}_trend")
     else:
@@ -105,8 +105,8 @@ def group_page(group: GroupBy, title: str) -> None:
     else:
         st.caption("Choose at least two to compare.")
     st.subheader("Trend")
-    trend_section(filters, group.value)
-    engagement_section(filters, group.value)
+    trend_section(filters, group.value, group)
+    engagement_section(filters, group.value, group)
 
 
 def _names(group: GroupBy, filters: DashboardFilters) -> dict[str, str]:
@@ -117,10 +117,10 @@ def _names(group: GroupBy, filters: DashboardFilters) -> dict[str, str]:
         return group_names(session=s, group=group, brand_id=filters.brand_id)
 
 
-def engagement_section(filters: DashboardFilters, key: str) -> None:
+def engagement_section(filters: DashboardFilters, key: str, group: GroupBy) -> None:
     """Emotion × engagement: mean, median, n and 95 % interval per dominant emotion."""
     st.subheader("Emotion × engagement")
-    rows = query("engagement", filters)
+    rows = query("engagement", filters, group=group)
     if not rows:
         st.info("No assets with faces and engagement numbers in this selection.")
         return

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from analytics.aggregate import LABELS, MeanStats, dominant_label, mean_stats
+from analytics.aggregate import LABELS, MeanStats, dominant_label
 from analytics.types import UNCERTAIN
 from db.models import (
     Ambassador,
@@ -269,22 +269,16 @@ def data_version(*, session: Session) -> DataVersion:
 
 def label_counts(*, session: Session, filters: DashboardFilters) -> dict[str, int]:
     """Faces per label (emotions and ``"uncertain"``) for the selection."""
-    base = face_base(filters)
-    q = base.query(base.label, func.count()).group_by(base.label)
-    return {str(lbl): int(n) for lbl, n in session.execute(q) if lbl in LABELS}
+    from db.queries.dashboard_cube import cube, total_counts
+
+    return total_counts(cube(session=session, filters=filters))
 
 
 def kpis(*, session: Session, filters: DashboardFilters) -> Kpis:
-    """Headline numbers (see :class:`Kpis`)."""
-    cond = asset_conditions(filters)
-    analyzed = case((Asset.status == AssetStatus.ANALYZED, 1), else_=0)
-    n_assets, n_analyzed = session.execute(
-        select(func.count(Asset.id), func.coalesce(func.sum(analyzed), 0)).where(*cond)).one()
-    base = face_base(filters)
-    with_faces = session.scalar(base.query(func.count(func.distinct(Face.asset_id))))
-    counts = label_counts(session=session, filters=filters)
-    return Kpis(int(n_assets), int(n_analyzed), int(with_faces or 0),
-                int(sum(counts.values())), counts)
+    """Headline numbers (see :class:`Kpis`), from one scan of assets and faces."""
+    from db.queries.dashboard_cube import page_data
+
+    return page_data(session=session, filters=filters).kpis()
 
 
 def group_key(group: GroupBy):
@@ -320,11 +314,9 @@ def group_names(*, session: Session, group: GroupBy, brand_id: int | None) -> di
 def distribution(*, session: Session, filters: DashboardFilters,
                  group: GroupBy) -> list[GroupCount]:
     """Faces per (group, label): the data of a stacked 100 % bar chart."""
-    base = face_base(filters)
-    key = group_key(group).label("key")
-    q = base.query(key, base.label, func.count()).group_by(key, base.label)
-    return [GroupCount("none" if k is None else str(k), str(lbl), int(n))
-            for k, lbl, n in session.execute(q) if lbl in LABELS]
+    from db.queries.dashboard_cube import cube, distribution_from
+
+    return distribution_from(cube(session=session, filters=filters, group=group))
 
 
 def day_bucket(dialect: str):
@@ -350,49 +342,20 @@ def trend(*, session: Session, filters: DashboardFilters,
 
     SQL counts per day and label (at most days × 9 rows); days roll up into periods here.
     """
-    base = face_base(filters)
-    day = day_bucket(session.get_bind().dialect.name).label("day")
-    q = (base.query(day, base.label, func.count())
-         .where(Asset.posted_at.is_not(None)).group_by(day, base.label))
-    out: dict[tuple[str, str], int] = {}
-    for d, lbl, n in session.execute(q):
-        if d is None or lbl not in LABELS:
-            continue
-        key = (period_start(str(d), period), str(lbl))
-        out[key] = out.get(key, 0) + int(n)
-    return [GroupCount(k, lbl, n) for (k, lbl), n in sorted(
-        out.items(), key=lambda kv: (kv[0][0], LABELS.index(kv[0][1])))]
+    from db.queries.dashboard_cube import cube, trend_from
+
+    return trend_from(cube(session=session, filters=filters), period)
 
 
 def engagement(*, session: Session, filters: DashboardFilters) -> list[EngagementRow]:
     """Mean/median engagement per asset-dominant label, with 95 % intervals of the mean.
 
-    SQL counts faces per (asset, label) with the asset's metrics; each asset then counts
-    under its most frequent label (ties: the fixed label order, uncertain last).
+    Each asset counts under its most frequent label (ties: the fixed label order,
+    uncertain last); SQL returns per label and metric value how many assets have it.
     """
-    base = face_base(filters)
-    q = (base.query(Asset.id, base.label, func.count(), Asset.likes, Asset.comments,
-                    Asset.shares, Asset.views)
-         .group_by(Asset.id, base.label, Asset.likes, Asset.comments, Asset.shares,
-                   Asset.views))
-    best: dict[int, tuple[int, int, tuple]] = {}
-    for aid, lbl, n, *metrics in session.execute(q):
-        if lbl not in LABELS:
-            continue
-        rank = (int(n), -LABELS.index(lbl))
-        if aid not in best or rank > best[aid][:2]:
-            best[aid] = (*rank, (lbl, *metrics))
-    values: dict[str, list[tuple]] = {}
-    for _n, _r, (lbl, *metrics) in best.values():
-        values.setdefault(str(lbl), []).append(tuple(metrics))
-    out = []
-    for lbl in LABELS:
-        rows = values.get(lbl)
-        if not rows:
-            continue
-        stats = {m: mean_stats([r[i] for r in rows]) for i, m in enumerate(ENGAGEMENT_METRICS)}
-        out.append(EngagementRow(lbl, len(rows), stats))
-    return out
+    from db.queries.dashboard_cube import cube, engagement_from
+
+    return engagement_from(cube(session=session, filters=filters, engagement=True))
 
 
 def model_versions(*, session: Session, filters: DashboardFilters) -> list[str]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from analytics.aggregate import dominant_label
-from analytics.types import UNCERTAIN
+from analytics.types import UNCERTAIN, Emotion
 from db.models import AnalysisRun, Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
-from db.queries.dashboard import DashboardFilters, asset_conditions, face_base, latest_reviews
+from db.queries.dashboard import (
+    DashboardFilters,
+    ambassador_key,
+    asset_conditions,
+    current_run_of_asset,
+    face_base,
+    latest_reviews,
+)
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,8 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
     """
     cond = asset_conditions(filters)
     base = face_base(filters)
-    if labels:
-        cond.append(Asset.id.in_(base.query(Face.asset_id).where(base.label.in_(labels))))
-    elif filters.min_confidence > 0 or filters.ambassador_ids:
-        cond.append(Asset.id.in_(base.query(Face.asset_id)))
+    if labels or filters.min_confidence > 0 or filters.ambassador_ids:
+        cond.append(_has_counted_face(filters, labels))
     total = int(session.scalar(select(func.count(Asset.id)).where(*cond)) or 0)
     assets = session.scalars(select(Asset).where(*cond).order_by(
         Asset.posted_at.desc().nulls_last(), Asset.id.desc()).limit(limit).offset(offset)).all()
@@ -93,6 +98,31 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
         items.append(GalleryItem(a.id, a.kind, a.media_path, a.posted_at, a.status,
                                  sum(c.values()), label))
     return total, items
+
+
+def _has_counted_face(filters: DashboardFilters, labels: tuple[str, ...]):
+    """Condition on ``asset``: it has a counted face (of one of ``labels``, if given).
+
+    Without reviews this is an ``EXISTS`` per asset that seeks the covering face index
+    (asset, run, label) and stops at the first match, instead of listing every face.
+    """
+    if filters.use_reviews:
+        base = face_base(filters)
+        q = base.query(Face.asset_id)
+        return Asset.id.in_(q.where(base.label.in_(labels)) if labels else q)
+    conds = [Face.asset_id == Asset.id, Face.run_id == current_run_of_asset(),
+             Face.dominant.is_not(None)]
+    if labels:
+        conds.append(or_(*(Face.uncertain == true() if lbl == UNCERTAIN else
+                           and_(Face.dominant == Emotion(lbl), not_(Face.uncertain))
+                           for lbl in labels)))
+    if not filters.include_uncertain:
+        conds.append(not_(Face.uncertain))
+    if filters.min_confidence > 0:
+        conds.append(Face.confidence >= filters.min_confidence)
+    if filters.ambassador_ids:
+        conds.append(ambassador_key().in_(filters.ambassador_ids))
+    return exists().where(*conds)
 
 
 def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, case, func, literal, select, true, type_coerce
 from sqlalchemy.orm import Session
 
-from analytics.types import EMOTIONS, Emotion
+from analytics.types import EMOTIONS, UNCERTAIN, Emotion
 from db.models import Asset, AssetKind, Face, Frame, Review, Setting
 from db.queries.dashboard import DashboardFilters, face_base, latest_reviews
 
@@ -62,20 +62,30 @@ def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20
     """
     base = face_base(DashboardFilters(**{**filters.__dict__, "use_reviews": False}))
     rv = latest_reviews()
-    probs = [getattr(Face, f"p_{e.value}") for e in EMOTIONS]
-    q = (base.query(Face.id, Face.asset_id, Asset.kind, Asset.media_path, Frame.timestamp_ms,
-                    Face.x1, Face.y1, Face.x2, Face.y2, base.label, Face.confidence,
-                    Face.uncertain, *probs)
-         .join(Frame, Frame.id == Face.frame_id))
+    # 1) the page's face ids from the covering index alone (top-N sort, no wide rows) …
+    q = base.query(Face.id)
     if not include_reviewed:
         q = q.where(Face.id.not_in(select(rv.c.face_id)))
     q = q.order_by(Face.uncertain.desc(), Face.confidence.asc().nulls_last(), Face.id)
-    out = []
-    for row in session.execute(q.limit(limit)):
-        (fid, aid, kind, path, ts, x1, y1, x2, y2, label, conf, unc, *p) = row
-        out.append(QueueItem(fid, aid, kind, path, int(ts), (x1, y1, x2, y2), str(label),
-                             conf, bool(unc), tuple(p)))
-    return out
+    ids = list(session.scalars(q.limit(limit)))
+    if not ids:
+        return []
+    # 2) … then their boxes, probabilities and media, by id
+    probs = [getattr(Face, f"p_{e.value}") for e in EMOTIONS]
+    label = case((Face.uncertain == true(), literal(UNCERTAIN)),
+                 else_=type_coerce(Face.dominant, String))
+    rows = session.execute(
+        select(Face.id, Face.asset_id, Asset.kind, Asset.media_path, Frame.timestamp_ms,
+               Face.x1, Face.y1, Face.x2, Face.y2, label, Face.confidence, Face.uncertain,
+               *probs)
+        .join(Asset, Asset.id == Face.asset_id).join(Frame, Frame.id == Face.frame_id)
+        .where(Face.id.in_(ids)))
+    by_id = {}
+    for row in rows:
+        (fid, aid, kind, path, ts, x1, y1, x2, y2, lbl, conf, unc, *p) = row
+        by_id[fid] = QueueItem(fid, aid, kind, path, int(ts), (x1, y1, x2, y2), str(lbl),
+                               conf, bool(unc), tuple(p))
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def store_review(*, session: Session, face_id: int, label: Emotion,

@@ -51,3 +51,31 @@ def test_change():
     assert (c.delta, c.relative) == (4, 0.5)
     assert ag.change(3, 0).relative is None
     assert ag.change(3, None).delta is None
+
+
+def test_weighted_mean_stats_equals_the_expanded_values():
+    values, counts = [5.0, 1.0, None, 3.0, 8.0], [2, 3, 4, 1, 0]
+    flat = np.array([5.0, 5.0, 1.0, 1.0, 1.0, 3.0])  # None and the zero count drop out
+    s = ag.weighted_mean_stats(values, counts)
+    assert s.n == 6 and s.mean == pytest.approx(flat.mean()) and s.median == np.median(flat)
+    half = 2.570581835636314 * flat.std(ddof=1) / math.sqrt(6)  # t(0.975, 5)
+    assert s.low == pytest.approx(flat.mean() - half) and s.high == pytest.approx(
+        flat.mean() + half)
+    odd = ag.weighted_mean_stats([10, 20, 30], [1, 1, 3])  # 10 20 30 30 30
+    assert (odd.n, odd.median, odd.mean) == (5, 30.0, 24.0)
+    even = ag.weighted_mean_stats([10, 20], [2, 2])  # 10 10 20 20
+    assert even.median == 15.0
+    assert ag.weighted_mean_stats([None], [3]).n == 0
+    assert math.isnan(ag.weighted_mean_stats([4], [1]).low)
+    with pytest.raises(ValueError):
+        ag.weighted_mean_stats([1, 2], [1])
+    with pytest.raises(ValueError):
+        ag.weighted_mean_stats([1], [-1])
+
+
+def test_add_counts_adds_subtracts_and_drops_zeros():
+    into = {"happy": 2, "sad": 1}
+    ag.add_counts(into, {"happy": 1, "fear": 4})
+    assert into == {"happy": 3, "sad": 1, "fear": 4}
+    ag.add_counts(into, {"sad": 1, "fear": 1}, sign=-1)
+    assert into == {"happy": 3, "fear": 3}

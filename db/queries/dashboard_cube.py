@@ -1,0 +1,280 @@
+"""One face scan per page: a compact aggregate cube every number of the page derives from.
+
+The scan groups the counted faces per asset (nine label counts) in a CTE that the
+database materializes once; ``UNION ALL`` parts then roll it up per day (trend, KPIs),
+per group (distribution) and per asset-dominant label and metric value (engagement
+histograms, from which means, medians and intervals follow exactly). The result is at
+most ``days + groups + 4 × labels × distinct metric values`` rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from analytics.aggregate import LABELS, add_counts, weighted_mean_stats
+from analytics.types import EMOTIONS, UNCERTAIN
+from db.models import Asset, AssetStatus, Face
+from db.queries.dashboard import (
+    ENGAGEMENT_METRICS,
+    DashboardFilters,
+    EngagementRow,
+    GroupBy,
+    GroupCount,
+    Kpis,
+    Period,
+    ambassador_key,
+    asset_conditions,
+    current_run_of_asset,
+    day_bucket,
+    face_base,
+    group_key,
+    latest_reviews,
+    period_start,
+)
+
+Counts = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Cube:
+    """The aggregates of one selection (one scan of its assets and counted faces).
+
+    Attributes:
+        days: posting day ``YYYY-MM-DD`` (None: undated) → label → faces.
+        day_assets: posting day → ``(assets, analyzed assets, assets with a counted face)``.
+        groups: group key (``"none"`` for NULL) → label → faces; empty without a group.
+        histograms: metric → asset-dominant label → ``[(metric value or None, assets)]``.
+    """
+
+    days: dict[str | None, Counts] = field(default_factory=dict)
+    day_assets: dict[str | None, tuple[int, int, int]] = field(default_factory=dict)
+    groups: dict[str, Counts] = field(default_factory=dict)
+    histograms: dict[str, dict[str, list[tuple[float | None, int]]]] = field(
+        default_factory=dict)
+
+
+def _scan(filters: DashboardFilters):
+    """``asset LEFT JOIN`` its counted faces: FROM, WHERE and the nine label columns.
+
+    Face conditions sit in the join (an asset whose faces are all filtered out still
+    counts as an asset); those that need the review sit in each column's ``FILTER``.
+    Columns are ``count(*) FILTER (WHERE …)``: one aggregate steps per face (cheaper than
+    nine ``count(CASE …)``); SQLite ≥ 3.30 and PostgreSQL both have ``FILTER``.
+    """
+    on = [Face.asset_id == Asset.id, Face.run_id == current_run_of_asset(),
+          Face.dominant.is_not(None)]
+    if filters.ambassador_ids:
+        on.append(ambassador_key().in_(filters.ambassador_ids))
+    if filters.min_confidence > 0 and not filters.use_reviews:
+        on.append(Face.confidence >= filters.min_confidence)
+    labels = [lbl for lbl in LABELS if filters.include_uncertain or lbl != UNCERTAIN]
+    frm = Asset.__table__.outerjoin(Face.__table__, and_(*on))
+    if not filters.use_reviews:
+        conds = {e.value: and_(not_(Face.uncertain), Face.dominant == e) for e in EMOTIONS}
+        conds[UNCERTAIN] = Face.uncertain == true()
+    else:
+        rv = latest_reviews()
+        frm = frm.outerjoin(rv, rv.c.face_id == Face.id)
+        model = case((Face.uncertain == true(), literal(UNCERTAIN)),
+                     else_=type_coerce(Face.dominant, String))
+        label = case((rv.c.label.is_not(None), rv.c.label), else_=model)
+        keep = (or_(Face.confidence >= filters.min_confidence, rv.c.label.is_not(None))
+                if filters.min_confidence > 0 else true())
+        conds = {lbl: and_(keep, label == lbl) for lbl in LABELS}
+    cols = [(func.count().filter(conds[lbl]) if lbl in labels else literal(0)).label(f"n{i}")
+            for i, lbl in enumerate(LABELS)]
+    return frm, asset_conditions(filters), cols
+
+
+def _inner_key(group: GroupBy | None):
+    """The per-asset group key (an ambassador is refined per face afterwards)."""
+    if group is None:
+        return None
+    if group is GroupBy.AMBASSADOR:
+        return Asset.ambassador_id
+    return group_key(group)
+
+
+def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
+         engagement: bool = False) -> Cube:
+    """Scan the selection once and return its :class:`Cube`.
+
+    Args:
+        group: also count faces per group (a distribution), or None.
+        engagement: also build the engagement histograms (asset-dominant label × value).
+    """
+    dialect = session.get_bind().dialect.name
+    frm, where, label_cols = _scan(filters)
+    key = _inner_key(group)
+    matched = and_(Face.ambassador_id.is_not(None),
+                   or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
+    cols = [Asset.id.label("aid"), day_bucket(dialect).label("day"),
+            case((Asset.status == AssetStatus.ANALYZED, 1), else_=0).label("analyzed"),
+            *(getattr(Asset, m).label(m) for m in (ENGAGEMENT_METRICS if engagement else ())),
+            *([key.label("g")] if key is not None else []), *label_cols,
+            *([func.count(Face.id).filter(matched).label("nm")]
+              if group is GroupBy.AMBASSADOR else [])]
+    per = select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
+    ns = [per.c[f"n{i}"] for i in range(len(LABELS))]
+    nf = sum(ns[1:], ns[0])
+    nulls = [cast(null(), BigInteger) for _ in range(len(ns) + 3)]
+    gcol = cast(per.c.g, String) if key is not None else cast(null(), String)
+    parts = [select(literal("d"), cast(per.c.day, String), gcol, cast(null(), Float),
+                    *(func.sum(n) for n in ns), func.count(), func.sum(per.c.analyzed),
+                    func.count().filter(nf > 0)).group_by(per.c.day, gcol)]
+    if engagement:
+        top = func.max(*ns) if dialect == "sqlite" else func.greatest(*ns)
+        # simple CASE: the maximum is computed once per asset; first label at it wins
+        dom = select(case({n: i for i, n in enumerate(ns)}, value=top).label("dl"),
+                     *(per.c[m] for m in ENGAGEMENT_METRICS)).where(nf > 0).cte("dom")
+        for m in ENGAGEMENT_METRICS:
+            parts.append(select(literal(m), cast(dom.c.dl, String), cast(null(), String),
+                                cast(dom.c[m], Float),
+                                func.count(), *nulls[1:]).group_by(dom.c.dl, dom.c[m]))
+    if group is GroupBy.AMBASSADOR:
+        parts.append(select(literal("m"), cast(per.c.aid, String), cast(null(), String),
+                            cast(null(), Float), *nulls).where(per.c.nm > 0))
+    out = Cube()
+    with_matches = []
+    for part, k, g, val, *rest in session.execute(union_all(*parts)):
+        if part == "d":
+            counts = {lbl: int(c) for lbl, c in zip(LABELS, rest, strict=False) if c}
+            add_counts(out.days.setdefault(k, {}), counts)
+            prev = out.day_assets.get(k, (0, 0, 0))
+            out.day_assets[k] = tuple(a + int(b or 0) for a, b in zip(prev, rest[-3:],
+                                                                        strict=True))
+            if key is not None and counts:
+                add_counts(out.groups.setdefault("none" if g is None else g, {}), counts)
+        elif part == "m":
+            with_matches.append(int(k))
+        else:
+            out.histograms.setdefault(part, {}).setdefault(LABELS[int(k)], []).append(
+                (val, int(rest[0])))
+    if with_matches:
+        _ambassador_matches(session, filters, out.groups, with_matches)
+    return out
+
+
+def _ambassador_matches(session: Session, filters: DashboardFilters,
+                        groups: dict[str, Counts], asset_ids: list[int],
+                        chunk: int = 500) -> None:
+    """Move faces matched to an ambassador (not rejected) from the asset's ambassador.
+
+    Only the assets the scan saw with such a face are read again, by id.
+    """
+    for i in range(0, len(asset_ids), chunk):
+        _move_matches(session, filters, groups, asset_ids[i:i + chunk])
+
+
+def _move_matches(session: Session, filters: DashboardFilters, groups: dict[str, Counts],
+                  asset_ids: list[int]) -> None:
+    base = face_base(filters)
+    matched = and_(Face.ambassador_id.is_not(None),
+                   or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
+    q = (base.query(Asset.ambassador_id, Face.ambassador_id, base.label, func.count())
+         .where(matched, Asset.id.in_(asset_ids))
+         .group_by(Asset.ambassador_id, Face.ambassador_id, base.label))
+    for asset_amb, face_amb, lbl, n in session.execute(q):
+        if lbl not in LABELS:
+            continue
+        src = "none" if asset_amb is None else str(asset_amb)
+        add_counts(groups.setdefault(src, {}), {str(lbl): int(n)}, sign=-1)
+        add_counts(groups.setdefault(str(face_amb), {}), {str(lbl): int(n)})
+        if not groups[src]:
+            del groups[src]
+
+
+# ---------------------------------------------------------------------------- derivations
+
+def total_counts(c: Cube) -> Counts:
+    """Faces per label over the whole selection."""
+    out: Counts = {}
+    for counts in c.days.values():
+        add_counts(out, counts)
+    return out
+
+
+def kpis_from(c: Cube) -> Kpis:
+    """Headline numbers of the selection."""
+    counts = total_counts(c)
+    n, analyzed, with_faces = (sum(v[i] for v in c.day_assets.values()) for i in range(3))
+    return Kpis(n, analyzed, with_faces, sum(counts.values()), counts)
+
+
+def trend_from(c: Cube, period: Period = Period.WEEK) -> list[GroupCount]:
+    """Faces per (period start, label), oldest first; undated faces left out."""
+    out: dict[tuple[str, str], int] = {}
+    for day, counts in c.days.items():
+        if day is None:
+            continue
+        start = period_start(day, period)
+        for lbl, n in counts.items():
+            out[(start, lbl)] = out.get((start, lbl), 0) + n
+    return [GroupCount(k, lbl, n) for (k, lbl), n in sorted(
+        out.items(), key=lambda kv: (kv[0][0], LABELS.index(kv[0][1])))]
+
+
+def distribution_from(c: Cube) -> list[GroupCount]:
+    """Faces per (group, label), groups in key order, labels in the fixed order."""
+    return [GroupCount(k, lbl, c.groups[k][lbl]) for k in sorted(c.groups)
+            for lbl in LABELS if c.groups[k].get(lbl)]
+
+
+def engagement_from(c: Cube) -> list[EngagementRow]:
+    """Mean/median engagement per asset-dominant label (each asset under its top label)."""
+    out = []
+    first = c.histograms.get(ENGAGEMENT_METRICS[0], {})
+    for lbl in LABELS:
+        if lbl not in first:
+            continue
+        stats = {}
+        for m in ENGAGEMENT_METRICS:
+            hist = c.histograms.get(m, {}).get(lbl, [])
+            stats[m] = weighted_mean_stats([v for v, _ in hist], [n for _, n in hist])
+        out.append(EngagementRow(lbl, sum(n for _, n in first[lbl]), stats))
+    return out
+
+
+@dataclass(frozen=True)
+class PageData:
+    """Everything a dashboard page shows, derived from one :class:`Cube`."""
+
+    cube: Cube
+
+    def kpis(self) -> Kpis:
+        return kpis_from(self.cube)
+
+    def trend(self, period: Period = Period.WEEK) -> list[GroupCount]:
+        return trend_from(self.cube, period)
+
+    def distribution(self) -> list[GroupCount]:
+        return distribution_from(self.cube)
+
+    def engagement(self) -> list[EngagementRow]:
+        return engagement_from(self.cube)
+
+
+def page_data(*, session: Session, filters: DashboardFilters,
+              group: GroupBy | None = None) -> PageData:
+    """The data of the Overview page (``group`` None) or of a group page: one scan."""
+    return PageData(cube(session=session, filters=filters, group=group,
+                         engagement=group is not None))
