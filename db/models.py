@@ -190,6 +190,10 @@ class Asset(Base):
         CheckConstraint("views IS NULL OR views >= 0", name="views_nonneg"),
         CheckConstraint("status != 'failed' OR error IS NOT NULL", name="failed_has_reason"),
         Index("ix_asset_brand_posted", "brand_id", "posted_at"),
+        # Covering index of the dashboard's summary path (with asset_face_counts): every
+        # asset column a default-view page reads, so no asset row is visited.
+        Index("ix_asset_dashboard", "brand_id", "posted_at", "status", "campaign_id",
+              "channel_id", "likes", "comments", "shares", "views"),
     )
 
     channel: Mapped[Channel | None] = relationship()
@@ -311,6 +315,44 @@ class Face(Base):
     def probs(self) -> list[float | None]:
         """The eight probabilities in :data:`analytics.types.EMOTIONS` order."""
         return [getattr(self, c) for c in _PROB_COLUMNS]
+
+
+_LABEL_VALUES = (*(e.value for e in Emotion), "uncertain")
+
+
+class AssetFaceCounts(Base):
+    """Per-asset face counts of the asset's current run (its latest analyzed one).
+
+    A summary the dashboard's default view reads instead of scanning ``face``: one row per
+    asset with an analyzed run, kept current by the analysis job in the same transaction
+    as the faces (``db.queries.analysis.refresh_face_counts``). Counted faces are those with
+    a label; ``n_uncertain`` counts the flagged ones, each ``n_<emotion>`` the others, and
+    ``dominant`` is the label with the most faces (first in label order on a tie; None
+    without faces). Nothing here depends on identity (ambassador) columns.
+    """
+
+    __tablename__ = "asset_face_counts"
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_run.id", ondelete="CASCADE"),
+                                        index=True)
+    n_faces: Mapped[int] = mapped_column(Integer, default=0)
+    n_neutral: Mapped[int] = mapped_column(Integer, default=0)
+    n_happy: Mapped[int] = mapped_column(Integer, default=0)
+    n_sad: Mapped[int] = mapped_column(Integer, default=0)
+    n_surprise: Mapped[int] = mapped_column(Integer, default=0)
+    n_fear: Mapped[int] = mapped_column(Integer, default=0)
+    n_anger: Mapped[int] = mapped_column(Integer, default=0)
+    n_disgust: Mapped[int] = mapped_column(Integer, default=0)
+    n_contempt: Mapped[int] = mapped_column(Integer, default=0)
+    n_uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    dominant: Mapped[str | None] = mapped_column(String(16))
+    __table_args__ = (
+        CheckConstraint("n_faces >= 0", name="n_faces_nonneg"),
+        CheckConstraint("dominant IS NULL OR dominant IN ("
+                        + ", ".join(f"'{v}'" for v in _LABEL_VALUES) + ")",
+                        name="dominant_label"),
+    )
 
 
 class Review(Base):

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, literal, not_, null, select, true
 from sqlalchemy.orm import Session
 
-from analytics.types import EMOTIONS, FaceDetections
+from analytics.types import EMOTIONS, UNCERTAIN, FaceDetections
 from db.models import (
     AnalysisRun,
     Asset,
     AssetAnalysis,
+    AssetFaceCounts,
     AssetStatus,
     Face,
     Frame,
@@ -115,10 +116,67 @@ def count_done(*, session: Session, run_id: int) -> int:
 
 
 def clear_asset(*, session: Session, run_id: int, asset_id: int) -> None:
-    """Remove this run's faces and outcome of an asset (before writing it again)."""
+    """Remove this run's faces and outcome of an asset (before writing it again).
+
+    The asset's :class:`AssetFaceCounts` row follows (its current run may change).
+    """
     session.execute(delete(Face).where(Face.run_id == run_id, Face.asset_id == asset_id))
     session.execute(delete(AssetAnalysis).where(AssetAnalysis.run_id == run_id,
                                                 AssetAnalysis.asset_id == asset_id))
+    refresh_face_counts(session=session, asset_ids=[asset_id])
+
+
+FACE_COUNT_LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
+"""Labels of :class:`AssetFaceCounts`' ``n_<label>`` columns, in order."""
+
+
+def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None):
+    """``SELECT`` of :class:`AssetFaceCounts` rows from the faces of each asset's current run.
+
+    The current run of an asset is its latest analyzed one (as the dashboard counts);
+    an asset without one gets no row, one without labelled faces a row of zeros.
+
+    Args:
+        dialect: ``session.get_bind().dialect.name`` (the maximum of many values differs).
+        asset_ids: only these assets (None: every asset).
+    """
+    cur = select(AssetAnalysis.asset_id.label("asset_id"),
+                 func.max(AssetAnalysis.run_id).label("run_id")).where(
+        AssetAnalysis.status == AssetStatus.ANALYZED)
+    if asset_ids is not None:
+        cur = cur.where(AssetAnalysis.asset_id.in_(list(asset_ids)))
+    cur = cur.group_by(AssetAnalysis.asset_id).subquery("cur")
+    conds = [and_(not_(Face.uncertain), Face.dominant == e) for e in EMOTIONS]
+    conds.append(Face.uncertain == true())
+    per = (select(cur.c.asset_id, cur.c.run_id, func.count(Face.id).label("n_faces"),
+                  *(func.count(case((c, 1))).label(f"n_{lbl}")
+                    for c, lbl in zip(conds, FACE_COUNT_LABELS, strict=True)))
+           .select_from(cur.outerjoin(Face, and_(Face.asset_id == cur.c.asset_id,
+                                                 Face.run_id == cur.c.run_id,
+                                                 Face.dominant.is_not(None))))
+           .group_by(cur.c.asset_id, cur.c.run_id).subquery("per"))
+    ns = [per.c[f"n_{lbl}"] for lbl in FACE_COUNT_LABELS]
+    top = func.max(*ns) if dialect == "sqlite" else func.greatest(*ns)
+    dominant = case((per.c.n_faces == 0, null()),
+                    *((n == top, literal(lbl)) for n, lbl in zip(ns, FACE_COUNT_LABELS,
+                                                                  strict=True)))
+    return select(per.c.asset_id, per.c.run_id, per.c.n_faces, *ns, dominant.label("dominant"))
+
+
+def refresh_face_counts(*, session: Session, asset_ids: Sequence[int] | None = None) -> None:
+    """Rewrite the :class:`AssetFaceCounts` rows of these assets (None: all) from their faces.
+
+    Call it in the transaction that writes or deletes an asset's faces or outcomes.
+    """
+    ids = None if asset_ids is None else sorted(set(int(i) for i in asset_ids))
+    stmt = delete(AssetFaceCounts)
+    if ids is not None:
+        stmt = stmt.where(AssetFaceCounts.asset_id.in_(ids))
+    session.execute(stmt)
+    sel = face_counts_select(dialect=session.get_bind().dialect.name, asset_ids=ids)
+    cols = ["asset_id", "run_id", "n_faces", *(f"n_{lbl}" for lbl in FACE_COUNT_LABELS),
+            "dominant"]
+    session.execute(insert(AssetFaceCounts).from_select(cols, sel))
 
 
 def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> dict[int, int]:
@@ -187,6 +245,7 @@ def write_asset_result(*, session: Session, run_id: int, asset: Asset,
     asset.status = AssetStatus.ANALYZED
     asset.error = None
     session.flush()
+    refresh_face_counts(session=session, asset_ids=[asset.id])
     return len(rows)
 
 
@@ -200,6 +259,7 @@ def write_asset_failure(*, session: Session, run_id: int, asset: Asset, reason: 
     asset.status = AssetStatus.FAILED
     asset.error = reason
     session.flush()
+    refresh_face_counts(session=session, asset_ids=[asset.id])
 
 
 def finish_run(*, session: Session, run_id: int, timings: dict[str, float],
@@ -259,6 +319,7 @@ def frames_of(*, session: Session, asset_id: int) -> Sequence[Frame]:
                            .order_by(Frame.timestamp_ms)).all()
 
 
-__all__ = ["RunSignature", "asset_outcomes", "assets_to_analyze", "clear_asset", "count_done",
-           "face_rows", "find_run", "finish_run", "frames_of", "get_run", "run_faces",
+__all__ = ["FACE_COUNT_LABELS", "RunSignature", "asset_outcomes", "assets_to_analyze",
+           "clear_asset", "count_done", "face_counts_select", "face_rows", "find_run",
+           "finish_run", "frames_of", "get_run", "refresh_face_counts", "run_faces",
            "start_run", "write_asset_failure", "write_asset_result"]

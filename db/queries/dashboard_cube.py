@@ -1,5 +1,8 @@
 """One face scan per page: a compact aggregate cube every number of the page derives from.
 
+The default view (model labels, no minimum confidence, no ambassador filter or grouping)
+reads the per-asset face counts (``asset_face_counts``, kept by the analysis job) instead
+of the faces; any other view scans the faces. Both give the same cube (a test checks).
 The scan groups the counted faces per asset (nine label counts) in a CTE that the
 database materializes once; ``UNION ALL`` parts then roll it up per day (trend, KPIs),
 per group (distribution) and per asset-dominant label and metric value (engagement
@@ -32,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from analytics.aggregate import LABELS, add_counts, weighted_mean_stats
 from analytics.types import EMOTIONS, UNCERTAIN
-from db.models import Asset, AssetStatus, Face
+from db.models import Asset, AssetFaceCounts, AssetStatus, Face
 from db.queries.dashboard import (
     ENGAGEMENT_METRICS,
     DashboardFilters,
@@ -105,6 +108,36 @@ def _scan(filters: DashboardFilters):
     return frm, asset_conditions(filters), cols
 
 
+SUMMARY_GROUPS = (None, GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM)
+"""Groups whose key is the asset's own (so the per-asset summary can serve them)."""
+
+
+def summary_serves(filters: DashboardFilters, group: GroupBy | None) -> bool:
+    """Whether ``asset_face_counts`` gives the same numbers as the face scan.
+
+    It does for the default view: no minimum confidence, model labels (no review
+    override), no ambassador filter or grouping (the summary knows no identities);
+    any asset-level filter and either ``include_uncertain`` are fine.
+    """
+    return (filters.min_confidence == 0 and not filters.use_reviews
+            and not filters.ambassador_ids and group in SUMMARY_GROUPS)
+
+
+def _summary_scan(filters: DashboardFilters):
+    """``asset LEFT JOIN asset_face_counts``: FROM, WHERE, label columns, stored dominant.
+
+    The stored dominant label counts uncertain faces; without them it is None here and
+    recomputed from the columns like the scan does.
+    """
+    frm = Asset.__table__.outerjoin(AssetFaceCounts.__table__,
+                                    AssetFaceCounts.asset_id == Asset.id)
+    cols = [(getattr(AssetFaceCounts, f"n_{lbl}")
+             if filters.include_uncertain or lbl != UNCERTAIN else literal(0)).label(f"n{i}")
+            for i, lbl in enumerate(LABELS)]
+    dominant = AssetFaceCounts.dominant if filters.include_uncertain else None
+    return frm, asset_conditions(filters), cols, dominant
+
+
 def _inner_key(group: GroupBy | None):
     """The per-asset group key (an ambassador is refined per face afterwards)."""
     if group is None:
@@ -114,26 +147,47 @@ def _inner_key(group: GroupBy | None):
     return group_key(group)
 
 
+def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: bool,
+               dialect: str, summary: bool):
+    """The per-asset CTE ``per``: id, day, analyzed, metrics, group key, ``n0…n8``.
+
+    From the summary table (plus ``dl``, the stored dominant label, where it applies)
+    or from the faces (plus ``nm``, matched faces, for the ambassador grouping).
+    """
+    key = _inner_key(group)
+    metrics = [getattr(Asset, m).label(m) for m in (ENGAGEMENT_METRICS if engagement else ())]
+    cols = [Asset.id.label("aid"), day_bucket(dialect).label("day"),
+            case((Asset.status == AssetStatus.ANALYZED, 1), else_=0).label("analyzed"),
+            *metrics, *([key.label("g")] if key is not None else [])]
+    if summary:
+        frm, where, label_cols, stored = _summary_scan(filters)
+        cols += [*label_cols, *([stored.label("dl")] if stored is not None else [])]
+        return select(*cols).select_from(frm).where(*where).cte("per")
+    frm, where, label_cols = _scan(filters)
+    matched = and_(Face.ambassador_id.is_not(None), or_(
+        Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
+    cols += [*label_cols, *([func.count(Face.id).filter(matched).label("nm")]
+                            if group is GroupBy.AMBASSADOR else [])]
+    return select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
+
+
 def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
-         engagement: bool = False) -> Cube:
+         engagement: bool = False, use_summary: bool | None = None) -> Cube:
     """Scan the selection once and return its :class:`Cube`.
 
     Args:
         group: also count faces per group (a distribution), or None.
         engagement: also build the engagement histograms (asset-dominant label × value).
+        use_summary: read ``asset_face_counts`` instead of the faces (None: wherever
+            :func:`summary_serves`; True where it does not raises ValueError).
     """
+    serves = summary_serves(filters, group)
+    if use_summary and not serves:
+        raise ValueError("the face-count summary cannot serve these filters or this group")
     dialect = session.get_bind().dialect.name
-    frm, where, label_cols = _scan(filters)
     key = _inner_key(group)
-    matched = and_(Face.ambassador_id.is_not(None),
-                   or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
-    cols = [Asset.id.label("aid"), day_bucket(dialect).label("day"),
-            case((Asset.status == AssetStatus.ANALYZED, 1), else_=0).label("analyzed"),
-            *(getattr(Asset, m).label(m) for m in (ENGAGEMENT_METRICS if engagement else ())),
-            *([key.label("g")] if key is not None else []), *label_cols,
-            *([func.count(Face.id).filter(matched).label("nm")]
-              if group is GroupBy.AMBASSADOR else [])]
-    per = select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
+    per = _per_asset(filters, group, engagement=engagement, dialect=dialect,
+                     summary=serves if use_summary is None else use_summary)
     ns = [per.c[f"n{i}"] for i in range(len(LABELS))]
     nf = sum(ns[1:], ns[0])
     nulls = [cast(null(), BigInteger) for _ in range(len(ns) + 3)]
@@ -142,10 +196,14 @@ def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None =
                     *(func.sum(n) for n in ns), func.count(), func.sum(per.c.analyzed),
                     func.count().filter(nf > 0)).group_by(per.c.day, gcol)]
     if engagement:
-        top = func.max(*ns) if dialect == "sqlite" else func.greatest(*ns)
-        # simple CASE: the maximum is computed once per asset; first label at it wins
-        dom = select(case({n: i for i, n in enumerate(ns)}, value=top).label("dl"),
-                     *(per.c[m] for m in ENGAGEMENT_METRICS)).where(nf > 0).cte("dom")
+        if "dl" in per.c:  # the stored dominant label of the asset
+            dl = per.c.dl
+        else:
+            top = func.max(*ns) if dialect == "sqlite" else func.greatest(*ns)
+            # simple CASE: the maximum is computed once per asset; first label at it wins
+            dl = case({n: literal(lbl) for n, lbl in zip(ns, LABELS, strict=True)}, value=top)
+        dom = select(dl.label("dl"), *(per.c[m] for m in ENGAGEMENT_METRICS)).where(
+            nf > 0).cte("dom")
         for m in ENGAGEMENT_METRICS:
             parts.append(select(literal(m), cast(dom.c.dl, String), cast(null(), String),
                                 cast(dom.c[m], Float),
@@ -167,7 +225,7 @@ def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None =
         elif part == "m":
             with_matches.append(int(k))
         else:
-            out.histograms.setdefault(part, {}).setdefault(LABELS[int(k)], []).append(
+            out.histograms.setdefault(part, {}).setdefault(k, []).append(
                 (val, int(rest[0])))
     if with_matches:
         _ambassador_matches(session, filters, out.groups, with_matches)
@@ -273,8 +331,11 @@ class PageData:
         return engagement_from(self.cube)
 
 
-def page_data(*, session: Session, filters: DashboardFilters,
-              group: GroupBy | None = None) -> PageData:
-    """The data of the Overview page (``group`` None) or of a group page: one scan."""
+def page_data(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
+              use_summary: bool | None = None) -> PageData:
+    """The data of the Overview page (``group`` None) or of a group page: one scan.
+
+    ``use_summary``: as in :func:`cube` (None: the summary wherever it serves).
+    """
     return PageData(cube(session=session, filters=filters, group=group,
-                         engagement=group is not None))
+                         engagement=group is not None, use_summary=use_summary))

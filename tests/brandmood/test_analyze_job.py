@@ -23,13 +23,14 @@ from db.models import (
     AnalysisRun,
     Asset,
     AssetAnalysis,
+    AssetFaceCounts,
     AssetKind,
     AssetStatus,
     Face,
     Frame,
     RunStatus,
 )
-from db.queries.analysis import assets_to_analyze
+from db.queries.analysis import FACE_COUNT_LABELS, assets_to_analyze
 from db.queries.core import get_or_create_brand
 from tests.conftest import REPO, media_file
 
@@ -122,6 +123,18 @@ def test_job_analyzes_fails_one_and_resumes_without_duplicates(any_ws, tmp_path,
     other = run_analysis(ws, every_s=2.0, asset_ids=[ids["single_face.mp4"]])
     assert other.run_id != summary.run_id  # other parameters: a new run
     assert _faces_per_asset(ws, other.run_id) == {ids["single_face.mp4"]: 2}  # 0 s and 2 s
+    # the per-asset face counts follow each write: the newest analyzed run of each asset
+    with ws.session() as s:
+        counts = {r.asset_id: r for r in s.scalars(select(AssetFaceCounts))}
+    assert ids["corrupt.jpg"] not in counts  # never analyzed: no row
+    assert (counts[ids["single_face.mp4"]].run_id, counts[ids["single_face.mp4"]].n_faces) == (
+        other.run_id, 2)
+    for name in ("single_face.jpg", "multi_face.jpg", "mountain.jpg"):
+        row = counts[ids[name]]
+        assert row.run_id == summary.run_id and row.n_faces == faces.get(ids[name], 0)
+        assert row.n_faces == sum(getattr(row, f"n_{lbl}") for lbl in FACE_COUNT_LABELS)
+    assert counts[ids["mountain.jpg"]].dominant is None
+    assert counts[ids["single_face.jpg"]].dominant is not None
 
 
 KILL_SCRIPT = """

@@ -25,6 +25,7 @@ from db.models import (
     Review,
     RunStatus,
 )
+from db.queries.analysis import refresh_face_counts
 from db.queries.core import (
     get_or_create_ambassador,
     get_or_create_brand,
@@ -124,6 +125,9 @@ def fill(ws: Workspace, media) -> dict[str, int]:
         # a person relabels the uncertain "sad" face as neutral
         sad = next(f for f in multi if f.dominant is Emotion.SAD)
         s.add(Review(face_id=sad.id, label=Emotion.NEUTRAL, reviewer="tester"))
+        # the per-asset face counts, written as the analysis job writes them
+        s.flush()
+        refresh_face_counts(session=s)
         ids.update(brand=brand.id, other_brand=other.id, run=run.id, old_run=old.id,
                    reviewed_face=sad.id, spring=camps["Spring"].id, summer=camps["Summer"].id,
                    instagram=chans["instagram"].id, youtube=chans["youtube"].id,

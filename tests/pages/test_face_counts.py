@@ -1,0 +1,126 @@
+"""The per-asset face counts (``asset_face_counts``): the dashboard's summary path gives the
+same pages as the face scan, the migration's backfill equals what the job writes, and
+the job's writes keep it current; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select, update
+
+from db.migrate import downgrade, upgrade
+from db.models import Asset, AssetFaceCounts, Platform
+from db.queries import analysis as aq
+from db.queries import dashboard as dq
+from db.queries import dashboard_cube as dc
+from tests.pages import expected
+from tests.pages.fill import fill
+
+GROUPS = (None, dq.GroupBy.CAMPAIGN, dq.GroupBy.CHANNEL, dq.GroupBy.PLATFORM)
+
+
+@pytest.fixture
+def filled_any(any_ws, media):
+    return any_ws, fill(any_ws, media)
+
+
+def _canon(c: dc.Cube) -> dc.Cube:
+    """The cube with histogram rows sorted (row order is the database's)."""
+    hist = {m: {lbl: sorted(rows, key=lambda r: (r[0] is None, r[0] or 0.0))
+                for lbl, rows in per.items()} for m, per in c.histograms.items()}
+    return dc.Cube(c.days, c.day_assets, c.groups, hist)
+
+
+def _both(s, filters, group):
+    fast, scan = (_canon(dc.cube(session=s, filters=filters, group=group,
+                                 engagement=group is not None, use_summary=u))
+                  for u in (True, False))
+    return fast, scan
+
+
+def _views(ids) -> list[dq.DashboardFilters]:
+    b = ids["brand"]
+    return [dq.DashboardFilters(), dq.DashboardFilters(brand_id=b),
+            dq.DashboardFilters(brand_id=b, include_uncertain=False),
+            dq.DashboardFilters(brand_id=b, date_from=date(2025, 2, 1),
+                                date_to=date(2025, 2, 28)),
+            dq.DashboardFilters(brand_id=b, campaign_ids=(ids["spring"],)),
+            dq.DashboardFilters(brand_id=b, platforms=(Platform.YOUTUBE,),
+                                include_uncertain=False)]
+
+
+def test_summary_and_scan_give_the_same_pages(filled_any):
+    ws, ids = filled_any
+    with ws.session() as s:
+        for filters in _views(ids):
+            for group in GROUPS:
+                assert dc.summary_serves(filters, group)
+                fast, scan = _both(s, filters, group)
+                assert fast == scan, (filters, group)
+        whole = dc.page_data(session=s, filters=dq.DashboardFilters(brand_id=ids["brand"]),
+                             group=dq.GroupBy.CAMPAIGN)
+    # not vacuous: the numbers are the tests' own SQL count, engagement is there
+    assert whole.kpis().counts == expected.label_counts(ws, brand=ids["brand"])
+    assert whole.kpis().faces > 0 and whole.engagement()
+
+
+def test_summary_path_reads_the_table(filled_any):
+    ws, ids = filled_any
+    with ws.sessions.begin() as s:  # a stale row shows on the summary path only
+        s.execute(update(AssetFaceCounts).where(
+            AssetFaceCounts.asset_id == ids["single_face.jpg"]).values(
+            n_happy=AssetFaceCounts.n_happy + 5, n_faces=AssetFaceCounts.n_faces + 5))
+    with ws.session() as s:
+        fast, scan = _both(s, dq.DashboardFilters(brand_id=ids["brand"]), None)
+    assert dc.total_counts(fast)["happy"] == dc.total_counts(scan)["happy"] + 5
+
+
+@pytest.mark.parametrize("filters, group", [
+    (dq.DashboardFilters(min_confidence=0.5), None),
+    (dq.DashboardFilters(use_reviews=True), dq.GroupBy.CAMPAIGN),
+    (dq.DashboardFilters(ambassador_ids=(1,)), dq.GroupBy.CHANNEL),
+    (dq.DashboardFilters(), dq.GroupBy.AMBASSADOR),
+])
+def test_other_views_keep_the_scan(filters, group, ws):
+    assert not dc.summary_serves(filters, group)
+    with ws.session() as s, pytest.raises(ValueError, match="summary cannot serve"):
+        dc.cube(session=s, filters=filters, group=group, use_summary=True)
+
+
+def _rows(ws) -> list[tuple]:
+    cols = [c for c in AssetFaceCounts.__table__.c]
+    with ws.session() as s:
+        return [tuple(r) for r in s.execute(select(*cols).order_by(AssetFaceCounts.asset_id))]
+
+
+def test_migration_backfill_equals_the_job_rows(filled_any):
+    ws, ids = filled_any
+    written = _rows(ws)  # fill() writes them with the job's query function
+    assert len(written) == expected.scalar(
+        ws, "SELECT count(DISTINCT asset_id) FROM asset_analysis WHERE status = 'analyzed'")
+    by_asset = {r[0]: r for r in written}
+    assert by_asset[ids["multi_face.jpg"]][1] == ids["run"]  # newest run, not the old one
+    assert sum(r[2] for r in written) == sum(
+        expected.counted_faces(ws, brand=ids[b]) for b in ("brand", "other_brand"))
+    downgrade(ws.engine, "0002")
+    upgrade(ws.engine)  # 0003 creates the table and backfills it from the faces
+    assert _rows(ws) == written
+
+
+def test_job_writes_keep_the_row_current(filled_any):
+    ws, ids = filled_any
+    aid = ids["multi_face.jpg"]
+    with ws.sessions.begin() as s:  # the current run fails on it: the old run counts again
+        aq.write_asset_failure(session=s, run_id=ids["run"], asset=s.get(Asset, aid),
+                               reason="decoder error", seconds=0.1)
+    with ws.session() as s:
+        row = s.get(AssetFaceCounts, aid)
+        assert (row.run_id, row.n_faces, row.n_anger, row.dominant) == (
+            ids["old_run"], 1, 1, "anger")
+        fast, scan = _both(s, dq.DashboardFilters(brand_id=ids["brand"]), dq.GroupBy.CHANNEL)
+    assert fast == scan
+    with ws.sessions.begin() as s:  # the asset itself goes: its row goes with it
+        s.delete(s.get(Asset, aid))
+    with ws.session() as s:
+        assert s.get(AssetFaceCounts, aid) is None
