@@ -1,8 +1,9 @@
 """One face scan per page: a compact aggregate cube every number of the page derives from.
 
-The default view (model labels, no minimum confidence, no ambassador filter or grouping)
-reads the per-asset face counts (``asset_face_counts``, kept by the analysis job) instead
-of the faces; any other view scans the faces. Both give the same cube (a test checks).
+The default view (model labels, no minimum confidence, no ambassador filter) reads the
+per-asset face counts (``asset_face_counts``, kept by the analysis job) instead of the
+faces (the ambassador grouping then reads the faces of the few assets with a face matched
+to another ambassador); any other view scans the faces. Both give the same cube (a test checks).
 The scan groups the counted faces per asset (nine label counts) in a CTE that the
 database materializes once; ``UNION ALL`` parts then roll it up per day (trend, KPIs),
 per group (distribution) and per asset-dominant label and metric value (engagement
@@ -108,16 +109,20 @@ def _scan(filters: DashboardFilters):
     return frm, asset_conditions(filters), cols
 
 
-SUMMARY_GROUPS = (None, GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM)
-"""Groups whose key is the asset's own (so the per-asset summary can serve them)."""
+SUMMARY_GROUPS = (None, GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM,
+                  GroupBy.AMBASSADOR)
+"""Groups the per-asset summary can serve: keys that are the asset's own, and the
+ambassador, whose per-face refinement reads only the few assets with a face matched to
+another ambassador (:func:`_mixed_assets`)."""
 
 
 def summary_serves(filters: DashboardFilters, group: GroupBy | None) -> bool:
     """Whether ``asset_face_counts`` gives the same numbers as the face scan.
 
     It does for the default view: no minimum confidence, model labels (no review
-    override), no ambassador filter or grouping (the summary knows no identities);
-    any asset-level filter and either ``include_uncertain`` are fine.
+    override), no ambassador filter (the summary knows no identities); any asset-level
+    filter, either ``include_uncertain`` and any group (the ambassador one moves the
+    matched faces of the few mixed assets afterwards) are fine.
     """
     return (filters.min_confidence == 0 and not filters.use_reviews
             and not filters.ambassador_ids and group in SUMMARY_GROUPS)
@@ -164,11 +169,55 @@ def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: 
         cols += [*label_cols, *([stored.label("dl")] if stored is not None else [])]
         return select(*cols).select_from(frm).where(*where).cte("per")
     frm, where, label_cols = _scan(filters)
-    matched = and_(Face.ambassador_id.is_not(None), or_(
-        Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
-    cols += [*label_cols, *([func.count(Face.id).filter(matched).label("nm")]
+    cols += [*label_cols, *([func.count(Face.id).filter(_moved()).label("nm")]
                             if group is GroupBy.AMBASSADOR else [])]
     return select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
+
+
+def _moved():
+    """A face matched to an ambassador (not rejected) other than its asset's own."""
+    return and_(Face.ambassador_id.is_not(None),
+                or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()),
+                or_(Asset.ambassador_id.is_(None), Face.ambassador_id != Asset.ambassador_id))
+
+
+def _ambassador_part(per, ns: list, nulls: list):
+    """Label sums per tagged ambassador of the ``per`` assets (part ``g``).
+
+    The ambassador ids come from the small index on ``asset.ambassador_id`` (SQLite
+    looks ``per`` up by an automatic index) instead of every asset's table row.
+    """
+    a2 = Asset.__table__.alias("a2")
+    return (select(literal("g"), cast(null(), String), cast(a2.c.ambassador_id, String),
+                   cast(null(), Float), *(func.sum(n) for n in ns), *nulls)
+            .select_from(per.join(a2, a2.c.id == per.c.aid))
+            .where(a2.c.ambassador_id.is_not(None))
+            .group_by(a2.c.ambassador_id))
+
+
+def _add_none_group(out: Cube) -> None:
+    """The group ``"none"`` (assets without an ambassador): the total less the others."""
+    rest = total_counts(out)
+    for counts in out.groups.values():
+        add_counts(rest, counts, sign=-1)
+    if rest:
+        out.groups["none"] = rest
+
+
+def _mixed_assets(session: Session) -> list[int]:
+    """Ids of the assets (of any selection) with a face that moves to another ambassador.
+
+    Driven from the index on ``face.ambassador_id`` (most faces have none; SQLite's
+    statistics cannot tell that for ``IS NOT NULL``, hence a range), each match looks
+    its asset up by key; the selection, run and label conditions are left to
+    :func:`_move_matches`, which reads these assets' faces.
+    """
+    own = select(Asset.ambassador_id).where(Asset.id == Face.asset_id).scalar_subquery()
+    q = select(Face.asset_id).where(  # no DISTINCT: SQLite would then scan ix_face_asset_run
+        Face.ambassador_id > 0,  # ids are positive; a range SQLite serves from the index
+        or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()),
+        Face.ambassador_id.is_distinct_from(own))
+    return sorted({int(a) for a in session.scalars(q)})
 
 
 def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
@@ -185,9 +234,13 @@ def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None =
     if use_summary and not serves:
         raise ValueError("the face-count summary cannot serve these filters or this group")
     dialect = session.get_bind().dialect.name
-    key = _inner_key(group)
-    per = _per_asset(filters, group, engagement=engagement, dialect=dialect,
-                     summary=serves if use_summary is None else use_summary)
+    summary = serves if use_summary is None else use_summary
+    # from the summary, the ambassador totals come from a separate part (_ambassador_part)
+    # so that ``per`` reads only the dashboard index's columns of ``asset``
+    by_part = summary and group is GroupBy.AMBASSADOR
+    key = None if by_part else _inner_key(group)
+    per = _per_asset(filters, None if by_part else group, engagement=engagement,
+                     dialect=dialect, summary=summary)
     ns = [per.c[f"n{i}"] for i in range(len(LABELS))]
     nf = sum(ns[1:], ns[0])
     nulls = [cast(null(), BigInteger) for _ in range(len(ns) + 3)]
@@ -208,7 +261,9 @@ def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None =
             parts.append(select(literal(m), cast(dom.c.dl, String), cast(null(), String),
                                 cast(dom.c[m], Float),
                                 func.count(), *nulls[1:]).group_by(dom.c.dl, dom.c[m]))
-    if group is GroupBy.AMBASSADOR:
+    if by_part:
+        parts.append(_ambassador_part(per, ns, nulls[:3]))
+    if group is GroupBy.AMBASSADOR and not summary:
         parts.append(select(literal("m"), cast(per.c.aid, String), cast(null(), String),
                             cast(null(), Float), *nulls).where(per.c.nm > 0))
     out = Cube()
@@ -224,9 +279,16 @@ def cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None =
                 add_counts(out.groups.setdefault("none" if g is None else g, {}), counts)
         elif part == "m":
             with_matches.append(int(k))
+        elif part == "g":
+            counts = {lbl: int(c) for lbl, c in zip(LABELS, rest, strict=False) if c}
+            if counts:
+                add_counts(out.groups.setdefault(g, {}), counts)
         else:
             out.histograms.setdefault(part, {}).setdefault(k, []).append(
                 (val, int(rest[0])))
+    if by_part:
+        _add_none_group(out)
+        with_matches = _mixed_assets(session)
     if with_matches:
         _ambassador_matches(session, filters, out.groups, with_matches)
     return out
@@ -246,10 +308,8 @@ def _ambassador_matches(session: Session, filters: DashboardFilters,
 def _move_matches(session: Session, filters: DashboardFilters, groups: dict[str, Counts],
                   asset_ids: list[int]) -> None:
     base = face_base(filters)
-    matched = and_(Face.ambassador_id.is_not(None),
-                   or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()))
     q = (base.query(Asset.ambassador_id, Face.ambassador_id, base.label, func.count())
-         .where(matched, Asset.id.in_(asset_ids))
+         .where(_moved(), Asset.id.in_(asset_ids))
          .group_by(Asset.ambassador_id, Face.ambassador_id, base.label))
     for asset_amb, face_amb, lbl, n in session.execute(q):
         if lbl not in LABELS:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from db.migrate import downgrade, upgrade
-from db.models import Asset, AssetFaceCounts, Platform
+from db.models import Asset, AssetFaceCounts, Face, Platform
 from db.queries import analysis as aq
 from db.queries import dashboard as dq
 from db.queries import dashboard_cube as dc
@@ -80,12 +80,58 @@ def test_summary_path_reads_the_table(filled_any):
     (dq.DashboardFilters(min_confidence=0.5), None),
     (dq.DashboardFilters(use_reviews=True), dq.GroupBy.CAMPAIGN),
     (dq.DashboardFilters(ambassador_ids=(1,)), dq.GroupBy.CHANNEL),
-    (dq.DashboardFilters(), dq.GroupBy.AMBASSADOR),
+    (dq.DashboardFilters(min_confidence=0.5), dq.GroupBy.AMBASSADOR),
 ])
 def test_other_views_keep_the_scan(filters, group, ws):
     assert not dc.summary_serves(filters, group)
     with ws.session() as s, pytest.raises(ValueError, match="summary cannot serve"):
         dc.cube(session=s, filters=filters, group=group, use_summary=True)
+
+
+AMB_KEY = ("CASE WHEN f.ambassador_id IS NOT NULL AND COALESCE(f.ambassador_confirmed, TRUE) "
+           "THEN f.ambassador_id ELSE a.ambassador_id END")
+
+
+def _match(ws, asset_id: int, run_id: int, label: str, amb: int, confirmed) -> None:
+    """Give the asset's first face of ``label`` in ``run_id`` an identity match."""
+    fid = expected.scalar(ws, "SELECT min(id) FROM face WHERE asset_id = :a AND run_id = :r "
+                              "AND dominant = :l", a=asset_id, r=run_id, l=label)
+    assert fid is not None
+    with ws.sessions.begin() as s:
+        s.execute(update(Face).where(Face.id == fid).values(
+            ambassador_id=amb, ambassador_confirmed=confirmed))
+
+
+def test_ambassador_page_from_summary_equals_the_scan(filled_any):
+    ws, ids = filled_any
+    run, ana, ben = ids["run"], ids["ana"], ids["ben"]
+    _match(ws, ids["single_face.jpg"], run, "happy", ben, None)  # Ana's asset shows Ben
+    _match(ws, ids["multi_face.jpg"], run, "sad", ana, True)  # no ambassador: confirmed Ana
+    _match(ws, ids["multi_face.jpg"], run, "neutral", ben, False)  # rejected: stays
+    _match(ws, ids["0-f1-su-ph.jpg"], run, "surprise", ben, None)  # Ben's own: no move
+    _match(ws, ids["0-f15-hao-ph.jpg"], ids["old_run"], "anger", ben, None)  # old run
+    with ws.session() as s:
+        for filters in _views(ids):
+            assert dc.summary_serves(filters, dq.GroupBy.AMBASSADOR)
+            fast, scan = _both(s, filters, dq.GroupBy.AMBASSADOR)
+            assert fast == scan, filters
+        page = dc.page_data(session=s, filters=dq.DashboardFilters(brand_id=ids["brand"]),
+                            group=dq.GroupBy.AMBASSADOR)
+        certain = dq.DashboardFilters(brand_id=ids["brand"], include_uncertain=False)
+        got_certain = _canon(dc.cube(session=s, filters=certain, group=dq.GroupBy.AMBASSADOR,
+                                     use_summary=True)).groups
+    got = {(r.key, r.label): r.count for r in page.distribution()}
+    for key, where, extra in ((str(ana), f"{AMB_KEY} = :g", {"g": ana}),
+                              (str(ben), f"{AMB_KEY} = :g", {"g": ben}),
+                              ("none", f"{AMB_KEY} IS NULL", {})):
+        want = expected.label_counts(ws, brand=ids["brand"], where=where, **extra)
+        assert {lbl: n for (k, lbl), n in got.items() if k == key} == want, key
+        want.pop("uncertain", None)
+        assert got_certain.get(key, {}) == want, key
+    # not vacuous: Ben got Ana's happy face, Ana the confirmed uncertain one, the rejected
+    # neutral face stayed with the asset (no ambassador)
+    assert got[(str(ben), "happy")] == 1 and got[(str(ana), "uncertain")] == 1
+    assert got[("none", "neutral")] >= 1
 
 
 def _rows(ws) -> list[tuple]:
