@@ -91,6 +91,17 @@ def normalize_rotation(degrees: float | None) -> int:
     return round(degrees / 90.0) % 4 * 90
 
 
+def stream_timing(container, stream) -> tuple[float | None, float | None]:
+    """``(duration_s, fps)`` of a PyAV video stream, from its header (None where unknown)."""
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    rate = stream.average_rate or stream.guessed_rate
+    return duration, (float(rate) if rate else None)
+
+
 def probe_video(path: Path | str) -> VideoInfo:
     """Read duration, frame rate, size and rotation (decodes at most the first frame).
 
@@ -107,13 +118,7 @@ def probe_video(path: Path | str) -> VideoInfo:
         raise
     with container:
         stream = container.streams.video[0]
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else None
+        duration, fps = stream_timing(container, stream)
         width, height = stream.codec_context.width, stream.codec_context.height
         rotation = 0
         for frame in _decode(container, stream, DecodeStats()):

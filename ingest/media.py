@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from analytics.video import stream_timing
 from db.models import AssetKind
 
 MAX_IMAGE_PIXELS = 100_000_000
@@ -207,13 +208,7 @@ def _probe_video(path: Path, suffix: str) -> MediaInfo:
             first = next(container.decode(stream), None)
             if first is None:
                 raise MediaError("video has no frames")
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1_000_000
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else None
+            duration, fps = stream_timing(container, stream)
             phash = dhash(first.to_image())
             rotation = _rotation(stream, first)
             width, height = first.width, first.height
