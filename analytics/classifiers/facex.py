@@ -2,6 +2,16 @@
 
 The model ships in the pinned ``facex`` wheel as ``facex/assets/model_optimized.tflite``
 (:data:`brandmood.assets.FACEX_WHEEL`) and runs with ``ai-edge-litert`` (no TensorFlow).
+The file is a dynamic-range model: 8-bit weights whose hybrid kernels also quantize every
+activation on the fly. Two precisions (:class:`Precision`):
+
+* ``float32`` (registered as ``facex``, the default): the same weights dequantized once
+  (:func:`analytics.classifiers.tflite_graph.float_model`), the whole network in float32 in
+  one XNNPACK partition: about 2.5× less CPU per face, and free of the activation rounding
+  that moves the shipped model's answers by up to 0.11 between TFLite's own kernels.
+  ``benchmarks/port_check_facex.py`` checks it against an independent PyTorch run of the
+  same graph and against the shipped model (numbers in docs/models.md);
+* ``int8`` (registered as ``facex-int8``): the shipped file as it is.
 
 Preprocessing is facex's own (``facex/core.py``, ``facex/utils.py``):
 
@@ -17,6 +27,7 @@ sadness, surprised; they are mapped into :data:`analytics.types.EMOTIONS`, conte
 
 from __future__ import annotations
 
+import enum
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +38,7 @@ from analytics.classifiers.base import ColorMode, InputSpec
 from analytics.types import Emotion, ModelInfo
 
 NAME = "facex"
+INT8_NAME = "facex-int8"
 VERSION = "1.1.0"
 FACEX_MEMBER = "facex/assets/model_optimized.tflite"
 FACEX_LABELS: tuple[Emotion, ...] = (Emotion.ANGER, Emotion.DISGUST, Emotion.FEAR, Emotion.HAPPY,
@@ -38,16 +50,24 @@ _CV_GRAY = np.array([9798, 19235, 3735], np.int32)
 """OpenCV's uint8 RGB → gray coefficients (shift 15)."""
 
 
+class Precision(enum.StrEnum):
+    """How the facex network runs (see the module docstring)."""
+
+    FLOAT32 = "float32"
+    INT8 = "int8"
+
+
+BATCH_SIZES = {Precision.FLOAT32: 16, Precision.INT8: 4}
+"""Crops per interpreter call, by measured CPU per face (``benchmarks/port_check_facex.py``):
+int8 4 used about 15% less than 32; float32 16 about 20% less than 1."""
+
+
 class LitertMissingError(ImportError):
     """``ai-edge-litert`` (the TFLite runtime) is not installed."""
 
 
-def litert_interpreter(model_path: Path, *, num_threads: int | None = None):
-    """A fresh ``ai_edge_litert`` interpreter for ``model_path`` (tensors not yet allocated).
-
-    Args:
-        model_path: the ``.tflite`` file.
-        num_threads: CPU threads for the interpreter (None: the runtime's default).
+def litert_interpreter_class() -> type:
+    """``ai_edge_litert``'s ``Interpreter``.
 
     Raises:
         LitertMissingError: where ``ai-edge-litert`` is not installed.
@@ -57,7 +77,23 @@ def litert_interpreter(model_path: Path, *, num_threads: int | None = None):
     except ImportError:
         raise LitertMissingError("the facex model needs the TFLite runtime: "
                                  "pip install ai-edge-litert") from None
-    return Interpreter(model_path=str(model_path), num_threads=num_threads)
+    return Interpreter
+
+
+def litert_interpreter(model: Path | bytes, *, num_threads: int | None = None):
+    """A fresh ``ai_edge_litert`` interpreter (tensors not yet allocated).
+
+    Args:
+        model: the ``.tflite`` file, or a model's bytes.
+        num_threads: CPU threads for the interpreter (None: the runtime's default).
+
+    Raises:
+        LitertMissingError: where ``ai-edge-litert`` is not installed.
+    """
+    Interpreter = litert_interpreter_class()
+    if isinstance(model, bytes):
+        return Interpreter(model_content=model, num_threads=num_threads)
+    return Interpreter(model_path=str(model), num_threads=num_threads)
 
 
 def facex_weights_path() -> Path:
@@ -90,34 +126,45 @@ class FacexClassifier:
 
     One interpreter per instance, loaded once; ``predict`` holds a lock, so one instance
     may be shared by threads. Crops run ``batch_size`` per call (the input tensor is resized
-    to the batch). The default, 4, measured about 15% less CPU per face than 32 (probably
-    the 200×200 activations of a large batch spilling out of the CPU caches), as little as 1.
+    to the batch); :data:`BATCH_SIZES` holds the measured best per precision.
     """
 
     input_spec = InputSpec(size=SIZE, margin=0.0, color=ColorMode.GRAY)
 
-    def __init__(self, *, batch_size: int = 4) -> None:
+    def __init__(self, *, precision: Precision = Precision.FLOAT32,
+                 batch_size: int | None = None) -> None:
         """Load the model.
+
+        Args:
+            precision: float32 (the weights dequantized) or int8 (the shipped file).
+            batch_size: crops per interpreter call (None: :data:`BATCH_SIZES`).
 
         Raises:
             LitertMissingError: ``ai-edge-litert`` is not installed.
             brandmood.assets.AssetError: the ``facex`` wheel is missing and cannot be fetched.
             ValueError: a batch size under 1.
         """
+        precision = Precision(precision)
+        batch_size = BATCH_SIZES[precision] if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from analytics.detection import configure_torch_threads
 
+        litert_interpreter_class()  # a missing runtime is named before any other work
         path = facex_weights_path()
+        model = float_model_bytes(path) if precision is Precision.FLOAT32 else path
         # the same thread budget as torch (BRANDMOOD_THREADS, default cores - 1), so the
         # runtime's own thread pool does not compete with torch's on a small machine
-        self._interp = litert_interpreter(path, num_threads=configure_torch_threads())
+        self._interp = litert_interpreter(model, num_threads=configure_torch_threads())
         self._in = self._interp.get_input_details()[0]["index"]
         self._out = self._interp.get_output_details()[0]["index"]
         self._batch = 0
         self._lock = threading.Lock()
         self.batch_size = batch_size
-        self.info = ModelInfo(NAME, VERSION, _sha256(path))
+        self.precision = precision
+        self.info = (ModelInfo(NAME, f"{VERSION}-float32", _sha256(path))
+                     if precision is Precision.FLOAT32
+                     else ModelInfo(INT8_NAME, VERSION, _sha256(path)))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         if len(x) != self._batch:
@@ -144,6 +191,14 @@ class FacexClassifier:
         from analytics.classifiers.fer_mini_xception import fer7_to_emotions
 
         return fer7_to_emotions(self.scores(crops), FACEX_LABELS)
+
+
+@lru_cache(maxsize=1)
+def float_model_bytes(path: Path) -> bytes:
+    """The float32 rewrite of the facex file (built once per process, about 10 MB)."""
+    from analytics.classifiers.tflite_graph import float_model
+
+    return float_model(path)
 
 
 @lru_cache(maxsize=2)

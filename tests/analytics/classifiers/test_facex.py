@@ -47,7 +47,7 @@ def test_model_info_pins_the_wheel_file(facex_clf) -> None:
     from brandmood.assets import sha256_file
 
     info = facex_clf.info
-    assert (info.name, info.version) == ("facex", "1.1.0")
+    assert (info.name, info.version) == ("facex", "1.1.0-float32")
     assert info.weights_sha256 == sha256_file(facex_weights_path())
 
 
@@ -113,3 +113,36 @@ def test_ck_crops_contract_and_accuracy_range(facex_clf, shared_eval) -> None:
     _check_probs(probs, len(crops))
     truth = np.array([EMOTIONS.index(Emotion.parse(x)) for x in labels])
     assert (np.nanargmax(probs, axis=1) == truth).mean() > 0.6    # measured 0.855
+
+
+@pytest.fixture(scope="session")
+def facex_int8():
+    """The shipped 8-bit model as it is."""
+    pytest.importorskip("ai_edge_litert", reason="facex needs ai-edge-litert")
+    from analytics.classifiers.facex import FacexClassifier, Precision
+
+    return FacexClassifier(precision=Precision.INT8)
+
+
+def test_int8_model_is_recorded_as_its_own_model(facex_int8, facex_clf) -> None:
+    assert (facex_int8.info.name, facex_int8.info.version) == ("facex-int8", "1.1.0")
+    assert facex_int8.info.weights_sha256 == facex_clf.info.weights_sha256
+    assert facex_int8.info.label != facex_clf.info.label
+
+
+def test_float32_stays_within_the_shipped_models_own_spread(facex_clf, facex_int8,
+                                                             tight_crops, shared_eval) -> None:
+    """Dequantized weights change answers by about as much as TFLite's own kernels do.
+
+    The shipped model's probabilities move by up to 0.11 between TFLite's XNNPACK and
+    builtin kernels (benchmarks/port_check_facex.py); float32 must stay close to that.
+    """
+    photo = _all_crops(tight_crops)
+    ck, _ = load_ck_crops(shared_eval, size=200)
+    crops = np.concatenate([photo, ck])
+    a, b = facex_clf.predict(crops), facex_int8.predict(crops)
+    agree = (np.nanargmax(a, axis=1) == np.nanargmax(b, axis=1)).mean()
+    assert agree >= 0.9, agree                      # measured 0.96 on these crops
+    assert np.nanmax(np.abs(a - b)) < 0.3           # measured about 0.15
+    assert np.nanmean(np.abs(a - b)) < 0.02
+

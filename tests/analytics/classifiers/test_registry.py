@@ -61,7 +61,7 @@ def test_facex_and_the_ensemble_are_registered_and_load() -> None:
         pytest.skip(f"facex cannot run here: {entries['facex'].reason}")
     assert entries[ENSEMBLE_MODEL].available and entries[ENSEMBLE_MODEL].reason == ""
     clf = get_classifier("facex")
-    assert (clf.info.name, clf.info.version, clf.input_spec.size) == ("facex", "1.1.0", 200)
+    assert (clf.info.name, clf.info.version, clf.input_spec.size) == ("facex", "1.1.0-float32", 200)
 
 
 def test_facex_without_runtime_or_wheel_says_why(tmp_path, monkeypatch) -> None:
