@@ -1,5 +1,5 @@
-"""The detector's area resampling (running sums) against PyTorch's ``interpolate(mode="area")``
-and the whole detector against facenet-pytorch's own MTCNN."""
+"""The detector's area resampling (summed-area table) against PyTorch's
+``interpolate(mode="area")`` and the whole detector against facenet-pytorch's own MTCNN."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from analytics.detection import (
     area_crops,
     area_resize,
     integral_image,
-    row_sums,
 )
 
 
@@ -26,37 +25,39 @@ def _reference(picture: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(picture).permute(2, 0, 1)[None].float()
 
 
-def test_running_sums_are_exact(picture):
-    rows = row_sums(picture)
-    assert rows.shape == (98, 131, 3) and rows.dtype == np.int32
-    np.testing.assert_array_equal(rows[1:], np.cumsum(picture, axis=0, dtype=np.int64))
-    sat = integral_image(rows)
-    assert sat.shape == (98, 132, 3)
+def test_integral_image_is_exact(picture):
+    sat = integral_image(picture)
+    assert sat.shape == (98, 132, 3) and sat.dtype == np.int32
     assert (sat[0] == 0).all() and (sat[:, 0] == 0).all()
-    assert sat[-1, -1, 1] == int(picture[..., 1].sum())
+    expected = np.cumsum(np.cumsum(picture, axis=0, dtype=np.int64), axis=1)
+    np.testing.assert_array_equal(sat[1:, 1:], expected)
     assert sat[10, 20, 2] == int(picture[:10, :20, 2].sum())
 
 
 @pytest.mark.parametrize("size", [(12, 12), (40, 53), (97, 131), (98, 132), (200, 61)])
 def test_area_resize_matches_interpolate(picture, size):
-    ours = area_resize(row_sums(picture), size)
+    ours = area_resize(integral_image(picture), size)
     ref = interpolate(_reference(picture), size=size, mode="area")[0].permute(1, 2, 0)
     assert ours.shape == (*size, 3) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ref.numpy(), atol=1e-4)
+    into = np.full((*size, 3), np.nan, np.float32)
+    assert area_resize(integral_image(picture), size, out=into) is into
+    np.testing.assert_array_equal(into, ours)
 
 
 def test_area_crops_match_interpolate_per_region(picture):
-    sat = integral_image(row_sums(picture))
+    sat = integral_image(picture)
     rows = (np.array([0, 5, 90, 0]), np.array([97, 6, 97, 30]))
     cols = (np.array([0, 100, 3, 120]), np.array([131, 131, 60, 121]))
-    crops = area_crops(sat, rows, cols, 24)
-    assert crops.shape == (4, 3, 24, 24) and crops.dtype == torch.float32
-    assert crops.is_contiguous(memory_format=torch.channels_last)
-    ref = _reference(picture)
-    for k in range(4):
-        region = ref[:, :, rows[0][k]:rows[1][k], cols[0][k]:cols[1][k]]
-        expected = interpolate(region, size=(24, 24), mode="area")[0]
-        torch.testing.assert_close(crops[k], expected, atol=1e-4, rtol=0)
+    for size in (24, 48):
+        crops = area_crops(sat, rows, cols, size)
+        assert crops.shape == (4, 3, size, size) and crops.dtype == torch.float32
+        assert crops.is_contiguous(memory_format=torch.channels_last)
+        ref = _reference(picture)
+        for k in range(4):
+            region = ref[:, :, rows[0][k]:rows[1][k], cols[0][k]:cols[1][k]]
+            expected = interpolate(region, size=(size, size), mode="area")[0]
+            torch.testing.assert_close(crops[k], expected, atol=1e-4, rtol=0)
 
 
 def test_detector_matches_facenet_mtcnn(photos):

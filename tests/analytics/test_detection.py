@@ -94,6 +94,24 @@ def test_large_images_are_downscaled_and_mapped_back(photos, analyzed):
     assert max(shrunk.shape[:2]) == 500 and abs(sx - 0.5) < 0.01 and abs(sy - 0.5) < 0.01
 
 
+def test_downscale_follows_pil_bilinear(photos):
+    import torch
+    from torch.nn.functional import interpolate
+
+    img = photos["multi_face.jpg"]  # 1000 x 667
+    shrunk, _ = downscale(img, 640)
+    assert shrunk.shape == (427, 640, 3) and shrunk.flags["C_CONTIGUOUS"]
+    pil = np.asarray(Image.fromarray(img).resize((640, 427), Image.Resampling.BILINEAR))
+    diff = np.abs(shrunk.astype(np.int16) - pil)
+    assert diff.max() <= 2 and diff.mean() < 0.05
+    # the channels-last out= kernel gives exactly F.interpolate's values
+    src = torch.from_numpy(img).permute(2, 0, 1)[None]
+    ref = interpolate(src, size=(427, 640), mode="bilinear", antialias=True, align_corners=False)
+    np.testing.assert_array_equal(shrunk, ref[0].permute(1, 2, 0).numpy())
+    same, scale = downscale(img, 1000)
+    assert same is img and scale == (1.0, 1.0)
+
+
 def test_min_face_size_and_score_threshold(photos, analyzed):
     img = photos["multi_face.jpg"]  # faces about 80-130 px
     assert len(MTCNNDetector(min_face_size=250).detect([img])[0]) == 0
