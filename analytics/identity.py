@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -96,6 +97,25 @@ def vector_from_bytes(data: bytes) -> np.ndarray:
     if v.shape != (EMBEDDING_DIM,):
         raise ValueError(f"stored embedding has {v.size} values, expected {EMBEDDING_DIM}")
     return v.astype(np.float32)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What enrollment and matching ask of a face embedder.
+
+    :class:`FaceEmbedder` (dlib, 128-d, the default) and the optional
+    :class:`analytics.identity_facenet.FacenetEmbedder` (512-d) both offer it.
+    """
+
+    info: ModelInfo
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB image and ``(n, 4)`` boxes → ``(n, d)`` float32."""
+        ...
+
+    def embed_detections(self, image: np.ndarray, faces: FaceDetections) -> np.ndarray:
+        """``(n, d)`` embeddings of every detected face of one image."""
+        ...
 
 
 class FaceEmbedder:
