@@ -13,7 +13,8 @@ from brandmood.cli.common import UserError, app, user_errors, workspace
 
 def _table(summary) -> str:
     lines = [f"run {summary.run_id} ({summary.model})"
-             f"{' continued' if summary.resumed else ''}",
+             f"{' continued' if summary.resumed else ''}"
+             f"{'' if summary.models_loaded else ': nothing to analyze (models not loaded)'}",
              f"analyzed {summary.analyzed}, failed {summary.failed}, faces {summary.faces}, "
              f"already done {summary.skipped}, {summary.timings.get('total_s', 0.0):.1f} s"]
     failed = [i for i in summary.items if i.reason]

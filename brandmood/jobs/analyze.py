@@ -7,17 +7,27 @@ transaction, so a killed job loses at most the asset in flight. Running the job 
 with the same model and parameters continues the same run: assets it already analyzed
 are skipped, and an asset caught mid-write is replaced, never duplicated. An asset that
 cannot be decoded is marked failed with its reason and the job goes on.
+
+When nothing is pending the models are not loaded at all: the run signature of the
+workspace's settings is remembered (``.analysis-signatures.json`` in the workspace home,
+keyed by the settings and a digest of the analytics code and detector version) from the
+last job that built the analyzer, and the job only checks that run in the database.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from analytics.images import ImageDecodeError, load_image
@@ -67,6 +77,7 @@ class AnalysisSummary:
     skipped: int
     items: list[AssetOutcome] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    models_loaded: bool = True
 
     @property
     def analyzed(self) -> int:
@@ -84,6 +95,7 @@ class AnalysisSummary:
         return {"run_id": self.run_id, "model": self.model, "resumed": self.resumed,
                 "analyzed": self.analyzed, "failed": self.failed, "faces": self.faces,
                 "skipped": self.skipped, "timings": self.timings,
+                "models_loaded": self.models_loaded,
                 "items": [i.to_json() for i in self.items]}
 
 
@@ -97,6 +109,14 @@ def run_signature(analyzer: Analyzer, *, every_s: float) -> q.RunSignature:
                           detector=analyzer.detector.info.label, parameters=params)
 
 
+def _settings(ws: Workspace, model: str | None) -> tuple[str | None, str | None]:
+    """``(model or the Settings page's model, the Settings page's uncertainty threshold)``."""
+    with ws.session() as session:
+        chosen = model or get_setting(session=session, key=SettingKey.DEFAULT_MODEL)
+        threshold = get_setting(session=session, key=SettingKey.UNCERTAINTY_THRESHOLD)
+    return chosen, threshold
+
+
 def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
     """The analyzer the workspace's settings ask for.
 
@@ -104,9 +124,7 @@ def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
     fine-tuning), else ``BRANDMOOD_MODEL`` or the registry default. The Settings page's
     uncertainty threshold replaces the default rule's minimum confidence.
     """
-    with ws.session() as session:
-        chosen = model or get_setting(session=session, key=SettingKey.DEFAULT_MODEL)
-        threshold = get_setting(session=session, key=SettingKey.UNCERTAINTY_THRESHOLD)
+    chosen, threshold = _settings(ws, model)
     base = default_analyzer(chosen)
     if threshold is None or float(threshold) == base.rule.min_confidence:
         return base
@@ -114,10 +132,15 @@ def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
     return Analyzer(base.detector, base.classifier, rule, video_max_side=base.video_max_side)
 
 
+AnalyzerFactory = Callable[..., Analyzer]
+"""Builds the job's analyzer: ``factory(ws, model=model)``, like :func:`workspace_analyzer`."""
+
+
 def run_analysis(ws: Workspace, *, model: str | None = None,
                  asset_ids: list[int] | None = None, every_s: float = 1.0,
                  progress: Progress | None = None, new_run: bool = False,
-                 analyzer: Analyzer | None = None) -> AnalysisSummary:
+                 analyzer: Analyzer | None = None,
+                 make_analyzer: AnalyzerFactory = workspace_analyzer) -> AnalysisSummary:
     """Analyze pending assets (or the given ones) and store their faces.
 
     Args:
@@ -128,8 +151,9 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
         every_s: video sampling interval in seconds.
         progress: called with ``(done, total, message)`` after each asset.
         new_run: start a new run even if one with the same signature exists.
-        analyzer: use this analyzer instead of :func:`default_analyzer` (``model``
-            is then ignored).
+        analyzer: use this analyzer instead of building one (``model`` is then ignored).
+        make_analyzer: builds the analyzer, called only when there is work (or when the
+            run signature of these settings is not remembered yet).
 
     Returns:
         What the job did.
@@ -141,7 +165,17 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
     if not every_s > 0:
         raise ValueError(f"every_s must be positive, got {every_s}")
     started = time.perf_counter()
-    analyzer = analyzer or workspace_analyzer(ws, model=model)
+    if analyzer is None:
+        memo = _SignatureMemo(ws, model, every_s, make_analyzer)
+        if asset_ids is None and not new_run:
+            idle = _idle_summary(ws, memo.recall(), started)
+            if idle is not None:
+                return idle
+        elif asset_ids is not None:  # unknown ids fail before any model loads
+            with ws.session() as session:
+                q.assets_to_analyze(session=session, run_id=0, asset_ids=asset_ids)
+        analyzer = make_analyzer(ws, model=model)
+        memo.remember(analyzer)
     signature = run_signature(analyzer, every_s=every_s)
     with ws.sessions.begin() as session:
         run, resumed = q.start_run(session=session, signature=signature, new_run=new_run)
@@ -149,7 +183,8 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
         done_before = q.count_done(session=session, run_id=run.id)
         run_id = run.id
     summary = AnalysisSummary(run_id=run_id, model=analyzer.classifier.info.label,
-                              resumed=resumed, skipped=done_before if asset_ids is None else 0)
+                              resumed=resumed, skipped=done_before if asset_ids is None else 0,
+                              models_loaded=True)
     job = _Job(ws, analyzer, run_id, every_s, summary, progress, total=len(todo))
     before = analyzer.timings.to_json()
     try:
@@ -160,6 +195,121 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
         raise
     summary.timings = _close(ws, run_id, analyzer, before, started, RunStatus.DONE)
     return summary
+
+
+def _idle_summary(ws: Workspace, signature: q.RunSignature | None,
+                  started: float) -> AnalysisSummary | None:
+    """The job's result when the run of ``signature`` has nothing pending, else None.
+
+    The run is continued and closed exactly as a job that found nothing to do would
+    (a run is created if none has this signature and there is no asset at all).
+    """
+    if signature is None:
+        return None
+    with ws.sessions.begin() as session:
+        run = q.find_run(session=session, signature=signature)
+        if run is not None:
+            pending = q.assets_to_analyze(session=session, run_id=run.id)
+        else:
+            pending = session.scalars(select(Asset.id).limit(1)).all()
+        if pending:
+            return None
+        run, resumed = q.start_run(session=session, signature=signature)
+        timings = {"total_s": round(time.perf_counter() - started, 4)}
+        q.finish_run(session=session, run_id=run.id, timings=timings)
+        skipped = q.count_done(session=session, run_id=run.id)
+        run_id = run.id
+    return AnalysisSummary(run_id=run_id, model=f"{signature.model_name}@"
+                           f"{signature.model_version}", resumed=resumed, skipped=skipped,
+                           timings=timings, models_loaded=False)
+
+
+class _SignatureMemo:
+    """The run signature the analyzer of these settings had last time (a JSON file).
+
+    Only for registered wheel models built by :func:`workspace_analyzer`-like factories:
+    the key holds the resolved model name, the stored uncertainty threshold, ``every_s``,
+    the factory's name and a digest of the code and package version the signature
+    depends on, so a change to any of them misses the memo (and the models load).
+    """
+
+    FILE = ".analysis-signatures.json"
+    KEEP = 32
+
+    def __init__(self, ws: Workspace, model: str | None, every_s: float,
+                 factory: AnalyzerFactory) -> None:
+        from analytics.classifiers.registry import DEFAULT_MODEL, registered_names
+
+        chosen, threshold = _settings(ws, model)
+        name = (chosen or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()
+        self.path = ws.config.home / self.FILE
+        self.every_s = float(every_s)
+        self.key: str | None = None
+        if name in registered_names() and not name.startswith("onnx:"):
+            parts = [name, threshold, float(every_s), _qualname(factory), _code_digest()]
+            self.key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def recall(self) -> q.RunSignature | None:
+        """The remembered signature, or None."""
+        entry = self._load().get(self.key) if self.key else None
+        try:
+            return q.RunSignature(**entry) if isinstance(entry, dict) else None
+        except TypeError:
+            return None
+
+    def remember(self, analyzer: Analyzer) -> None:
+        """Store the analyzer's signature (best effort: a read-only home only costs time)."""
+        if self.key is None:
+            return
+        sig = run_signature(analyzer, every_s=self.every_s)
+        data = self._load()
+        data.pop(self.key, None)
+        data[self.key] = {"model_name": sig.model_name, "model_version": sig.model_version,
+                          "weights_sha256": sig.weights_sha256, "detector": sig.detector,
+                          "parameters": sig.parameters}
+        data = dict(list(data.items())[-self.KEEP:])
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sig-")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            log.warning("could not write %s", self.path, exc_info=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+
+def _qualname(factory: AnalyzerFactory) -> str:
+    return f"{getattr(factory, '__module__', '')}.{getattr(factory, '__qualname__', '')}"
+
+
+def _code_digest() -> str:
+    """Digest of what a run signature depends on besides the settings: the analytics
+    code (models' names, versions, parameters, pinned weights) and facenet-pytorch's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import analytics
+
+    h = hashlib.sha256()
+    roots = [Path(analytics.__file__).parent]
+    files = sorted(p for r in roots for p in r.rglob("*.py"))
+    files += [Path(__file__), Path(__file__).parents[1] / "assets.py"]
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    try:
+        h.update(version("facenet-pytorch").encode())
+    except PackageNotFoundError:
+        h.update(b"no facenet-pytorch")
+    return h.hexdigest()
 
 
 def _close(ws: Workspace, run_id: int, analyzer: Analyzer, before: dict[str, float],

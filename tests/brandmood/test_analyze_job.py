@@ -31,7 +31,7 @@ from db.models import (
     RunStatus,
 )
 from db.queries.analysis import FACE_COUNT_LABELS, assets_to_analyze
-from db.queries.core import get_or_create_brand
+from db.queries.core import NotFoundError, get_or_create_brand
 from tests.conftest import REPO, media_file
 
 FILES = ("single_face.jpg", "multi_face.jpg", "mountain.jpg", "corrupt.jpg", "single_face.mp4")
@@ -245,3 +245,59 @@ def test_settings_page_choices_reach_the_analysis(ws, tmp_path):
     for face in faces:  # the stored flag follows the stored threshold
         if face.confidence is not None and face.confidence < 0.8:
             assert face.uncertain
+
+
+def test_nothing_pending_loads_no_model(ws, tmp_path):
+    """A job with nothing to do answers from the database: the analyzer is never built."""
+    from brandmood.jobs.analyze import workspace_analyzer
+    from db.queries.review import SettingKey, set_setting
+
+    built = []
+
+    def factory(ws, model=None):
+        built.append(model)
+        return workspace_analyzer(ws, model=model)
+
+    ids = add_assets(ws, tmp_path)
+    with ws.sessions.begin() as s:  # keep two photos: analysis stays short
+        for name in ("multi_face.jpg", "corrupt.jpg", "single_face.mp4"):
+            s.delete(s.get(Asset, ids.pop(name)))
+    first = run_analysis(ws, make_analyzer=factory)
+    assert (first.analyzed, built, first.models_loaded) == (2, [None], True)
+    again = run_analysis(ws, make_analyzer=factory)
+    assert built == [None] and not again.models_loaded  # nothing pending: no model loaded
+    assert (again.run_id, again.resumed, again.skipped, again.items) == (
+        first.run_id, True, 2, [])
+    assert again.model == first.model
+    with ws.session() as s:
+        run = s.get(AnalysisRun, first.run_id)
+        assert run.status is RunStatus.DONE and run.timings["jobs"] == 2
+        assert (run.n_assets, run.n_faces) == (2, 1)
+
+    with ws.sessions.begin() as s:  # a new asset is pending: the models load
+        stored = ws.media.put_file(media_file("multi_face.jpg"))
+        s.add(Asset(brand_id=s.get(Asset, ids["single_face.jpg"]).brand_id, source_uri="x",
+                    sha256=stored.sha256, media_path=stored.relpath, kind=AssetKind.IMAGE))
+    third = run_analysis(ws, make_analyzer=factory)
+    assert (len(built), third.run_id, third.analyzed, third.models_loaded) == (
+        2, first.run_id, 1, True)
+    with ws.sessions.begin() as s:  # other settings: another run, so the models load
+        set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD, value="0.8")
+    other = run_analysis(ws, make_analyzer=factory)
+    assert len(built) == 3 and other.run_id != first.run_id and other.analyzed == 3
+    assert run_analysis(ws, make_analyzer=factory, every_s=2.0).models_loaded  # new run
+    assert len(built) == 4 and not run_analysis(ws, make_analyzer=factory).models_loaded
+    with pytest.raises(NotFoundError):  # a wrong id fails before any model loads
+        run_analysis(ws, asset_ids=[9999], make_analyzer=factory)
+    assert len(built) == 4
+
+
+def test_cli_says_nothing_to_analyze(ws_env):
+    runner = CliRunner()
+    first = runner.invoke(app, ["analyze", "--json"])  # empty workspace: learns the signature
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["analyze"])
+    assert again.exit_code == 0, again.output
+    assert "nothing to analyze (models not loaded)" in again.output
+    data = json.loads(runner.invoke(app, ["analyze", "--json"]).stdout)
+    assert data["models_loaded"] is False and data["run_id"] == json.loads(first.stdout)["run_id"]
