@@ -57,9 +57,10 @@ class Precision(enum.StrEnum):
     INT8 = "int8"
 
 
-BATCH_SIZES = {Precision.FLOAT32: 16, Precision.INT8: 4}
+BATCH_SIZES = {Precision.FLOAT32: 8, Precision.INT8: 4}
 """Crops per interpreter call, by measured CPU per face (``benchmarks/port_check_facex.py``):
-int8 4 used about 15% less than 32; float32 16 about 20% less than 1."""
+int8 4 used about 15% less than 32; for float32, 1, 2, 8 and 16 were within noise of each
+other (medians 6.0–6.3 ms per face over four interleaved rounds), so 8 bounds memory."""
 
 
 class LitertMissingError(ImportError):

