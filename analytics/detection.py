@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ DEFAULT_SCORE_THRESHOLD = 0.9
 MAX_BATCH = 8
 """Most same-size images MTCNN sees in one forward pass (bounds memory)."""
 
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -188,7 +186,7 @@ class MTCNNDetector:
         h, w = batch.shape[1:3]
         if min(h, w) < 12:  # smaller than one P-Net window: no face can be found
             return [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))] * len(batch)
-        with _LOCK, torch.inference_mode():
+        with torch.inference_mode():  # the networks are only read: threads may share them
             return mtcnn_batch(self._nets, batch, min_face_size=self.min_face_size,
                                thresholds=self.thresholds, factor=self.factor)
 

@@ -4,8 +4,8 @@
 :meth:`Analyzer.analyze_images` detects faces in several images in one call, cuts every
 face of the batch and classifies the crops of all images together (up to
 :data:`CLASSIFY_BATCH` per forward pass); the result equals analyzing each image alone. On
-two or more cores, classification of one chunk of images runs in a worker thread while the
-next chunk is detected (same results).
+two or more cores, chunks of images are detected in two threads while a third classifies
+the crops of the chunks already detected (same results).
 :meth:`Analyzer.analyze_video` streams sampled frames in small batches, links faces into
 tracks and summarizes the video.
 """
@@ -130,6 +130,7 @@ class Analyzer:
         self.overlap = (os.cpu_count() or 1) >= 2 if overlap is None else bool(overlap)
         self.timings = StageTimings()
         self._lock = threading.Lock()
+        self._timing_lock = threading.Lock()
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -143,11 +144,11 @@ class Analyzer:
     def analyze_images(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
         """Detect and classify every face of several images at once.
 
-        With :attr:`overlap` on, images are detected :data:`OVERLAP_CHUNK` at a time and
-        each chunk's crops are classified in a worker thread while the next chunk is being
-        detected (torch and TFLite release the GIL, so two cores work at once). The result
-        is the same as the sequential path's (detection is per image; classification only
-        regroups the crops into batches).
+        With :attr:`overlap` on, images are detected :data:`OVERLAP_CHUNK` at a time in
+        :func:`detect_workers` threads and each chunk's crops are classified in one more
+        thread as soon as the chunk is done (torch, NumPy and TFLite release the GIL, so
+        both cores work). The result is the same as the sequential path's (detection is per
+        image; classification only regroups the crops into batches).
 
         Args:
             images: ``(H, W, 3)`` uint8 RGB arrays of any sizes.
@@ -180,8 +181,9 @@ class Analyzer:
         t1 = time.perf_counter()
         spec = self.classifier.input_spec
         crops = [crop_faces(img, d, spec) for img, d in zip(images, dets, strict=True)]
-        self.timings.detect_s += t1 - t0
-        self.timings.crop_s += time.perf_counter() - t1
+        with self._timing_lock:  # detection may run in several threads
+            self.timings.detect_s += t1 - t0
+            self.timings.crop_s += time.perf_counter() - t1
         return dets, (np.concatenate(crops) if crops else
                       np.zeros((0, spec.size, spec.size, 3), np.uint8))
 
@@ -199,25 +201,38 @@ class Analyzer:
 
     def _detect_classify_overlapped(self, images: list[np.ndarray]
                                     ) -> tuple[list[FaceDetections], np.ndarray]:
-        """Detect chunk k+1 here while a worker thread classifies chunk k.
+        """Detect chunks in :func:`detect_workers` threads while one more classifies.
 
-        At most :data:`OVERLAP_PENDING` chunks wait for the worker (bounded memory).
+        Chunks are collected in order, so the result equals the sequential path's; at most
+        ``workers + OVERLAP_PENDING`` chunks are in flight (bounded memory).
         """
+        workers = detect_workers()
+        chunks = [images[s:s + OVERLAP_CHUNK] for s in range(0, len(images), OVERLAP_CHUNK)]
         dets: list[FaceDetections] = []
+        detecting: deque[Future] = deque()
+        classifying: deque[Future] = deque()
         done: list[np.ndarray] = []
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detect") as dpool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify") as cpool:
             try:
-                for start in range(0, len(images), OVERLAP_CHUNK):
-                    chunk_dets, crops = self._detect_crop(images[start:start + OVERLAP_CHUNK])
+                todo = iter(chunks)
+                for chunk in todo:
+                    detecting.append(dpool.submit(self._detect_crop, chunk))
+                    if len(detecting) >= workers:
+                        break
+                while detecting:
+                    chunk_dets, crops = detecting.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        detecting.append(dpool.submit(self._detect_crop, nxt))
                     dets.extend(chunk_dets)
-                    while len(pending) >= OVERLAP_PENDING:
-                        done.append(pending.popleft().result())
-                    pending.append(pool.submit(self._timed_classify, crops))
-                while pending:
-                    done.append(pending.popleft().result())
+                    while len(classifying) >= OVERLAP_PENDING:
+                        done.append(classifying.popleft().result())
+                    classifying.append(cpool.submit(self._timed_classify, crops))
+                while classifying:
+                    done.append(classifying.popleft().result())
             finally:
-                for f in pending:
+                for f in (*detecting, *classifying):
                     f.cancel()
         return dets, np.concatenate(done)
 
@@ -330,6 +345,19 @@ def prefetch(items: Iterator[T], size: int) -> Iterator[T]:
 @dataclass(frozen=True)
 class _Failure:
     exc: BaseException
+
+
+def detect_workers() -> int:
+    """Threads that detect faces at once in :meth:`Analyzer.analyze_images` (overlap on).
+
+    Two where torch runs each operation on a single thread (the default on two cores:
+    ``BRANDMOOD_THREADS`` = cores − 1), so both cores detect while a third thread
+    classifies; one where torch's own threads already fill the machine.
+    """
+    from analytics.detection import configure_torch_threads
+
+    cores = os.cpu_count() or 1
+    return 2 if cores >= 2 and configure_torch_threads() * 2 <= cores else 1
 
 
 def scale_faces(faces: FaceDetections, sx: float, sy: float) -> FaceDetections:

@@ -64,3 +64,21 @@ def test_overlap_default_follows_the_core_count(analyzer, monkeypatch):
     assert not Analyzer(analyzer.detector, analyzer.classifier).overlap
     monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
     assert Analyzer(analyzer.detector, analyzer.classifier).overlap
+
+
+def test_two_detection_threads_only_where_torch_uses_one_thread_per_op(monkeypatch):
+    import torch
+
+    import analytics.detection as detection
+    import analytics.pipeline as pipeline
+
+    before = torch.get_num_threads()
+    try:
+        for cores, threads, want in ((1, "1", 1), (2, "1", 2), (8, "1", 2), (8, "7", 1),
+                                     (8, "4", 2)):
+            monkeypatch.setattr(pipeline.os, "cpu_count", lambda c=cores: c)
+            monkeypatch.setattr(detection.os, "cpu_count", lambda c=cores: c)
+            monkeypatch.setenv("BRANDMOOD_THREADS", threads)
+            assert pipeline.detect_workers() == want, (cores, threads)
+    finally:
+        torch.set_num_threads(before)
