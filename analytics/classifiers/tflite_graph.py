@@ -159,7 +159,7 @@ def _load_model(path: Path):
         raise TFLiteGraphError(f"{path}: not a TFLite model ({exc})") from None
 
 
-def float_model(path: Path) -> bytes:
+def float_model(path: Path, *, extra_outputs: tuple[int, ...] = ()) -> bytes:
     """The model of ``path`` with every 8-bit weight dequantized: a float32 TFLite model.
 
     Hybrid operators become plain float operators (weights dequantized as their hybrid
@@ -167,12 +167,22 @@ def float_model(path: Path) -> bytes:
     so the TFLite runtime (and its XNNPACK delegate) runs the whole network in float32 with
     no activation quantization. :class:`TFLiteGraph` runs the same arithmetic in PyTorch.
 
+    Args:
+        path: the ``.tflite`` file.
+        extra_outputs: tensor ids (activations) to return after the model's own output,
+            e.g. a penultimate layer for features.
+
     Raises:
-        TFLiteGraphError: see :func:`read_graph` (the same checks run first).
+        TFLiteGraphError: see :func:`read_graph` (the same checks run first), or an
+            extra output that is not an activation of the graph.
     """
     import flatbuffers
 
-    read_graph(path)  # refuse what TFLiteGraph would refuse
+    ops, consts, *_ = read_graph(path)  # refuse what TFLiteGraph would refuse
+    produced = {t for op in ops if op.name != "DEQUANTIZE" for t in op.outputs}
+    bad = [t for t in extra_outputs if t not in produced or t in consts]
+    if bad:
+        raise TFLiteGraphError(f"extra outputs {bad} are not activations of {path}")
     s = _schema()
     model = _load_model(path)
     g = model.subgraphs[0]
@@ -189,6 +199,7 @@ def float_model(path: Path) -> bytes:
                 _set_float(model, t, _constant(model, t).values(hybrid=True))
         kept.append(op)
     g.operators = kept
+    g.outputs = [*g.outputs, *extra_outputs]
     builder = flatbuffers.Builder(1 << 20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

@@ -104,3 +104,22 @@ def test_garbage_and_unsupported_operators_are_refused(tmp_path) -> None:
         float_model(odd)
     with pytest.raises(TFLiteGraphError, match="LOGISTIC is not supported"):
         TFLiteGraph(odd)
+
+
+def test_features_are_the_penultimate_layer_averaged(graph, facex_clf, tight_crops) -> None:
+    from analytics.classifiers.facex import FEATURE_DIM, penultimate_tensor
+
+    crops = np.concatenate([c for c in tight_crops.values() if len(c)])[:4]
+    feats = facex_clf.features(crops)
+    tid = penultimate_tensor(facex_weights_path())
+    ref = graph.run(to_facex_input(crops), keep=(tid,))[tid].mean(dim=(2, 3)).numpy()
+    assert feats.shape == (4, FEATURE_DIM) and feats.dtype == np.float32
+    np.testing.assert_allclose(feats, ref, atol=1e-4)
+    assert facex_clf.features(crops[:0]).shape == (0, FEATURE_DIM)
+
+
+def test_extra_outputs_must_be_activations() -> None:
+    _ops, consts, *_ = read_graph(facex_weights_path())
+    weight = next(t for t in consts)
+    with pytest.raises(TFLiteGraphError, match="not activations"):
+        float_model(facex_weights_path(), extra_outputs=(weight,))

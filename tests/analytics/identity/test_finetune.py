@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from analytics.classifiers.adapted import adapted_features, head_probs
 from analytics.classifiers.manifest import ManifestError
 from analytics.classifiers.registry import get_classifier
 from analytics.finetune import (
@@ -25,6 +27,7 @@ from analytics.finetune import (
 )
 from analytics.hog_baseline import HogBaseline
 from analytics.types import EMOTIONS, Emotion
+from brandmood.assets import sha256_file
 
 CONTEMPT = EMOTIONS.index(Emotion.CONTEMPT)
 
@@ -123,6 +126,36 @@ def _tamper(manifest: Path, **changes) -> Path:
     return out
 
 
+def test_head_sees_fer_facex_and_hog_features_and_starts_from_the_base_head(result):
+    head = result.head
+    assert head.feature_set == "fer+facex+hog" and head.head.in_features == 1152 + 1280 + 1764
+    assert torch.all(head.center[:1152] == 0) and torch.all(head.scale[:1152] == 1)
+    assert torch.all(head.scale[1152:] > 0)
+    with pytest.raises(ValueError, match="features"):
+        FinetuneConfig(features="fer+resnet")
+
+
+def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, tmp_path: Path):
+    """A weights file with only head.weight (k, 1152) and head.bias: identity standardization."""
+    manifest = save_adapted(result, tmp_path, name="fer-adapted", version="1")
+    k = len(result.labels)
+    gen = torch.Generator().manual_seed(0)
+    state = {"head.weight": torch.randn(k, 1152, generator=gen) * 0.01,
+             "head.bias": torch.zeros(k)}
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    path = _tamper(manifest, weights=old.name, weights_sha256=sha256_file(old))
+    clf = get_classifier(str(path))
+    assert clf.head.feature_set == "fer"
+    crops = made_up_faces.crops[:4]
+    feats = adapted_features(crops, "fer")
+    want = torch.softmax(torch.as_tensor(feats) @ state["head.weight"].T, dim=1).numpy()
+    got = clf.predict(crops)[:, [EMOTIONS.index(e) for e in result.labels]]
+    assert np.allclose(got, want, atol=1e-5)
+    assert np.allclose(head_probs(clf.head, feats, result.labels), clf.predict(crops),
+                       equal_nan=True)
+
+
 def test_registry_refuses_manifests_that_do_not_match_their_weights(result, tmp_path: Path):
     manifest = save_adapted(result, tmp_path, name="fer-adapted", version="1")
     data = json.loads(manifest.read_text())
@@ -132,6 +165,13 @@ def test_registry_refuses_manifests_that_do_not_match_their_weights(result, tmp_
         get_classifier(str(_tamper(manifest, base_model="other")))
     with pytest.raises(ManifestError, match="sha256"):
         get_classifier(str(_tamper(manifest, weights_sha256="0" * 64)))
+    state = torch.load(tmp_path / data["weights"], weights_only=True)
+    state["scale"] = -state["scale"]
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    with pytest.raises(ManifestError, match="scale"):
+        get_classifier(str(_tamper(manifest, weights=bad.name,
+                                   weights_sha256=sha256_file(bad))))
     weights = tmp_path / data["weights"]
     weights.write_bytes(weights.read_bytes() + b"\0")
     with pytest.raises(ManifestError, match="sha256"):
