@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from analytics.images import ImageDecodeError, load_image
-from analytics.pipeline import Analyzer, default_analyzer
+from analytics.pipeline import Analyzer, default_analyzer, prefetch
 from analytics.types import FaceDetections
 from analytics.uncertainty import UncertaintyRule
 from analytics.video import VideoDecodeError
@@ -354,23 +354,36 @@ class _Job:
         return path
 
     def _images(self, items: list[tuple[int, str]]) -> None:
-        """Decode images and analyze them together, at most BATCH_PIXELS at a time."""
+        """Decode images and analyze them together, at most BATCH_PIXELS at a time.
+
+        Decoding runs one batch ahead in a background thread (Pillow releases the GIL), so
+        the next images are ready when the analyzer finishes the current ones.
+        """
         decoded: list[tuple[int, np.ndarray, float]] = []
         pixels = 0
-        for asset_id, relpath in items:
-            t = time.perf_counter()
-            try:
-                image = load_image(self._path(relpath))
-            except DECODE_ERRORS as exc:
-                self._fail(asset_id, _reason(exc), time.perf_counter() - t)
+        for asset_id, image, error, seconds in prefetch(self._decode(items), IMAGE_BATCH):
+            if error is not None:
+                self._fail(asset_id, _reason(error), seconds)
                 continue
-            self.analyzer.timings.decode_s += time.perf_counter() - t
-            decoded.append((asset_id, image, time.perf_counter() - t))
+            self.analyzer.timings.decode_s += seconds
+            decoded.append((asset_id, image, seconds))
             pixels += image.shape[0] * image.shape[1]
             if pixels >= BATCH_PIXELS:
                 self._analyze_decoded(decoded)
                 decoded, pixels = [], 0
         self._analyze_decoded(decoded)
+
+    def _decode(self, items: list[tuple[int, str]]
+                ) -> Iterator[tuple[int, np.ndarray | None, Exception | None, float]]:
+        """``(asset id, image or None, decoding error or None, seconds)`` per item."""
+        for asset_id, relpath in items:
+            t = time.perf_counter()
+            try:
+                image = load_image(self._path(relpath))
+            except DECODE_ERRORS as exc:
+                yield asset_id, None, exc, time.perf_counter() - t
+                continue
+            yield asset_id, image, None, time.perf_counter() - t
 
     def _analyze_decoded(self, decoded: list[tuple[int, np.ndarray, float]]) -> None:
         if not decoded:
