@@ -82,3 +82,22 @@ def test_two_detection_threads_only_where_torch_uses_one_thread_per_op(monkeypat
             assert pipeline.detect_workers() == want, (cores, threads)
     finally:
         torch.set_num_threads(before)
+
+
+def test_files_are_decoded_where_they_are_detected(pair, photos, tmp_path):
+    from analytics.images import ImageDecodeError
+    from tests.conftest import media_file
+
+    seq, ovl = pair
+    names = ["multi_face.jpg", "single_face.jpg", "free-mountain-vector-01.jpg"]
+    want = seq.analyze_images([photos[n] for n in names])
+    decode_before = ovl.timings.decode_s
+    got = ovl.analyze_images([media_file(n) for n in names])
+    assert [len(f) for f in got] == [len(f) for f in want] and sum(map(len, got)) >= 2
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_allclose(b.probs, a.probs, atol=1e-5, equal_nan=True)
+    assert ovl.timings.decode_s > decode_before
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(ImageDecodeError):
+        ovl.analyze_images([media_file("single_face.jpg"), broken, media_file("multi_face.jpg")])
