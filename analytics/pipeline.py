@@ -211,13 +211,13 @@ class Analyzer:
         self.timings.classify_s += time.perf_counter() - t0
         return probs
 
-    def _detect_classify(self, images: list[np.ndarray]
+    def _detect_classify(self, images: list[ImageSource]
                          ) -> tuple[list[FaceDetections], np.ndarray]:
         """Sequential path: detect all images, then classify all crops ``-> (n, 8)``."""
         dets, crops = self._detect_crop(images)
         return dets, self._timed_classify(crops)
 
-    def _detect_classify_overlapped(self, images: list[np.ndarray]
+    def _detect_classify_overlapped(self, images: list[ImageSource]
                                     ) -> tuple[list[FaceDetections], np.ndarray]:
         """Detect chunks in :func:`detect_workers` threads while one more classifies.
 
