@@ -5,6 +5,10 @@ with its 5-point landmark model, both read from the pinned ``face-recognition-mo
 (:mod:`analytics.identity_assets`). dlib aligns the face itself from the 5 landmarks it finds
 inside the detector's box, so any detector's boxes (ours are MTCNN's) work.
 
+Other embedders (the optional 512-d facenet one) offer the same :class:`Embedder` interface;
+the functions here work for any embedding length, and refuse to compare vectors of different
+lengths. :mod:`analytics.identity_registry` names the embedders and their thresholds.
+
 Two faces are the same person when the Euclidean distance of their embeddings is under a
 threshold. :data:`DEFAULT_THRESHOLD` was calibrated on data (``benchmarks/identity.py``; the
 numbers are in ``docs/identity_and_adaptation.md``). A face is matched to the ambassador whose
@@ -58,44 +62,68 @@ class Gallery:
 
     Attributes:
         ids: ``(m,)`` int64 ambassador id of each reference.
-        vectors: ``(m, 128)`` float32 reference embeddings.
+        vectors: ``(m, d)`` float32 reference embeddings (d = 128 for dlib, 512 for facenet).
     """
 
     ids: np.ndarray
     vectors: np.ndarray
 
     def __post_init__(self) -> None:
-        if self.vectors.ndim != 2 or self.vectors.shape[1] != EMBEDDING_DIM:
-            raise ValueError(f"vectors must be (m, {EMBEDDING_DIM}), got {self.vectors.shape}")
+        if self.vectors.ndim != 2 or self.vectors.shape[1] < 1:
+            raise ValueError(f"vectors must be (m, d), got {self.vectors.shape}")
         if self.ids.shape != (len(self.vectors),):
             raise ValueError(f"ids must be ({len(self.vectors)},), got {self.ids.shape}")
 
     @classmethod
-    def build(cls, refs: Sequence[tuple[int, np.ndarray]]) -> Gallery:
-        """From ``(ambassador_id, (128,) vector)`` pairs."""
-        if not refs:
-            return cls(np.zeros(0, np.int64), np.zeros((0, EMBEDDING_DIM), np.float32))
-        ids = np.array([r[0] for r in refs], np.int64)
-        vecs = np.stack([np.asarray(r[1], np.float32).reshape(EMBEDDING_DIM) for r in refs])
-        return cls(ids, vecs)
+    def build(cls, refs: Sequence[tuple[int, np.ndarray]], *,
+              dim: int = EMBEDDING_DIM) -> Gallery:
+        """From ``(ambassador_id, (dim,) vector)`` pairs.
+
+        Raises:
+            ValueError: for a vector of another length.
+        """
+        vecs = np.zeros((len(refs), dim), np.float32)
+        for k, (_, v) in enumerate(refs):
+            vecs[k] = as_rows(v, dim)[0]
+        return cls(np.array([r[0] for r in refs], np.int64).reshape(-1), vecs)
+
+    @property
+    def dim(self) -> int:
+        """Length of the reference embeddings."""
+        return int(self.vectors.shape[1])
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-def vector_to_bytes(vector: np.ndarray) -> bytes:
-    """``(128,)`` float → little-endian float32 bytes (the store's format)."""
+def as_rows(embeddings: np.ndarray, dim: int) -> np.ndarray:
+    """``(n, dim)`` float32 from ``(n, dim)`` or one ``(dim,)`` embedding.
+
+    Raises:
+        ValueError: for embeddings of another length (from another embedder?).
+    """
+    e = np.asarray(embeddings, np.float32)
+    if e.ndim == 1:
+        e = e[None]
+    if e.ndim != 2 or e.shape[1] != dim:
+        raise ValueError(f"embeddings must be (n, {dim}), got {e.shape}: "
+                         "vectors of different embedders cannot be compared")
+    return e
+
+
+def vector_to_bytes(vector: np.ndarray, dim: int = EMBEDDING_DIM) -> bytes:
+    """``(dim,)`` float → little-endian float32 bytes (the store's format)."""
     v = np.asarray(vector, dtype="<f4").reshape(-1)
-    if v.shape != (EMBEDDING_DIM,):
-        raise ValueError(f"embedding must have {EMBEDDING_DIM} values, got {v.size}")
+    if v.shape != (dim,):
+        raise ValueError(f"embedding must have {dim} values, got {v.size}")
     return v.tobytes()
 
 
-def vector_from_bytes(data: bytes) -> np.ndarray:
-    """Inverse of :func:`vector_to_bytes`: ``(128,)`` float32."""
+def vector_from_bytes(data: bytes, dim: int = EMBEDDING_DIM) -> np.ndarray:
+    """Inverse of :func:`vector_to_bytes`: ``(dim,)`` float32."""
     v = np.frombuffer(data, dtype="<f4")
-    if v.shape != (EMBEDDING_DIM,):
-        raise ValueError(f"stored embedding has {v.size} values, expected {EMBEDDING_DIM}")
+    if v.shape != (dim,):
+        raise ValueError(f"stored embedding has {v.size} values, expected {dim}")
     return v.astype(np.float32)
 
 
@@ -185,8 +213,12 @@ def largest_face(faces: FaceDetections) -> int:
 
 
 def distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
-    """``(n, 128)`` embeddings → ``(n, m)`` Euclidean distances to every reference."""
-    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    """``(n, d)`` embeddings → ``(n, m)`` Euclidean distances to every reference.
+
+    Raises:
+        ValueError: if ``d`` is not the gallery's length (embeddings of another model).
+    """
+    e = as_rows(embeddings, gallery.dim)
     if len(gallery) == 0:
         return np.zeros((len(e), 0), np.float32)
     diff = e[:, None, :] - gallery.vectors[None, :, :]
@@ -194,10 +226,10 @@ def distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
 
 
 def centroids(gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids (k,), (k, 128) mean reference)`` per ambassador, ids ascending."""
+    """``(ids (k,), (k, d) mean reference)`` per ambassador, ids ascending."""
     ids = np.unique(gallery.ids)
     return ids, np.stack([gallery.vectors[gallery.ids == i].mean(axis=0) for i in ids]) if len(
-        ids) else np.zeros((0, EMBEDDING_DIM), np.float32)
+        ids) else np.zeros((0, gallery.dim), np.float32)
 
 
 def match(embeddings: np.ndarray, gallery: Gallery,
@@ -208,15 +240,16 @@ def match(embeddings: np.ndarray, gallery: Gallery,
     than the nearest single reference: a gallery of many photos does not attract strangers).
 
     Args:
-        embeddings: ``(n, 128)`` face embeddings.
-        gallery: enrolled references (possibly empty: every face is then unknown).
+        embeddings: ``(n, d)`` face embeddings, of the model that made the gallery.
+        gallery: enrolled ``(m, d)`` references (possibly empty: every face is unknown).
         threshold: distances strictly under it count as the same person.
 
     Returns:
         One :class:`Match` per face.
 
     Raises:
-        ValueError: for a threshold that is not positive.
+        ValueError: for a threshold that is not positive, or embeddings of another length
+            than the gallery's.
     """
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
@@ -242,7 +275,7 @@ def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery
     outside any track) are matched on their own.
 
     Args:
-        embeddings: ``(n, 128)`` face embeddings.
+        embeddings: ``(n, d)`` face embeddings.
         track_ids: ``(n,)`` int track id of each face.
         gallery: enrolled references.
         threshold: largest distance that still counts as the same person.
@@ -250,7 +283,7 @@ def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery
     Returns:
         One :class:`Match` per face, equal within a track.
     """
-    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    e = as_rows(embeddings, gallery.dim)
     t = np.asarray(track_ids, np.int64).reshape(-1)
     if t.shape != (len(e),):
         raise ValueError(f"track_ids must be ({len(e)},), got {t.shape}")
@@ -267,13 +300,14 @@ def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery
     return [m for m in out if m is not None]
 
 
-def reference_vectors(embeddings: np.ndarray) -> np.ndarray:
-    """Check enrollment embeddings: ``(k, 128)`` with 1 ≤ k ≤ :data:`MAX_REFERENCES`.
+def reference_vectors(embeddings: np.ndarray, dim: int = EMBEDDING_DIM) -> np.ndarray:
+    """Check enrollment embeddings: ``(k, dim)`` with 1 ≤ k ≤ :data:`MAX_REFERENCES`.
 
     Raises:
         IdentityError: for none or too many references.
+        ValueError: for embeddings of another length.
     """
-    e = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    e = as_rows(embeddings, dim) if np.size(embeddings) else np.zeros((0, dim), np.float32)
     if not 1 <= len(e) <= MAX_REFERENCES:
         raise IdentityError(f"enroll 1 to {MAX_REFERENCES} reference faces, got {len(e)}")
     return e

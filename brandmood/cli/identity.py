@@ -6,14 +6,24 @@ from pathlib import Path
 
 import typer
 
-from analytics.identity import DEFAULT_THRESHOLD, EMBEDDING_MODEL
+from analytics.identity_registry import EmbedderName, embedder_name
 from brandmood.cli.common import app, user_errors, workspace
+from brandmood.config import load_config
 from db.queries import identity as q
 from db.queries.core import get_brand
 
 ambassador_app = typer.Typer(no_args_is_help=True,
                              help="Brand ambassadors: enroll faces, recognize them.")
 app.add_typer(ambassador_app, name="ambassador")
+
+EMBEDDER_HELP = ("Face embedder: " + ", ".join(e.value for e in EmbedderName)
+                 + " (default: BRANDMOOD_EMBEDDER, else dlib-resnet-v1). References and "
+                 "matches are kept per embedder.")
+
+
+def _embedder(name: str | None) -> str:
+    """The embedder's name: the option's, else the configured one (checked)."""
+    return embedder_name(name or load_config().embedder).value
 
 
 @ambassador_app.command("enroll")
@@ -22,34 +32,41 @@ def enroll_cmd(
     photos: list[Path] = typer.Argument(..., help="1–20 photos or videos of the ambassador."),
     brand: str = typer.Option(..., help="Brand the ambassador works for."),
     name: str = typer.Option(..., help="Ambassador's name (created if new)."),
+    embedder: str = typer.Option(None, help=EMBEDDER_HELP),
 ) -> None:
     """Enroll an ambassador from reference photos (the largest face of each) or video frames."""
     from brandmood.jobs.identity import enroll_paths
 
+    model = _embedder(embedder)
     for p in photos:
         if not p.exists():
             raise FileNotFoundError(f"no such file: {p}")
     with workspace() as ws:
-        summary = enroll_paths(ws, brand=brand, name=name, paths=photos)
+        summary = enroll_paths(ws, brand=brand, name=name, paths=photos, embedder=model)
     for item in summary.items:
         typer.echo(f"{'ok' if item.ok else 'failed'} {item.source}"
                    + (f": {item.reason}" if item.reason else ""))
     typer.echo(f"{name}: {summary.added} reference face(s) added "
-               f"(ambassador id {summary.ambassador_id})")
+               f"(ambassador id {summary.ambassador_id}, {model})")
 
 
 @ambassador_app.command("match")
 @user_errors
 def match_cmd(
     brand: str = typer.Option(..., help="Brand whose analyzed faces are matched."),
-    threshold: float = typer.Option(DEFAULT_THRESHOLD, help="Largest embedding distance that "
-                                    "counts as the same person (calibrated default)."),
+    threshold: float = typer.Option(None, help="Largest embedding distance that counts as "
+                                    "the same person (default: the embedder's calibrated one; "
+                                    "required for an uncalibrated embedder)."),
+    embedder: str = typer.Option(None, help=EMBEDDER_HELP),
 ) -> None:
     """Match every analyzed face of the brand to its enrolled ambassadors."""
     from tqdm import tqdm
 
+    from analytics.identity_registry import resolve_threshold
     from brandmood.jobs.identity import match_faces
 
+    model = _embedder(embedder)
+    threshold = resolve_threshold(model, threshold)  # fail before opening anything
     with workspace() as ws, tqdm(total=0, unit="asset", disable=None) as bar:
         def progress(done: int, total: int, message: str) -> None:
             bar.total = total
@@ -57,12 +74,13 @@ def match_cmd(
             bar.set_postfix_str(message)
             bar.refresh()
 
-        summary = match_faces(ws, brand=brand, threshold=threshold, progress=progress)
+        summary = match_faces(ws, brand=brand, threshold=threshold, embedder=model,
+                              progress=progress)
     for asset_id, reason in summary.failed:
         typer.echo(f"failed asset {asset_id}: {reason}", err=True)
     typer.echo(f"{summary.n_faces} faces: {summary.n_matched} matched, {summary.n_unknown} "
                f"unknown, {summary.n_kept_reviewed} kept as reviewed "
-               f"(threshold {summary.threshold:.3f})")
+               f"({summary.embedder}, threshold {summary.threshold:.3f})")
 
 
 @ambassador_app.command("list")
@@ -86,6 +104,8 @@ def review_cmd(
     reject: bool = typer.Option(False, "--reject", help="The face is not this ambassador."),
     as_name: str = typer.Option(None, "--as", help="Reassign to this ambassador (confirms)."),
     reference: bool = typer.Option(False, help="Also make the confirmed face a reference."),
+    embedder: str = typer.Option(None, help="Embedder whose stored embedding of the face "
+                                 "becomes the reference (default: BRANDMOOD_EMBEDDER's)."),
 ) -> None:
     """Confirm (default), reject or reassign a face's ambassador match."""
     with workspace() as ws, ws.session() as s:
@@ -103,7 +123,7 @@ def review_cmd(
         face = q.review_match(session=s, face_id=face_id, confirmed=not reject,
                               ambassador_id=amb_id)
         if reference and not reject:
-            q.reference_from_face(session=s, face_id=face_id, model=EMBEDDING_MODEL)
+            q.reference_from_face(session=s, face_id=face_id, model=_embedder(embedder))
         s.commit()
         typer.echo(f"face {face_id}: {'rejected' if reject else 'confirmed'} "
                    f"(ambassador id {face.ambassador_id})")

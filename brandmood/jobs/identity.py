@@ -1,6 +1,10 @@
 """Ambassador jobs: enroll from photos or video frames, match every analyzed face.
 
 Each bad input (unreadable file, no face) fails that one item with a reason; the job goes on.
+
+References and face embeddings are stored under the embedder's name (``embedder.info.name``)
+and a face is only ever compared with the references of the model that embedded it. Without
+an ``embedder`` argument, the configured one is used (``BRANDMOOD_EMBEDDER``, default dlib).
 """
 
 from __future__ import annotations
@@ -12,19 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from analytics.identity import (
-    DEFAULT_THRESHOLD,
-    EMBEDDING_MODEL,
     MAX_REFERENCES,
-    FaceEmbedder,
+    Embedder,
     Gallery,
     IdentityError,
-    default_embedder,
     largest_face,
     match,
     match_tracks,
     vector_from_bytes,
     vector_to_bytes,
 )
+from analytics.identity_registry import embedder_spec, get_embedder, resolve_threshold
+from brandmood.config import load_config
 from brandmood.workspace import Workspace
 from db.media_store import MediaStoreError
 from db.models import AssetKind
@@ -55,9 +58,10 @@ class EnrollSummary:
 
 @dataclass
 class MatchSummary:
-    """Outcome of one matching pass over analyzed faces."""
+    """Outcome of one matching pass over analyzed faces (with the ``embedder`` named)."""
 
     threshold: float
+    embedder: str = ""
     n_faces: int = 0
     n_matched: int = 0
     n_unknown: int = 0
@@ -70,6 +74,28 @@ def _detector():
     from analytics.detection import MTCNNDetector
 
     return MTCNNDetector()
+
+
+def configured_embedder(embedder: Embedder | str | None = None) -> Embedder:
+    """The embedder to use: the one given (or named), else ``BRANDMOOD_EMBEDDER``'s.
+
+    Raises:
+        ValueError: for an unknown embedder name.
+        brandmood.assets.AssetError: its weights cannot be found or loaded.
+    """
+    if embedder is None or isinstance(embedder, str):
+        return get_embedder(_name_of(embedder))
+    return embedder
+
+
+def _name_of(embedder: Embedder | str | None) -> str:
+    if embedder is None:
+        return load_config().embedder
+    return embedder if isinstance(embedder, str) else embedder.info.name
+
+
+def _dim(embedder: Embedder) -> int:
+    return embedder_spec(embedder.info.name).dim
 
 
 def load_sources(paths: Sequence[Path], *, every_s: float = 1.0,
@@ -101,16 +127,16 @@ def load_sources(paths: Sequence[Path], *, every_s: float = 1.0,
 
 
 def embed_largest_faces(images: Sequence[tuple[str, np.ndarray]], *, detector=None,
-                        embedder: FaceEmbedder | None = None
+                        embedder: Embedder | None = None
                         ) -> tuple[list[tuple[str, np.ndarray]], list[EnrollItem]]:
     """Embed the largest face of each image.
 
     Returns:
-        ``(embedded, failures)``: ``(name, (128,) vector)`` per image with a face, and a
+        ``(embedded, failures)``: ``(name, (d,) vector)`` per image with a face, and a
         failed item per image without one.
     """
     detector = detector or _detector()
-    embedder = embedder or default_embedder()
+    embedder = configured_embedder(embedder)
     out: list[tuple[str, np.ndarray]] = []
     failed: list[EnrollItem] = []
     for (name, img), faces in zip(images, detector.detect([im for _, im in images]),
@@ -125,30 +151,32 @@ def embed_largest_faces(images: Sequence[tuple[str, np.ndarray]], *, detector=No
 
 
 def enroll(ws: Workspace, *, brand: str, name: str, images: Sequence[tuple[str, np.ndarray]],
-           detector=None, embedder: FaceEmbedder | None = None,
+           detector=None, embedder: Embedder | str | None = None,
            pre_failed: Sequence[EnrollItem] = ()) -> EnrollSummary:
     """Enroll (or add references to) an ambassador from named RGB images.
 
-    The largest face of each image becomes one reference; at most
-    :data:`~analytics.identity.MAX_REFERENCES` references per ambassador are kept.
+    The largest face of each image becomes one reference of the embedder's model; at most
+    :data:`~analytics.identity.MAX_REFERENCES` references per ambassador and model are kept.
 
     Raises:
         NotFoundError: for an unknown brand.
         IdentityError: if no image gave a face.
     """
+    embedder = configured_embedder(embedder)
+    model, dim = embedder.info.name, _dim(embedder)
     embedded, failed = embed_largest_faces(images, detector=detector, embedder=embedder)
     with ws.session() as s:
         b = get_brand(s, name=brand)
         amb = get_or_create_ambassador(s, brand=b, name=name)
         summary = EnrollSummary(amb.id, items=list(pre_failed) + failed)
-        have = q.count_references(session=s, ambassador_id=amb.id, model=EMBEDDING_MODEL)
+        have = q.count_references(session=s, ambassador_id=amb.id, model=model)
         for src, vec in embedded:
             if have >= MAX_REFERENCES:
                 summary.items.append(EnrollItem(src, False, f"{name} already has "
                                                 f"{MAX_REFERENCES} references"))
                 continue
-            q.add_reference(session=s, ambassador_id=amb.id, model=EMBEDDING_MODEL,
-                            vector=vector_to_bytes(vec), source=src)
+            q.add_reference(session=s, ambassador_id=amb.id, model=model,
+                            vector=vector_to_bytes(vec, dim), source=src)
             summary.items.append(EnrollItem(src, True))
             summary.added += 1
             have += 1
@@ -160,7 +188,7 @@ def enroll(ws: Workspace, *, brand: str, name: str, images: Sequence[tuple[str, 
 
 
 def enroll_paths(ws: Workspace, *, brand: str, name: str, paths: Sequence[Path],
-                 detector=None, embedder: FaceEmbedder | None = None) -> EnrollSummary:
+                 detector=None, embedder: Embedder | str | None = None) -> EnrollSummary:
     """Enroll from photo and video files (a few frames of each video)."""
     images, failed = load_sources(paths)
     return enroll(ws, brand=brand, name=name, images=images, detector=detector,
@@ -181,12 +209,14 @@ def frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
     return {t: frames[int(np.argmin(np.abs(times - t)))][1] for t in wanted}
 
 
-def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: FaceEmbedder,
+def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: Embedder,
                  stored: dict[int, bytes]) -> dict[int, np.ndarray]:
     """Embeddings of one asset's faces: stored ones, the rest computed from its media."""
     from analytics.images import load_image
 
-    out = {f.face_id: vector_from_bytes(stored[f.face_id]) for f in faces if f.face_id in stored}
+    dim = _dim(embedder)
+    out = {f.face_id: vector_from_bytes(stored[f.face_id], dim)
+           for f in faces if f.face_id in stored}
     todo = [f for f in faces if f.face_id not in out]
     if not todo:
         return out
@@ -204,30 +234,36 @@ def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: FaceEmbedd
     return out
 
 
-def match_faces(ws: Workspace, *, brand: str, threshold: float = DEFAULT_THRESHOLD,
-                asset_ids: Sequence[int] | None = None, embedder: FaceEmbedder | None = None,
+def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
+                asset_ids: Sequence[int] | None = None, embedder: Embedder | str | None = None,
                 progress: Progress | None = None) -> MatchSummary:
-    """Match every analyzed face of a brand to its enrolled ambassadors.
+    """Match every analyzed face of a brand to its ambassadors enrolled with the same embedder.
 
-    Embeddings are computed once and stored. In videos, identity is decided per face track.
-    Faces a reviewer confirmed or rejected keep the reviewer's verdict.
+    Embeddings are computed once per model and stored. In videos, identity is decided per
+    face track. Faces a reviewer confirmed or rejected keep the reviewer's verdict.
+
+    Args:
+        threshold: largest distance that counts as the same person (None: the embedder's
+            calibrated one; an uncalibrated embedder needs one).
+        embedder: the embedder or its name (None: ``BRANDMOOD_EMBEDDER``'s).
 
     Raises:
         NotFoundError: for an unknown brand.
-        ValueError: for a threshold that is not positive.
+        IdentityError: no threshold given for an embedder without a calibrated one.
+        ValueError: for a threshold that is not positive, or an unknown embedder name.
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
-    summary = MatchSummary(threshold=threshold)
+    threshold = resolve_threshold(_name_of(embedder), threshold)  # before loading weights
+    embedder = configured_embedder(embedder)
+    model, dim = embedder.info.name, _dim(embedder)
+    summary = MatchSummary(threshold=threshold, embedder=model)
     with ws.session() as s:
         b = get_brand(s, name=brand)
-        gallery = Gallery.build([(a, vector_from_bytes(v)) for a, v in q.brand_references(
-            session=s, brand_id=b.id, model=EMBEDDING_MODEL)])
+        gallery = Gallery.build([(a, vector_from_bytes(v, dim)) for a, v in q.brand_references(
+            session=s, brand_id=b.id, model=model)], dim=dim)
         faces = q.faces_to_match(session=s, brand_id=b.id, asset_ids=asset_ids)
     by_asset: dict[int, list[q.FaceToMatch]] = {}
     for f in faces:
         by_asset.setdefault(f.asset_id, []).append(f)
-    embedder = embedder or default_embedder()
     for k, (asset_id, group) in enumerate(by_asset.items()):
         if progress:
             progress(k, len(by_asset), f"asset {asset_id}")
@@ -241,10 +277,11 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float = DEFAULT_THRESHO
 
 
 def _match_asset(ws: Workspace, group: list[q.FaceToMatch], gallery: Gallery, threshold: float,
-                 embedder: FaceEmbedder, summary: MatchSummary) -> None:
+                 embedder: Embedder, summary: MatchSummary) -> None:
+    model = embedder.info.name
     with ws.session() as s:
         stored = q.face_embeddings(session=s, face_ids=[f.face_id for f in group],
-                                   model=EMBEDDING_MODEL)
+                                   model=model)
     vecs = _embed_asset(ws, group, embedder, stored)
     e = np.stack([vecs[f.face_id] for f in group])
     tracks = np.array([-1 if f.track_id is None else f.track_id for f in group], np.int64)
@@ -253,8 +290,8 @@ def _match_asset(ws: Workspace, group: list[q.FaceToMatch], gallery: Gallery, th
     with ws.session() as s:
         for f, m in zip(group, matches, strict=True):
             if f.face_id not in stored:
-                q.store_embedding(session=s, face_id=f.face_id, model=EMBEDDING_MODEL,
-                                  vector=vector_to_bytes(vecs[f.face_id]))
+                q.store_embedding(session=s, face_id=f.face_id, model=model,
+                                  vector=vector_to_bytes(vecs[f.face_id], gallery.dim))
             summary.n_faces += 1
             dist = None if np.isnan(m.distance) else m.distance
             if not q.set_machine_match(session=s, face_id=f.face_id,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from brandmood.cli import app
 from brandmood.config import load_config
 from brandmood.workspace import open_workspace
-from db.models import Face, ModelVersion
+from db.models import AmbassadorReference, Face, FaceEmbedding, ModelVersion
 from tests.conftest import media_file
 
 runner = CliRunner()
@@ -113,3 +113,60 @@ def test_train_records_the_version_with_its_metrics(ws_env, tmp_path):
     assert 0.0 <= row.metrics["val_accuracy"] <= 1.0 and row.metrics["epochs_run"] == 1
     manifest = json.loads((tmp_path / "out" / "tiny-1.json").read_text())
     assert manifest["weights_sha256"] == row.weights_sha256
+
+
+def test_embedder_option_keeps_models_apart(ws_env, tmp_path, frames, monkeypatch):
+    from analytics.identity_registry import clear_embedders
+    from brandmood.jobs.analyze import run_analysis
+    from ingest.jobs import ingest_paths
+    from tests.analytics.identity.conftest import save_random_facenet
+
+    monkeypatch.setenv("BRANDMOOD_FACENET_WEIGHTS",
+                       str(save_random_facenet(tmp_path / "facenet.pt")))
+    clear_embedders()
+    try:
+        _embedder_option(tmp_path, frames, ingest_paths, run_analysis, monkeypatch)
+    finally:
+        clear_embedders()
+
+
+def _embedder_option(tmp_path, frames, ingest_paths, run_analysis, monkeypatch) -> None:
+    assert invoke("init", "--brand", "Acme").exit_code == 0
+    ws = open_workspace(load_config())
+    try:
+        assert ingest_paths(ws, paths=[media_file("multi_face.jpg")], brand="Acme").stored == 1
+        run_analysis(ws)
+    finally:
+        ws.close()
+    ref = tmp_path / "ana.jpg"
+    Image.fromarray(frames[0]).save(ref)
+    result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "Ana", ref,
+                    "--embedder", "facenet-vggface2")
+    assert result.exit_code == 0, result.output
+    assert "1 reference face(s) added" in result.output and "facenet-vggface2" in result.output
+    result = invoke("ambassador", "match", "--brand", "Acme", "--embedder", "facenet-vggface2")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: facenet-vggface2 has no calibrated distance threshold: pass one explicitly "
+        "(--threshold), calibrated on your data as benchmarks/identity.py does"]
+    monkeypatch.setenv("BRANDMOOD_EMBEDDER", "facenet-vggface2")
+    result = invoke("ambassador", "match", "--brand", "Acme")
+    assert result.exit_code == 2 and "no calibrated distance threshold" in result.output
+    result = invoke("ambassador", "match", "--brand", "Acme", "--threshold", "2.5")
+    assert result.exit_code == 0, result.output
+    assert "(facenet-vggface2, threshold 2.500)" in result.output
+    ws = open_workspace(load_config())
+    with ws.session() as s:
+        faces = s.scalars(select(Face)).all()
+        models = {(e.model, len(e.vector)) for e in s.scalars(select(FaceEmbedding))}
+        refs = {(r.model, len(r.vector)) for r in s.scalars(select(AmbassadorReference))}
+    ws.close()
+    assert len(faces) >= 3 and all(f.ambassador_id is not None for f in faces)
+    assert models == refs == {("facenet-vggface2", 2048)}
+    # dlib (by option, over the env var) has no references: every face is unknown
+    result = invoke("ambassador", "match", "--brand", "Acme", "--embedder", "dlib-resnet-v1")
+    assert result.exit_code == 0, result.output
+    assert f"0 matched, {len(faces)} unknown" in result.output
+    assert "(dlib-resnet-v1, threshold 0.350)" in result.output
+    result = invoke("ambassador", "match", "--brand", "Acme", "--embedder", "arcface")
+    assert result.exit_code == 2 and "unknown face embedder 'arcface'" in result.output

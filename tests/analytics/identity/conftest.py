@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -20,6 +23,39 @@ def embedder():
     from analytics.identity import default_embedder
 
     return default_embedder()
+
+
+def save_random_facenet(path: Path, seed: int = 0) -> Path:
+    """Save a randomly initialised InceptionResnetV1 state_dict (the real VGGFace2 weights
+    cannot be downloaded here), with a small logits head as the published file has one
+    (8631 VGGFace2 classes there)."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(seed)
+    net = InceptionResnetV1(pretrained=None, classify=True, num_classes=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    """A random-weights facenet file (see :func:`save_random_facenet`)."""
+    return save_random_facenet(tmp_path_factory.mktemp("facenet") / "random-facenet.pt")
+
+
+@pytest.fixture
+def facenet_env(random_weights, monkeypatch) -> Iterator[Path]:
+    """``BRANDMOOD_FACENET_WEIGHTS`` names the random weights; the registry's cache of loaded
+    embedders is emptied before and after, so no other test sees this facenet."""
+    from analytics.identity_facenet import WEIGHTS_ENV
+    from analytics.identity_registry import clear_embedders
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(random_weights))
+    clear_embedders()
+    yield random_weights
+    clear_embedders()
 
 
 @pytest.fixture(scope="session")

@@ -29,20 +29,6 @@ from brandmood.assets import AssetError
 
 
 @pytest.fixture(scope="module")
-def random_weights(tmp_path_factory) -> Path:
-    """A randomly initialised InceptionResnetV1 state_dict, with a small logits head as the
-    published file has one (8631 VGGFace2 classes there)."""
-    import torch
-    from facenet_pytorch import InceptionResnetV1
-
-    torch.manual_seed(0)
-    net = InceptionResnetV1(pretrained=None, classify=True, num_classes=16)
-    path = tmp_path_factory.mktemp("facenet") / "random-inception-resnet-v1.pt"
-    torch.save(net.state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def facenet(random_weights) -> FacenetEmbedder:
     return FacenetEmbedder(random_weights, sha256=_sha(random_weights))
 

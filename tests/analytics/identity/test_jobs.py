@@ -13,7 +13,17 @@ from sqlalchemy import select
 from analytics.identity import EMBEDDING_MODEL, IdentityError
 from analytics.types import EMOTIONS, Emotion
 from brandmood.jobs.identity import enroll, enroll_paths, match_faces
-from db.models import Asset, AssetKind, Brand, Face, FaceEmbedding, Frame, ModelVersion, Review
+from db.models import (
+    AmbassadorReference,
+    Asset,
+    AssetKind,
+    Brand,
+    Face,
+    FaceEmbedding,
+    Frame,
+    ModelVersion,
+    Review,
+)
 from db.queries import identity as q
 from db.queries import model_versions as mv
 from db.queries.core import get_or_create_brand
@@ -151,3 +161,59 @@ def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces,
     clf = get_classifier(row.path)
     probs = clf.predict(made_up_faces.crops[:4])
     assert probs.shape == (4, 8) and not np.isnan(probs[:, EMOTIONS.index(Emotion.CONTEMPT)]).any()
+
+
+def _refs(ws, model: str) -> list[tuple[int, int, bytes]]:
+    with ws.session() as s:
+        return [(r.id, r.ambassador_id, bytes(r.vector)) for r in s.scalars(
+            select(AmbassadorReference).where(AmbassadorReference.model == model)
+            .order_by(AmbassadorReference.id))]
+
+
+def test_facenet_keeps_its_own_references_and_embeddings(analyzed, detector, embedder,
+                                                         video_frames, facenet_env, monkeypatch):
+    ws = analyzed
+    ana = enroll(ws, brand="Acme", name="Ana", images=[("frame0", video_frames[0])],
+                 detector=detector, embedder=embedder)
+    bo = enroll_paths(ws, brand="Acme", name="Bo", paths=[media_file("0-f1-su-ph.jpg")],
+                      detector=detector, embedder=embedder)
+    dlib_refs = _refs(ws, EMBEDDING_MODEL)
+    assert len(dlib_refs) == 2 and all(len(v) == 128 * 4 for *_, v in dlib_refs)
+    # facenet, chosen by name through the registry (random weights from the env var)
+    fn = enroll(ws, brand="Acme", name="Ana", images=[("frame0", video_frames[0])],
+                detector=detector, embedder="facenet-vggface2")
+    assert fn.ambassador_id == ana.ambassador_id and fn.added == 1
+    facenet_refs = _refs(ws, "facenet-vggface2")
+    assert [(a, len(v)) for _, a, v in facenet_refs] == [(ana.ambassador_id, 512 * 4)]
+    with pytest.raises(IdentityError, match="facenet-vggface2 has no calibrated distance"):
+        match_faces(ws, brand="Acme", embedder="facenet-vggface2")
+    monkeypatch.setenv("BRANDMOOD_EMBEDDER", "facenet-vggface2")  # the configured default
+    with pytest.raises(IdentityError, match="pass one explicitly"):
+        match_faces(ws, brand="Acme")
+    summary = match_faces(ws, brand="Acme", threshold=2.5)  # unit vectors: all within 2
+    assert summary.embedder == "facenet-vggface2" and not summary.failed
+    # Bo has no facenet reference: every face goes to Ana, the only facenet ambassador
+    assert summary.n_matched == summary.n_faces >= 5
+    assert set(summary.per_ambassador) == {ana.ambassador_id}
+    with ws.session() as s:
+        stored = {e.face_id: bytes(e.vector) for e in s.scalars(select(FaceEmbedding))}
+        assert {e.model for e in s.scalars(select(FaceEmbedding))} == {"facenet-vggface2"}
+        ref = np.frombuffer(facenet_refs[0][2], "<f4")
+        rows = s.execute(select(Face, Asset.kind).join(Asset, Asset.id == Face.asset_id)).all()
+        assert all(len(stored[f.id]) == 512 * 4 for f, _ in rows)
+        photo = [f for f, k in rows if k is AssetKind.IMAGE]  # (video: per-track means)
+        assert len(photo) >= 3
+        for face in photo:  # the distance is to Ana's facenet reference
+            want = np.linalg.norm(np.frombuffer(stored[face.id], "<f4") - ref)
+            assert face.ambassador_distance == pytest.approx(want, abs=1e-5)
+    assert _refs(ws, EMBEDDING_MODEL) == dlib_refs  # dlib's references untouched
+    # dlib again: its own gallery (Ana and Bo) and its own stored 128-d embeddings
+    back = match_faces(ws, brand="Acme", embedder=embedder)
+    assert back.embedder == EMBEDDING_MODEL and back.threshold == 0.35 and not back.failed
+    assert back.per_ambassador.get(ana.ambassador_id, 0) >= 1  # the video's faces
+    assert bo.ambassador_id not in summary.per_ambassador
+    with ws.session() as s:
+        models = [e.model for e in s.scalars(select(FaceEmbedding))]
+        assert models.count(EMBEDDING_MODEL) == models.count("facenet-vggface2") == back.n_faces
+        assert all(f.ambassador_distance < 0.35 for f in s.scalars(select(Face))
+                   if f.ambassador_id == ana.ambassador_id)
