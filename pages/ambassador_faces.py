@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.identity import DEFAULT_THRESHOLD, EMBEDDING_MODEL
+from analytics.identity_registry import embedder_spec
+from brandmood.config import load_config
 from brandmood.ui import charts, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
@@ -51,15 +52,20 @@ with st.expander("Enroll an ambassador (1–20 reference photos)"), st.form("enr
             st.error(str(exc))
 
 left, right = st.columns([2, 1])
-threshold = right.slider("Match threshold (embedding distance)", 0.2, 0.7,
-                         float(DEFAULT_THRESHOLD), 0.01,
-                         help=f"Calibrated default {DEFAULT_THRESHOLD} (see "
-                              "docs/identity_and_adaptation.md). Lower = fewer false matches.")
+spec = embedder_spec(load_config().embedder)  # as the identity jobs read it
+if spec.threshold is None:
+    right.warning(f"{spec.name.value} has no calibrated threshold: calibrate one on your data "
+                  "(benchmarks/identity.py) before trusting its matches.")
+threshold = right.slider(f"Match threshold ({spec.name.value} embedding distance)", 0.1, 1.6,
+                         float(spec.threshold or 1.0), 0.01,
+                         help=(f"Calibrated default {spec.threshold}" if spec.threshold
+                               else "Not calibrated") + " (see docs/identity_and_adaptation.md)."
+                         " Lower = fewer false matches.")
 if right.button("Match all analyzed faces"):
     from brandmood.jobs.identity import match_faces
 
     bar = st.progress(0.0)
-    out = match_faces(ws, brand=brand, threshold=threshold,
+    out = match_faces(ws, brand=brand, threshold=threshold, embedder=spec.name,
                       progress=lambda d, t, m: bar.progress(d / max(t, 1), text=m))
     st.success(f"{out.n_faces} faces: {out.n_matched} matched, {out.n_unknown} unknown, "
                f"{out.n_kept_reviewed} kept as reviewed")
@@ -121,7 +127,8 @@ for row in rows:
             st.rerun()
         if row.confirmed and b3.button("Make reference", key=f"ref{row.face_id}"):
             try:
-                q.reference_from_face(session=s, face_id=row.face_id, model=EMBEDDING_MODEL)
+                q.reference_from_face(session=s, face_id=row.face_id,
+                                      model=spec.name.value)
                 s.commit()
                 st.toast("added as a reference")
             except ValueError as exc:

@@ -52,3 +52,15 @@ def test_page_lists_matches_and_a_reject_is_stored(matched):
     assert not at.exception
     with matched.session() as s:
         assert s.get(Face, first.id).ambassador_confirmed is False
+
+
+def test_page_follows_the_configured_embedder(matched, monkeypatch):
+    """An uncalibrated embedder is named with a warning, and its slider is not dlib's."""
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception and not at.warning
+    assert at.slider[0].value == pytest.approx(0.35) and "dlib-resnet-v1" in at.slider[0].label
+    monkeypatch.setenv("BRANDMOOD_EMBEDDER", "facenet-vggface2")
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    assert any("no calibrated threshold" in w.value for w in at.warning)
+    assert "facenet-vggface2" in at.slider[0].label
