@@ -73,7 +73,7 @@ if right.button("Match all analyzed faces"):
         st.warning(f"asset {asset_id}: {reason}")
 
 with ws.session() as s:
-    ambassadors = q.list_ambassadors(session=s, brand_id=brand_id)
+    ambassadors = q.list_ambassadors(session=s, brand_id=brand_id, model=spec.name.value)
 if not ambassadors:
     left.info("No ambassador enrolled yet.")
     st.stop()

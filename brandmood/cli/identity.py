@@ -85,15 +85,18 @@ def match_cmd(
 
 @ambassador_app.command("list")
 @user_errors
-def list_cmd(brand: str = typer.Option(..., help="Brand.")) -> None:
-    """List ambassadors with references, recognized faces and tagged posts."""
+def list_cmd(brand: str = typer.Option(..., help="Brand."),
+             embedder: str = typer.Option(None, help=EMBEDDER_HELP)) -> None:
+    """List ambassadors with references (of one embedder), recognized faces and tagged posts."""
+    model = _embedder(embedder)
     with workspace() as ws, ws.session() as s:
         b = get_brand(s, name=brand)
-        rows = q.list_ambassadors(session=s, brand_id=b.id)
+        rows = q.list_ambassadors(session=s, brand_id=b.id, model=model)
     if not rows:
         typer.echo(f"{brand} has no ambassadors yet")
     for r in rows:
-        typer.echo(f"{r.id}\t{r.name}\treferences={r.n_references}\tmatched={r.n_matched}\t"
+        typer.echo(f"{r.id}\t{r.name}\treferences[{model}]={r.n_references}\t"
+                   f"matched={r.n_matched}\t"
                    f"confirmed={r.n_confirmed}\ttagged_posts={r.n_tagged_assets}")
 
 

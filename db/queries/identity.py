@@ -132,13 +132,21 @@ def brand_references(*, session: Session, brand_id: int,
     return [(int(a), bytes(v)) for a, v in rows]
 
 
-def list_ambassadors(*, session: Session, brand_id: int) -> list[AmbassadorSummary]:
-    """Every ambassador of a brand with reference, match and tag counts, by name."""
+def list_ambassadors(*, session: Session, brand_id: int,
+                     model: str | None = None) -> list[AmbassadorSummary]:
+    """Every ambassador of a brand with reference, match and tag counts, by name.
+
+    Args:
+        model: count only this embedder's references (None: every embedder's).
+    """
     out: list[AmbassadorSummary] = []
     for amb in session.scalars(select(Ambassador).where(Ambassador.brand_id == brand_id)
                                .order_by(Ambassador.name)):
-        n_refs = int(session.scalar(select(func.count(AmbassadorReference.id)).where(
-            AmbassadorReference.ambassador_id == amb.id)) or 0)
+        refs = select(func.count(AmbassadorReference.id)).where(
+            AmbassadorReference.ambassador_id == amb.id)
+        if model is not None:
+            refs = refs.where(AmbassadorReference.model == model)
+        n_refs = int(session.scalar(refs) or 0)
         matched = select(func.count(Face.id)).where(
             Face.ambassador_id == amb.id, or_(Face.ambassador_confirmed.is_(None),
                                               Face.ambassador_confirmed.is_(True)))

@@ -57,7 +57,7 @@ def test_enroll_list_match_review(ws_env, tmp_path, frames):
     assert result.exit_code == 0, result.output
     assert "1 reference face(s) added" in result.output
     result = invoke("ambassador", "list", "--brand", "Acme")
-    assert "Ana" in result.output and "references=1" in result.output
+    assert "Ana" in result.output and "references[dlib-resnet-v1]=1" in result.output
 
     result = invoke("ambassador", "match", "--brand", "Acme")
     assert result.exit_code == 0, result.output

@@ -185,6 +185,14 @@ def test_facenet_keeps_its_own_references_and_embeddings(analyzed, detector, emb
     assert fn.ambassador_id == ana.ambassador_id and fn.added == 1
     facenet_refs = _refs(ws, "facenet-vggface2")
     assert [(a, len(v)) for _, a, v in facenet_refs] == [(ana.ambassador_id, 512 * 4)]
+    with ws.session() as s:  # reference counts per embedder, or all of them
+        brand_id = s.scalar(select(Brand.id))
+        counts = {m: {r.name: r.n_references for r in
+                      q.list_ambassadors(session=s, brand_id=brand_id, model=m)}
+                  for m in (None, EMBEDDING_MODEL, "facenet-vggface2")}
+    assert counts[EMBEDDING_MODEL]["Ana"] + 1 == counts[None]["Ana"]
+    assert counts["facenet-vggface2"] == {"Ana": 1, "Bo": 0}
+    assert counts[EMBEDDING_MODEL]["Bo"] == counts[None]["Bo"] >= 1
     with pytest.raises(IdentityError, match="facenet-vggface2 has no calibrated distance"):
         match_faces(ws, brand="Acme", embedder="facenet-vggface2")
     monkeypatch.setenv("BRANDMOOD_EMBEDDER", "facenet-vggface2")  # the configured default
