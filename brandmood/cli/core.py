@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -56,7 +55,11 @@ def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer"]
     typer.echo(f"serving on http://{address}:{port}")
-    raise typer.Exit(subprocess.call(cmd, cwd=ROOT, env=os.environ.copy()))
+    sys.stdout.flush()
+    # become Streamlit (no child process): a stop signal from a terminal, a supervisor or a
+    # test reaches the server itself instead of leaving it running as an orphan
+    os.chdir(ROOT)
+    os.execve(sys.executable, cmd, os.environ.copy())
 
 
 @db_app.command("upgrade")

@@ -75,3 +75,44 @@ def test_config_default_model_is_the_registry_default() -> None:
     from brandmood.config import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == REGISTRY_DEFAULT
+
+
+def test_stopping_serve_stops_the_dashboard_server(tmp_path) -> None:
+    """``brandmood serve`` is the server process: a stop signal leaves nothing listening."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BRANDMOOD_HOME": str(tmp_path / "ws")}
+    env.pop("BRANDMOOD_DATABASE_URL", None)
+    exe = Path(sys.executable).parent / "brandmood"
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 90
+        while not up():
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert not up()                      # no orphaned Streamlit child still serving
+    finally:
+        if proc.poll() is None:
+            proc.kill()
