@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +124,31 @@ def shared_eval() -> Path:
     if not SHARED_EVAL.is_dir():
         pytest.skip(f"labeled evaluation photos not found at {SHARED_EVAL}")
     return SHARED_EVAL
+
+
+class OneFileServer:
+    """A local HTTP server on 127.0.0.1 serving one body at ``url`` (stands in for a
+    publisher's download server); ``hits`` counts the GET requests."""
+
+    def __init__(self, body: bytes, filename: str) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{filename}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

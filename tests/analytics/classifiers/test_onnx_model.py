@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from analytics.classifiers.onnx_model import (
 )
 from analytics.classifiers.registry import get_classifier
 from analytics.types import EMOTIONS, Emotion
+from tests.conftest import OneFileServer
 
 LABELS = ["anger", "contempt", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
 RNG = np.random.default_rng(0)
@@ -140,29 +139,6 @@ def clean_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
-class _Server:
-    """A local HTTP server on 127.0.0.1 serving one file (stands in for the publisher)."""
-
-    def __init__(self, body: bytes) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.onnx"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def _tiny_preset(tmp_path: Path, url: str, sha256: str):
     base = PRESETS["hsemotion-enet-b0-8"]
     manifest = replace(base.manifest, input_size=16, name="tiny-preset", weights_sha256=sha256)
@@ -172,7 +148,7 @@ def _tiny_preset(tmp_path: Path, url: str, sha256: str):
 
 def test_preset_downloads_verified_file_once(tmp_path, clean_cache, monkeypatch) -> None:
     body = save_linear_model(tmp_path / "src.onnx").read_bytes()
-    server = _Server(body)
+    server = OneFileServer(body, "model.onnx")
     try:
         preset = _tiny_preset(tmp_path, server.url, hashlib.sha256(body).hexdigest())
         monkeypatch.setitem(onnx_model.PRESETS, preset.name, preset)
@@ -187,7 +163,7 @@ def test_preset_downloads_verified_file_once(tmp_path, clean_cache, monkeypatch)
 
 def test_preset_with_wrong_or_unknown_hash_is_not_used(tmp_path, clean_cache) -> None:
     body = save_linear_model(tmp_path / "src.onnx").read_bytes()
-    server = _Server(body)
+    server = OneFileServer(body, "model.onnx")
     try:
         bad = _tiny_preset(tmp_path, server.url, "f" * 64)
         with pytest.raises(ModelUnavailableError, match="does not match"):

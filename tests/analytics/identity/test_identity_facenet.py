@@ -9,8 +9,6 @@ refusals, not recognition quality.
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from analytics.identity_facenet import (
     facenet_weights_path,
 )
 from brandmood.assets import AssetError
+from tests.conftest import OneFileServer
 
 
 @pytest.fixture(scope="module")
@@ -104,38 +103,11 @@ def test_env_var_supplies_the_file(random_weights, tmp_path, monkeypatch):
         facenet_weights_path(cache=tmp_path / "cache")
 
 
-class _Server:
-    """A local HTTP server on 127.0.0.1 serving one body (stands in for the release)."""
-
-    def __init__(self, body: bytes) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{VGGFACE2.filename}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_download_is_verified_and_cached(random_weights, tmp_path, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     cache = tmp_path / "cache"
     body = random_weights.read_bytes()
-    server = _Server(body)
+    server = OneFileServer(body, VGGFACE2.filename)
     try:
         with pytest.raises(AssetError, match=r"weights not found.*BRANDMOOD_FACENET_WEIGHTS"):
             facenet_weights_path(cache=cache, download=False, url=server.url)
