@@ -39,6 +39,7 @@ run: install fetch
 
 test: install-dev system-deps fetch
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	bash scripts/run-tests.sh $(BIN)/python
 
 bench: install-dev fetch

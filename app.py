@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import streamlit as st
+from brandmood.core.runtime import configure_process
 
-from brandmood.ui.data import workspace
-from brandmood.ui.filters import sidebar_filters
-from db.session import DatabaseError
+configure_process()  # an entry point: before the pages' imports load torch
+
+import streamlit as st  # noqa: E402
+
+from brandmood.ui.data import workspace  # noqa: E402
+from brandmood.ui.filters import sidebar_filters  # noqa: E402
+from db.session import DatabaseError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 PAGES_DIR = ROOT / "pages"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.types import EMOTIONS, UNCERTAIN, Emotion
+from brandmood.core.types import EMOTIONS, UNCERTAIN, Emotion
 
 LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
 """Every label a chart shows, in the one fixed order: the eight emotions, then uncertain."""
@@ -175,7 +175,7 @@ def change(current: float, previous: float | None) -> Change:
 
 def positive_share(counts: Mapping[str, int]) -> float:
     """Share of faces with a positive emotion (see ``POSITIVE_EMOTIONS``) among all faces."""
-    from analytics.types import POSITIVE_EMOTIONS
+    from brandmood.core.types import POSITIVE_EMOTIONS
 
     total = sum(counts.values())
     if not total:

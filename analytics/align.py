@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from analytics.classifiers.base import InputSpec
-from analytics.types import FaceDetections
+from brandmood.core.types import FaceDetections
 
 LEFT_EYE, RIGHT_EYE = 0, 1
 

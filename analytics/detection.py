@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.types import FaceDetections, ModelInfo
+from brandmood.core.types import FaceDetections, ModelInfo
 
 DEFAULT_MAX_SIDE = 1280
 DEFAULT_MIN_FACE_SIZE = 40

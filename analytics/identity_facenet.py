@@ -14,7 +14,7 @@ downloads). The package does not ship them. They are found, in order:
    on the model info, and the version says ``custom`` unless it is the pinned file);
 2. ``$BRANDMOOD_CACHE/models/20180402-114759-vggface2.pt`` (verified against the pin);
 3. a download from the release URL into that cache path, verified against the pinned
-   sha256 before it is kept (:func:`brandmood.assets.download_file`). Offline this fails
+   sha256 before it is kept (:func:`brandmood.core.fetch.download_file`). Offline this fails
    with one line saying where to put the file.
 
 Crops follow facenet: a square around the detector's box (no rotation, as the model was
@@ -32,7 +32,7 @@ import numpy as np
 
 from analytics.classifiers.base import ColorMode, InputSpec
 from analytics.identity import IdentityError
-from analytics.types import FaceDetections, ModelInfo
+from brandmood.core.types import FaceDetections, ModelInfo
 
 EMBEDDING_MODEL = "facenet-vggface2"
 EMBEDDING_DIM = 512
@@ -79,11 +79,11 @@ def facenet_weights_path(*, cache: Path | None = None, download: bool = True,
         The path of the weights file.
 
     Raises:
-        brandmood.assets.AssetError: one line saying what is wrong and where to put the file
+        brandmood.core.fetch.AssetError: one line saying what is wrong and where to put the file
             (env var naming no file, cached file with another hash, download impossible or
             not matching the pinned sha256).
     """
-    from brandmood.assets import AssetError, cache_dir, download_file, verify
+    from brandmood.core.fetch import AssetError, cache_dir, download_file, verify
 
     env = os.environ.get(WEIGHTS_ENV)
     if env:
@@ -110,12 +110,12 @@ def load_inception_resnet(path: Path):
     other weight must be there.
 
     Raises:
-        brandmood.assets.AssetError: a file that is no InceptionResnetV1 state_dict.
+        brandmood.core.fetch.AssetError: a file that is no InceptionResnetV1 state_dict.
     """
     import torch
     from facenet_pytorch import InceptionResnetV1
 
-    from brandmood.assets import AssetError
+    from brandmood.core.fetch import AssetError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -160,14 +160,14 @@ class FacenetEmbedder:
         download: allow downloading the default weights.
 
     Raises:
-        brandmood.assets.AssetError: weights missing, not matching ``sha256``, or not an
+        brandmood.core.fetch.AssetError: weights missing, not matching ``sha256``, or not an
             InceptionResnetV1 state_dict.
     """
 
     def __init__(self, weights: Path | None = None, *, sha256: str | None = None,
                  cache: Path | None = None, download: bool = True) -> None:
         from analytics.detection import configure_torch_threads
-        from brandmood.assets import AssetError, sha256_file
+        from brandmood.core.fetch import AssetError, sha256_file
 
         path = Path(weights) if weights is not None else facenet_weights_path(
             cache=cache, download=download)

@@ -102,7 +102,7 @@ def get_embedder(name: str | EmbedderName | None = None) -> Embedder:
 
     Raises:
         ValueError: for an unknown name.
-        brandmood.assets.AssetError: the embedder's weights cannot be found or loaded.
+        brandmood.core.fetch.AssetError: the embedder's weights cannot be found or loaded.
     """
     return _load(embedder_name(name).value)
 

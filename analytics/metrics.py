@@ -1,6 +1,6 @@
-"""Classification metrics over the eight :class:`~analytics.types.Emotion` labels (numpy only).
+"""Classification metrics over the eight :class:`~brandmood.core.types.Emotion` labels (numpy only).
 
-Labels are integer indices into :data:`analytics.types.EMOTIONS`; a prediction of ``-1``
+Labels are integer indices into :data:`brandmood.core.types.EMOTIONS`; a prediction of ``-1``
 means "no answer" (no face found), which is always wrong. Classes absent from the truth
 are left out of macro averages.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.types import N_EMOTIONS
+from brandmood.core.types import N_EMOTIONS
 
 NO_PREDICTION = -1
 

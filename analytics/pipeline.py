@@ -30,10 +30,10 @@ from analytics.align import crop_faces
 from analytics.classifiers.base import EmotionClassifier
 from analytics.images import load_image
 from analytics.tracks import FaceTracker
-from analytics.types import N_EMOTIONS, FaceDetections, ModelInfo
 from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
 from analytics.video import DecodeStats, VideoInfo, iter_frames, probe_video
 from analytics.video_summary import VideoSummary, summarize_video
+from brandmood.core.types import N_EMOTIONS, FaceDetections, ModelInfo
 
 T = TypeVar("T")
 

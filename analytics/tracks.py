@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from analytics.types import FaceDetections
+from brandmood.core.types import FaceDetections
 
 DEFAULT_IOU_THRESHOLD = 0.3
 DEFAULT_LANDMARK_THRESHOLD = 0.75

@@ -1,7 +1,7 @@
 """Train torchvision ResNet-50 with an eight-way emotion head on a labeled folder.
 
 ``label/*.jpg`` images (face crops) → a checkpoint (``state_dict`` of ``resnet50`` with
-``fc = Linear(2048, 8)``, outputs in :data:`analytics.types.EMOTIONS` order) and the JSON
+``fc = Linear(2048, 8)``, outputs in :data:`brandmood.core.types.EMOTIONS` order) and the JSON
 manifest :mod:`analytics.classifiers.resnet` loads. Augmentation (random resized crop,
 horizontal flip, brightness/contrast jitter, small rotation), class-weighted cross-entropy
 (classes without examples get weight 0), a validation split grouped by person (file-name
@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from analytics import metrics
 from analytics.classifiers.manifest import IMAGENET_MEAN, IMAGENET_STD
-from analytics.types import EMOTIONS, N_EMOTIONS
+from brandmood.core.types import EMOTIONS, N_EMOTIONS
 
 Progress = Callable[[int, int, str], None]
 
@@ -229,7 +229,7 @@ def train_resnet(data: Path, out: Path, cfg: TrainConfig | None = None, *,
 
 def _write(out: Path, best: tuple, init: str, history: list[dict], cfg: TrainConfig, *,
            name: str, version: str, n: tuple[int, int], seconds: float) -> TrainReport:
-    from brandmood.assets import sha256_file
+    from brandmood.core.fetch import sha256_file
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

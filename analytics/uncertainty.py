@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.types import N_EMOTIONS
+from brandmood.core.types import N_EMOTIONS
 
 
 @dataclass(frozen=True)

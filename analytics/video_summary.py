@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.types import EMOTIONS, N_EMOTIONS, UNCERTAIN, Emotion, FaceDetections
+from brandmood.core.types import EMOTIONS, N_EMOTIONS, UNCERTAIN, Emotion, FaceDetections
 
 
 @dataclass(frozen=True)

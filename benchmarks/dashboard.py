@@ -29,15 +29,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.types import EMOTIONS
-from brandmood.config import load_config
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
+from brandmood.core.types import EMOTIONS
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
 from db.queries import dashboard_cube as dc
 from db.queries import dashboard_jobs as jq
 from db.queries import review as rq
 from db.queries.analysis import refresh_face_counts
+from db.workspace import open_workspace
 
 N_BRANDS = 5
 PROPOSED_INDEXES = (

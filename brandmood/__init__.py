@@ -1,3 +1,7 @@
-"""brandmood: emotions in a brand's visual communication (CLI, jobs, configuration)."""
+"""brandmood: emotions in a brand's visual communication.
 
-import analytics as _analytics  # noqa: F401  (sets OpenMP's wait policy before torch loads)
+Layers, bottom to top (``make test`` checks them with import-linter, see
+docs/architecture.md): ``brandmood.core`` → ``db`` | ``analytics`` → ``ingest`` →
+``brandmood.services`` → ``brandmood.ui`` | ``brandmood.cli`` → ``pages`` / ``app.py``.
+Importing this package has no side effects.
+"""

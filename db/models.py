@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from analytics.types import Emotion
+from brandmood.core.types import Emotion
 
 
 def utcnow() -> datetime:
@@ -313,7 +313,7 @@ class Face(Base):
     )
 
     def probs(self) -> list[float | None]:
-        """The eight probabilities in :data:`analytics.types.EMOTIONS` order."""
+        """The eight probabilities in :data:`brandmood.core.types.EMOTIONS` order."""
         return [getattr(self, c) for c in _PROB_COLUMNS]
 
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from brandmood.workspace import Workspace
 from db.models import Outcome, Platform, RunStatus
 from db.queries import core
 from db.queries import ingest as q
+from db.workspace import Workspace
 from ingest.base import Candidate, ChannelRef, PostMetadata, Source, SourceContext, SourceError
 from ingest.facebook import FacebookSource
 from ingest.feeds import FeedSource

@@ -19,10 +19,10 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from brandmood.workspace import Workspace
 from db.models import AssetStatus, Brand, Outcome
 from db.queries import core
 from db.queries import ingest as q
+from db.workspace import Workspace
 from ingest.base import Candidate, PostMetadata
 from ingest.media import MediaInfo
 

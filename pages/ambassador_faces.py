@@ -9,8 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.identity_registry import embedder_spec
-from brandmood.config import load_config
-from brandmood.ui import charts, media
+from brandmood.core.settings import load_config
+from brandmood.services import charts
+from brandmood.ui import media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries import identity as q
@@ -32,7 +33,7 @@ with st.expander("Enroll an ambassador (1–20 reference photos)"), st.form("enr
                              type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True)
     if st.form_submit_button("Enroll") and name and files:
         from analytics.images import load_image
-        from brandmood.jobs.identity import EnrollItem, enroll
+        from brandmood.services.identity import EnrollItem, enroll
 
         images, failed = [], []
         for f in files[:20]:
@@ -62,7 +63,7 @@ threshold = right.slider(f"Match threshold ({spec.name.value} embedding distance
                                else "Not calibrated") + " (see docs/identity_and_adaptation.md)."
                          " Lower = fewer false matches.")
 if right.button("Match all analyzed faces"):
-    from brandmood.jobs.identity import match_faces
+    from brandmood.services.identity import match_faces
 
     bar = st.progress(0.0)
     out = match_faces(ws, brand=brand, threshold=threshold, embedder=spec.name,

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from brandmood.ui import charts, views
+from brandmood.services import charts
+from brandmood.ui import views
 from brandmood.ui.data import query
 
 st.title("Overview")

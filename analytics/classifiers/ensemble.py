@@ -21,7 +21,7 @@ import numpy as np
 
 from analytics.classifiers.base import ColorMode, EmotionClassifier, InputSpec
 from analytics.classifiers.manifest import resize_crops
-from analytics.types import N_EMOTIONS, ModelInfo
+from brandmood.core.types import N_EMOTIONS, ModelInfo
 
 
 class EnsembleClassifier:

@@ -1,7 +1,7 @@
 """facex 1.1.0's emotion model (MIT): a MobileNetV2 TFLite network, 200×200, seven classes.
 
 The model ships in the pinned ``facex`` wheel as ``facex/assets/model_optimized.tflite``
-(:data:`brandmood.assets.FACEX_WHEEL`) and runs with ``ai-edge-litert`` (no TensorFlow).
+(:data:`brandmood.core.fetch.FACEX_WHEEL`) and runs with ``ai-edge-litert`` (no TensorFlow).
 The file is a dynamic-range model: 8-bit weights whose hybrid kernels also quantize every
 activation on the fly. Two precisions (:class:`Precision`):
 
@@ -22,7 +22,7 @@ Preprocessing is facex's own (``facex/core.py``, ``facex/utils.py``):
 * facex cuts the detector's box with no margin, hence ``margin=0``.
 
 Its outputs are softmax probabilities in the order anger, disgust, fear, happy, neutral,
-sadness, surprised; they are mapped into :data:`analytics.types.EMOTIONS`, contempt NaN.
+sadness, surprised; they are mapped into :data:`brandmood.core.types.EMOTIONS`, contempt NaN.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from analytics.classifiers.base import ColorMode, InputSpec
-from analytics.types import Emotion, ModelInfo
+from brandmood.core.types import Emotion, ModelInfo
 
 NAME = "facex"
 INT8_NAME = "facex-int8"
@@ -103,9 +103,9 @@ def facex_weights_path() -> Path:
     """The TFLite file from the pinned ``facex`` wheel (fetched from PyPI into the cache).
 
     Raises:
-        brandmood.assets.AssetError: the wheel is missing and cannot be fetched.
+        brandmood.core.fetch.AssetError: the wheel is missing and cannot be fetched.
     """
-    from brandmood.assets import FACEX_WHEEL, package_member
+    from brandmood.core.fetch import FACEX_WHEEL, package_member
 
     return package_member(FACEX_WHEEL, FACEX_MEMBER)
 
@@ -144,7 +144,7 @@ class FacexClassifier:
 
         Raises:
             LitertMissingError: ``ai-edge-litert`` is not installed.
-            brandmood.assets.AssetError: the ``facex`` wheel is missing and cannot be fetched.
+            brandmood.core.fetch.AssetError: the ``facex`` wheel is missing and cannot be fetched.
             ValueError: a batch size under 1.
         """
         precision = Precision(precision)
@@ -242,6 +242,6 @@ def penultimate_tensor(path: Path) -> int:
 
 @lru_cache(maxsize=2)
 def _sha256(path: Path) -> str:
-    from brandmood.assets import sha256_file
+    from brandmood.core.fetch import sha256_file
 
     return sha256_file(path)

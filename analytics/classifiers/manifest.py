@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from analytics.classifiers.base import ColorMode, InputSpec
-from analytics.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
+from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -104,7 +104,7 @@ class ModelManifest:
         Raises:
             ManifestError: if the file is absent or its sha256 differs.
         """
-        from brandmood.assets import sha256_file
+        from brandmood.core.fetch import sha256_file
 
         if not self.weights.is_file():
             raise ManifestError(f"{self.name}: weights file {self.weights} does not exist")

@@ -7,7 +7,7 @@ Names the registry accepts:
 * ``onnx:<preset>`` — ``hsemotion-enet-b0-8`` or ``ferplus-8``: the file comes from the
   env var ``BRANDMOOD_ONNX_<NAME>`` (name upper-cased, ``-`` → ``_``), else the cache
   (``$BRANDMOOD_CACHE/models/<file>``), else a download from the publisher's URL, only
-  when the preset pins a sha256 (:func:`brandmood.assets.download_file` verifies it).
+  when the preset pins a sha256 (:func:`brandmood.core.fetch.download_file` verifies it).
 * a JSON manifest with ``"arch": "onnx"``.
 """
 
@@ -93,7 +93,7 @@ def locate_preset(preset: OnnxPreset, *, download: bool = True) -> Path:
     Raises:
         ModelUnavailableError: if it is nowhere and cannot be fetched.
     """
-    from brandmood.assets import AssetError, cache_dir, download_file
+    from brandmood.core.fetch import AssetError, cache_dir, download_file
 
     env = os.environ.get(preset.env_var)
     if env:

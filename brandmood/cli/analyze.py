@@ -41,7 +41,7 @@ def analyze(
 ) -> None:
     """Analyze pending assets: faces, emotions, video tracks (resumes after a kill)."""
     from analytics.classifiers.onnx_model import ModelUnavailableError
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
 
     with workspace() as ws, tqdm(total=0, unit="asset", desc="analyze", file=sys.stderr,
                                  disable=as_json or None, dynamic_ncols=True) as bar:

@@ -10,11 +10,11 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-from brandmood.assets import AssetError
-from brandmood.workspace import Workspace, open_workspace
+from brandmood.core.fetch import AssetError
 from db.media_store import MediaStoreError
 from db.queries.core import NotFoundError
 from db.session import DatabaseError
+from db.workspace import Workspace, open_workspace
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from brandmood.assets import fetch_all
 from brandmood.cli.common import app, config_app, db_app, user_errors, workspace
-from brandmood.config import load_config
+from brandmood.core.fetch import fetch_all
+from brandmood.core.settings import load_config
 from db.migrate import current_revision, head_revision
 from db.queries.core import get_or_create_brand
 

@@ -15,7 +15,7 @@ def demo(if_empty: bool = typer.Option(False, "--if-empty",
          analyze: bool = typer.Option(True, "--analyze/--no-analyze",
                                       help="Analyze the demo media afterwards.")) -> None:
     """Load the demo workspace (Demo Brand: 2 campaigns, 3 channels, 2 ambassadors)."""
-    from brandmood.demo import load_demo
+    from brandmood.services.demo import load_demo
 
     with workspace() as ws:
         if if_empty:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from analytics import reports
 from brandmood.cli.common import UserError, app, user_errors, workspace
+from brandmood.services import reports
 from db.models import Platform
 from db.queries.core import get_brand
 from db.queries.dashboard import DashboardFilters, brand_options

@@ -8,7 +8,7 @@ import typer
 
 from analytics.identity_registry import EmbedderName, embedder_name
 from brandmood.cli.common import app, user_errors, workspace
-from brandmood.config import load_config
+from brandmood.core.settings import load_config
 from db.queries import identity as q
 from db.queries.core import get_brand
 
@@ -35,7 +35,7 @@ def enroll_cmd(
     embedder: str = typer.Option(None, help=EMBEDDER_HELP),
 ) -> None:
     """Enroll an ambassador from reference photos (the largest face of each) or video frames."""
-    from brandmood.jobs.identity import enroll_paths
+    from brandmood.services.identity import enroll_paths
 
     model = _embedder(embedder)
     for p in photos:
@@ -63,7 +63,7 @@ def match_cmd(
     from tqdm import tqdm
 
     from analytics.identity_registry import resolve_threshold
-    from brandmood.jobs.identity import match_faces
+    from brandmood.services.identity import match_faces
 
     model = _embedder(embedder)
     threshold = resolve_threshold(model, threshold)  # fail before opening anything

@@ -32,7 +32,7 @@ def finetune(
 ) -> None:
     """Adapt the emotion model to the reviewed faces; register it only where it is better."""
     from analytics.finetune import FinetuneConfig
-    from brandmood.jobs.finetune import run_finetune
+    from brandmood.services.finetune import run_finetune
 
     cfg = FinetuneConfig(min_per_class=min_per_class, test_fraction=test_fraction, seed=seed)
     with workspace() as ws:
@@ -98,7 +98,7 @@ def train(
                f"macro-F1 {report.val_macro_f1:.3f}; {report.seconds:.0f} s")
     typer.echo(f"manifest: {report.manifest}")
     if register:
-        from brandmood.assets import sha256_file
+        from brandmood.core.fetch import sha256_file
         from db.queries.model_versions import record_version
 
         with workspace() as ws, ws.session() as s:
@@ -112,6 +112,6 @@ def train(
 
 
 def _labels() -> list[str]:
-    from analytics.types import EMOTIONS
+    from brandmood.core.types import EMOTIONS
 
     return [e.value for e in EMOTIONS]

@@ -6,9 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.aggregate import LABELS
-from analytics.types import EMOTIONS
+from brandmood.core.types import EMOTIONS
+from brandmood.services.charts import EMOTION_COLORS
 from brandmood.ui import media
-from brandmood.ui.charts import EMOTION_COLORS
 from brandmood.ui.data import query, workspace
 from db.models import AssetKind
 from db.queries.dashboard import DashboardFilters

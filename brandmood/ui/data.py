@@ -12,12 +12,12 @@ from typing import Any
 
 import streamlit as st
 
-from brandmood.config import load_config
-from brandmood.workspace import Workspace, open_workspace
+from brandmood.core.settings import load_config
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
 from db.queries import dashboard_cube as dc
 from db.queries.dashboard import DashboardFilters, DataVersion
+from db.workspace import Workspace, open_workspace
 
 QUERIES: dict[str, Callable[..., Any]] = {
     "page_data": dc.page_data,

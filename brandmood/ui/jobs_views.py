@@ -25,7 +25,8 @@ class UploadOutcome:
 
 def engine_missing() -> str | None:
     """Why uploads cannot run here (None: ingest and analysis are installed)."""
-    for mod, fn in (("ingest.jobs", "ingest_paths"), ("brandmood.jobs.analyze", "run_analysis")):
+    for mod, fn in (("ingest.jobs", "ingest_paths"),
+                    ("brandmood.services.analyze", "run_analysis")):
         try:
             if not hasattr(importlib.import_module(mod), fn):
                 return f"{mod}.{fn} is missing"
@@ -57,7 +58,7 @@ def ingest_and_analyze(files: Sequence, *, brand: str, campaign: str | None,
                        channel: str | None, ambassador: str | None,
                        model: str | None) -> UploadOutcome:
     """Ingest uploaded files, then analyze what was stored, with live progress bars."""
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
     from ingest.jobs import ingest_paths
 
     ws = workspace()
@@ -93,7 +94,7 @@ def ingest_and_analyze(files: Sequence, *, brand: str, campaign: str | None,
 
 def retry_analysis(asset_ids: list[int]) -> str:
     """Reset failed assets to pending and analyze them again; returns a one-line outcome."""
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
     from db.queries.dashboard_jobs import reset_failed_assets
 
     ws = workspace()

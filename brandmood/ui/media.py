@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from brandmood.ui.charts import EMOTION_COLORS
+from brandmood.services.charts import EMOTION_COLORS
 from db.queries.dashboard_assets import FaceInfo
 
 

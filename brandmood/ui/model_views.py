@@ -49,7 +49,7 @@ def versions_view() -> None:
 def finetune_view() -> None:
     """Adapt the emotion model to this workspace's reviewed faces."""
     from analytics.finetune import FinetuneConfig
-    from brandmood.jobs.finetune import run_finetune
+    from brandmood.services.finetune import run_finetune
 
     ws = workspace()
     st.subheader("Fine-tune on reviewed faces")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics import reports
+from brandmood.services import reports
 from brandmood.ui.data import workspace
 from db.models import Brand
 from db.queries.dashboard import DashboardFilters

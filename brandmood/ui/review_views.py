@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 from brandmood.ui import media
 from brandmood.ui.data import workspace
 from db.models import AssetKind

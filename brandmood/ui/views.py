@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.aggregate import change
-from brandmood.ui import charts
+from brandmood.services import charts
 from brandmood.ui.data import query
 from brandmood.ui.filters import current_filters
 from db.queries.dashboard import ENGAGEMENT_METRICS, DashboardFilters, GroupBy, Period

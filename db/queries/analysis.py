@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import and_, case, delete, func, insert, literal, not_, null, select, true
 from sqlalchemy.orm import Session
 
-from analytics.types import EMOTIONS, UNCERTAIN, FaceDetections
+from brandmood.core.types import EMOTIONS, UNCERTAIN, FaceDetections
 from db.models import (
     AnalysisRun,
     Asset,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from analytics.aggregate import LABELS, MeanStats, dominant_label
-from analytics.types import UNCERTAIN
+from brandmood.core.types import UNCERTAIN
 from db.models import (
     Ambassador,
     AnalysisRun,

@@ -9,7 +9,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from analytics.aggregate import dominant_label
-from analytics.types import UNCERTAIN, Emotion
+from brandmood.core.types import UNCERTAIN, Emotion
 from db.models import AnalysisRun, Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
 from db.queries.dashboard import (
     DashboardFilters,

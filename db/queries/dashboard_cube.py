@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from analytics.aggregate import LABELS, add_counts, weighted_mean_stats
-from analytics.types import EMOTIONS, UNCERTAIN
+from brandmood.core.types import EMOTIONS, UNCERTAIN
 from db.models import Asset, AssetFaceCounts, AssetStatus, Face
 from db.queries.dashboard import (
     ENGAGEMENT_METRICS,

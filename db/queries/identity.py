@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.types import Emotion
+from brandmood.core.types import Emotion
 from db.models import (
     Ambassador,
     AmbassadorReference,

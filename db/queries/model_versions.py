@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.types import Emotion
+from brandmood.core.types import Emotion
 from db.models import Asset, AssetKind, Face, Frame, ModelVersion, Review
 from db.queries.core import NotFoundError
 
@@ -115,7 +115,7 @@ def set_active(*, session: Session, version_id: int | None) -> ModelVersion | No
         other.active = False
     if row is not None:
         row.active = True
-    from brandmood.config import DEFAULT_MODEL
+    from brandmood.core.settings import DEFAULT_MODEL
 
     set_setting(session=session, key=SettingKey.DEFAULT_MODEL,
                 value=row.path if row is not None else DEFAULT_MODEL)

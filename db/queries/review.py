@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import String, case, func, literal, select, true, type_coerce
 from sqlalchemy.orm import Session
 
-from analytics.types import EMOTIONS, UNCERTAIN, Emotion
+from brandmood.core.types import EMOTIONS, UNCERTAIN, Emotion
 from db.models import Asset, AssetKind, Face, Frame, Review, Setting
 from db.queries.dashboard import DashboardFilters, face_base, latest_reviews
 

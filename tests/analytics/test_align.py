@@ -10,7 +10,7 @@ from PIL import Image
 
 from analytics.align import crop_faces, crop_geometry
 from analytics.classifiers.base import InputSpec
-from analytics.types import FaceDetections
+from brandmood.core.types import FaceDetections
 
 
 def _gradient(h: int = 200, w: int = 200) -> np.ndarray:

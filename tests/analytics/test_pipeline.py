@@ -8,8 +8,8 @@ import pytest
 from analytics.images import load_image
 from analytics.pipeline import Analyzer, default_analyzer
 from analytics.tracks import iou_matrix
-from analytics.types import EMOTIONS, Emotion
 from analytics.video import VideoDecodeError, iter_frames
+from brandmood.core.types import EMOTIONS, Emotion
 from tests.conftest import media_file
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from analytics.tracks import FaceTracker, iou_matrix, landmark_distance, link_tracks
-from analytics.types import EMOTIONS, Emotion, FaceDetections
 from analytics.video_summary import emotion_shares, label_indices, summarize_video
+from brandmood.core.types import EMOTIONS, Emotion, FaceDetections
 
 
 def _faces(*boxes: tuple[float, float, float, float]) -> FaceDetections:

@@ -24,7 +24,7 @@ import speed  # noqa: E402
 
 from analytics.images import load_image  # noqa: E402
 from analytics.metrics import NO_PREDICTION  # noqa: E402
-from analytics.types import EMOTIONS, Emotion  # noqa: E402
+from brandmood.core.types import EMOTIONS, Emotion  # noqa: E402
 
 
 @pytest.fixture(scope="module")

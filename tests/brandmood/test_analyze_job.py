@@ -16,9 +16,8 @@ from typer.testing import CliRunner
 
 from analytics.images import load_image
 from brandmood.cli import app
-from brandmood.config import load_config
-from brandmood.jobs.analyze import run_analysis
-from brandmood.workspace import Workspace, open_workspace
+from brandmood.core.settings import load_config
+from brandmood.services.analyze import run_analysis
 from db.models import (
     AnalysisRun,
     Asset,
@@ -32,6 +31,7 @@ from db.models import (
 )
 from db.queries.analysis import FACE_COUNT_LABELS, assets_to_analyze
 from db.queries.core import NotFoundError, get_or_create_brand
+from db.workspace import Workspace, open_workspace
 from tests.conftest import REPO, media_file
 
 FILES = ("single_face.jpg", "multi_face.jpg", "mountain.jpg", "corrupt.jpg", "single_face.mp4")
@@ -139,9 +139,9 @@ def test_job_analyzes_fails_one_and_resumes_without_duplicates(any_ws, tmp_path,
 
 KILL_SCRIPT = """
 import os, signal, sys
-from brandmood.config import load_config
-from brandmood.jobs.analyze import run_analysis
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
+from brandmood.services.analyze import run_analysis
+from db.workspace import open_workspace
 
 def progress(done, total, message):
     if done == 2:
@@ -220,7 +220,7 @@ def test_cli_analyze_json_and_one_line_errors(ws_env, tmp_path, analyzer):
 def test_settings_page_choices_reach_the_analysis(ws, tmp_path):
     """The model and uncertainty threshold stored on Settings drive the next run."""
     from analytics.pipeline import default_analyzer
-    from brandmood.jobs.analyze import workspace_analyzer
+    from brandmood.services.analyze import workspace_analyzer
     from db.queries.review import SettingKey, set_setting
 
     base = workspace_analyzer(ws)
@@ -249,7 +249,7 @@ def test_settings_page_choices_reach_the_analysis(ws, tmp_path):
 
 def test_nothing_pending_loads_no_model(ws, tmp_path):
     """A job with nothing to do answers from the database: the analyzer is never built."""
-    from brandmood.jobs.analyze import workspace_analyzer
+    from brandmood.services.analyze import workspace_analyzer
     from db.queries.review import SettingKey, set_setting
 
     built = []

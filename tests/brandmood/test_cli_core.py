@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from brandmood.cli import app
-from brandmood.config import load_config
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
 from db.migrate import head_revision
 from db.queries.core import list_brand_names
+from db.workspace import open_workspace
 
 runner = CliRunner()
 
@@ -72,7 +72,7 @@ def test_unknown_command_is_a_usage_error(ws_env) -> None:
 
 def test_config_default_model_is_the_registry_default() -> None:
     from analytics.classifiers.registry import DEFAULT_MODEL as REGISTRY_DEFAULT
-    from brandmood.config import DEFAULT_MODEL
+    from brandmood.core.settings import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == REGISTRY_DEFAULT
 

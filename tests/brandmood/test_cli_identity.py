@@ -10,9 +10,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from brandmood.cli import app
-from brandmood.config import load_config
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
 from db.models import AmbassadorReference, Face, FaceEmbedding, ModelVersion
+from db.workspace import open_workspace
 from tests.conftest import media_file
 
 runner = CliRunner()
@@ -39,7 +39,7 @@ def test_commands_have_help():
 
 
 def test_enroll_list_match_review(ws_env, tmp_path, frames):
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
     from ingest.jobs import ingest_paths
 
     assert invoke("init", "--brand", "Acme").exit_code == 0
@@ -117,7 +117,7 @@ def test_train_records_the_version_with_its_metrics(ws_env, tmp_path):
 
 def test_embedder_option_keeps_models_apart(ws_env, tmp_path, frames, monkeypatch):
     from analytics.identity_registry import clear_embedders
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
     from ingest.jobs import ingest_paths
     from tests.analytics.identity.conftest import save_random_facenet
 

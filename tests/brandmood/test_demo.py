@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from brandmood.cli import app
-from brandmood.demo import DEMO_BRAND, demo_spec, load_demo
+from brandmood.services.demo import DEMO_BRAND, demo_spec, load_demo
 from db.models import Ambassador, Asset, AssetKind, Brand, Campaign, Channel, Platform
 
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from analytics.types import Emotion
-from brandmood.workspace import Workspace
+from brandmood.core.types import Emotion
 from db.models import (
     AnalysisRun,
     Asset,
@@ -27,6 +26,7 @@ from db.models import (
     Review,
 )
 from db.queries.core import get_or_create_brand
+from db.workspace import Workspace
 
 SHA = "a" * 64
 

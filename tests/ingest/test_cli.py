@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from brandmood.cli import app
-from brandmood.config import load_config
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
 from db.models import Asset
+from db.workspace import open_workspace
 from tests.ingest.conftest import Reply, jpeg_bytes
 
 runner = CliRunner()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from brandmood.workspace import open_workspace
 from db.models import Asset, AssetPost, Outcome, RunStatus
 from db.queries import ingest as q
+from db.workspace import open_workspace
 from ingest.jobs import ingest_manifest
 from tests.ingest.conftest import jpeg_bytes
 
@@ -25,7 +25,7 @@ N = 30
 CHILD = """
 import sys
 from pathlib import Path
-from brandmood.workspace import open_workspace
+from db.workspace import open_workspace
 from ingest.jobs import ingest_manifest
 ws = open_workspace()
 ingest_manifest(ws, manifest=Path(sys.argv[1]), brand="Acme", workers=2)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from brandmood.config import load_config
-from brandmood.workspace import Workspace, open_workspace
+from brandmood.core.settings import load_config
+from db.workspace import Workspace, open_workspace
 from tests.pages.fill import fill
 
 REPO = Path(__file__).resolve().parents[2]

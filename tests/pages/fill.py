@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from analytics.types import EMOTIONS, Emotion
-from brandmood.workspace import Workspace
+from brandmood.core.types import EMOTIONS, Emotion
 from db.models import (
     AnalysisRun,
     Asset,
@@ -32,6 +31,7 @@ from db.queries.core import (
     get_or_create_campaign,
     get_or_create_channel,
 )
+from db.workspace import Workspace
 
 # (file, campaign, channel, ambassador, posted, likes, faces: [(label, confidence, uncertain)])
 PLAN = (

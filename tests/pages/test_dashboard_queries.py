@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from analytics.types import Emotion
+from brandmood.core.types import Emotion
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
 from db.queries import review as rq

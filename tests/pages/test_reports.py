@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from analytics import reports
+from brandmood.services import reports
 from db.queries.dashboard import DashboardFilters
 from tests.pages import expected
 from tests.pages.conftest import run_page

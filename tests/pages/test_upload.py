@@ -34,8 +34,8 @@ def test_upload_real_photo_and_a_refused_file(empty_home, media):
     assert not at.exception, [e.value for e in at.exception]
     assert any("stored and analyzed" in s.value for s in at.success)
     assert any("notes.jpg" in e.value for e in at.error), [e.value for e in at.error]
-    from brandmood.config import load_config
-    from brandmood.workspace import open_workspace
+    from brandmood.core.settings import load_config
+    from db.workspace import open_workspace
 
     ws = open_workspace(load_config())
     with ws.engine.connect() as conn:

@@ -8,7 +8,7 @@ import pytest
 from analytics.classifiers.base import ColorMode, EmotionClassifier, InputSpec
 from analytics.classifiers.ensemble import EnsembleClassifier
 from analytics.classifiers.manifest import resize_crops
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 from tests.analytics.classifiers.conftest import load_ck_crops
 
 HAPPY = EMOTIONS.index(Emotion.HAPPY)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics.classifiers.base import EmotionClassifier
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 from tests.analytics.classifiers.conftest import load_ck_crops
 
 CONTEMPT = EMOTIONS.index(Emotion.CONTEMPT)
@@ -44,7 +44,7 @@ def test_smiling_face_is_happy(facex_clf, tight_crops) -> None:
 
 def test_model_info_pins_the_wheel_file(facex_clf) -> None:
     from analytics.classifiers.facex import facex_weights_path
-    from brandmood.assets import sha256_file
+    from brandmood.core.fetch import sha256_file
 
     info = facex_clf.info
     assert (info.name, info.version) == ("facex", "1.1.0-float32")

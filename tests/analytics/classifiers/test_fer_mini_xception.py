@@ -19,7 +19,7 @@ from analytics.classifiers.fer_mini_xception import (
     port_keras_weights,
     to_gray_input,
 )
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 
 
 def test_tensorflow_same_padding_puts_the_extra_pixel_after() -> None:

@@ -18,7 +18,7 @@ from analytics.classifiers.manifest import (
     preprocess,
     to_emotions,
 )
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 
 BASE = {"arch": "resnet50", "labels": ["neutral", "happy", "sad", "surprise", "fear", "anger",
                                        "disgust", "contempt"],

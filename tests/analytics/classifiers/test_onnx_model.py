@@ -22,7 +22,7 @@ from analytics.classifiers.onnx_model import (
     onnx_manifest,
 )
 from analytics.classifiers.registry import get_classifier
-from analytics.types import EMOTIONS, Emotion
+from brandmood.core.types import EMOTIONS, Emotion
 from tests.conftest import OneFileServer
 
 LABELS = ["anger", "contempt", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]

@@ -78,6 +78,6 @@ def test_facex_without_runtime_or_wheel_says_why(tmp_path, monkeypatch) -> None:
 
 
 def test_fetch_includes_the_facex_wheel() -> None:
-    from brandmood.assets import FACEX_WHEEL, WHEELS
+    from brandmood.core.fetch import FACEX_WHEEL, WHEELS
 
     assert FACEX_WHEEL in WHEELS and FACEX_WHEEL.requirement == "facex==1.1.0"

@@ -12,8 +12,8 @@ import torch
 from analytics.classifiers.manifest import ManifestError
 from analytics.classifiers.registry import get_classifier
 from analytics.classifiers.resnet import build_resnet50
-from analytics.types import EMOTIONS, Emotion
-from brandmood.assets import sha256_file
+from brandmood.core.fetch import sha256_file
+from brandmood.core.types import EMOTIONS, Emotion
 
 ORDER = ["surprise", "neutral", "happy", "sad", "fear", "anger", "disgust", "contempt"]
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]

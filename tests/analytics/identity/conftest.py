@@ -117,7 +117,7 @@ def made_up_faces(detector):
     """LabeledFaces: 12 augmented variants of each of five real faces; group = variant."""
     from analytics.finetune import LabeledFaces
     from analytics.images import load_image
-    from analytics.types import EMOTIONS, Emotion
+    from brandmood.core.types import EMOTIONS, Emotion
 
     crops, labels, groups = [], [], []
     for k, (name, label) in enumerate(MADE_UP_LABELS.items()):

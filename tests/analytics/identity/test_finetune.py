@@ -26,8 +26,8 @@ from analytics.finetune import (
     save_adapted,
 )
 from analytics.hog_baseline import HogBaseline
-from analytics.types import EMOTIONS, Emotion
-from brandmood.assets import sha256_file
+from brandmood.core.fetch import sha256_file
+from brandmood.core.types import EMOTIONS, Emotion
 
 CONTEMPT = EMOTIONS.index(Emotion.CONTEMPT)
 

@@ -23,7 +23,7 @@ from analytics.identity_facenet import (
     facenet_crops,
     facenet_weights_path,
 )
-from brandmood.assets import AssetError
+from brandmood.core.fetch import AssetError
 from tests.conftest import OneFileServer
 
 

@@ -25,7 +25,7 @@ from analytics.identity_registry import (
     get_embedder,
     resolve_threshold,
 )
-from brandmood.config import load_config
+from brandmood.core.settings import load_config
 
 
 def test_names_dims_and_thresholds():

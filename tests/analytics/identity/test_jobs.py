@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from analytics.identity import EMBEDDING_MODEL, IdentityError
-from analytics.types import EMOTIONS, Emotion
-from brandmood.jobs.identity import enroll, enroll_paths, match_faces
+from brandmood.core.types import EMOTIONS, Emotion
+from brandmood.services.identity import enroll, enroll_paths, match_faces
 from db.models import (
     AmbassadorReference,
     Asset,
@@ -35,7 +35,7 @@ from tests.conftest import media_file
 @pytest.fixture
 def analyzed(ws, detector):
     """Acme with single_face.mp4 and multi_face.jpg ingested and analyzed."""
-    from brandmood.jobs.analyze import run_analysis
+    from brandmood.services.analyze import run_analysis
     from ingest.jobs import ingest_paths
 
     with ws.sessions.begin() as s:
@@ -135,7 +135,7 @@ def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> None:
 def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces, tmp_path):
     from analytics.classifiers.registry import get_classifier
     from analytics.finetune import FinetuneConfig
-    from brandmood.jobs.finetune import run_finetune
+    from brandmood.services.finetune import run_finetune
 
     _reviewed_workspace(ws, made_up_faces, tmp_path)
     with ws.session() as s:

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from brandmood.config import load_config
-from brandmood.workspace import open_workspace
+from brandmood.core.settings import load_config
 from db.models import Face
+from db.workspace import open_workspace
 from tests.conftest import media_file
 
 PAGE = Path(__file__).resolve().parents[3] / "pages" / "ambassador_faces.py"
@@ -18,8 +18,8 @@ PAGE = Path(__file__).resolve().parents[3] / "pages" / "ambassador_faces.py"
 
 @pytest.fixture
 def matched(tmp_path, monkeypatch, detector, embedder, video_frames):
-    from brandmood.jobs.analyze import run_analysis
-    from brandmood.jobs.identity import enroll, match_faces
+    from brandmood.services.analyze import run_analysis
+    from brandmood.services.identity import enroll, match_faces
     from db.queries.core import get_or_create_brand
     from ingest.jobs import ingest_paths
 

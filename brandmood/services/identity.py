@@ -27,12 +27,12 @@ from analytics.identity import (
     vector_to_bytes,
 )
 from analytics.identity_registry import embedder_spec, get_embedder, resolve_threshold
-from brandmood.config import load_config
-from brandmood.workspace import Workspace
+from brandmood.core.settings import load_config
 from db.media_store import MediaStoreError
 from db.models import AssetKind
 from db.queries import identity as q
 from db.queries.core import get_brand, get_or_create_ambassador
+from db.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
@@ -81,7 +81,7 @@ def configured_embedder(embedder: Embedder | str | None = None) -> Embedder:
 
     Raises:
         ValueError: for an unknown embedder name.
-        brandmood.assets.AssetError: its weights cannot be found or loaded.
+        brandmood.core.fetch.AssetError: its weights cannot be found or loaded.
     """
     if embedder is None or isinstance(embedder, str):
         return get_embedder(_name_of(embedder))

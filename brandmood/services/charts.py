@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from analytics.aggregate import LABELS, shares
-from analytics.types import UNCERTAIN
+from brandmood.core.types import UNCERTAIN
 from db.queries.dashboard import ENGAGEMENT_METRICS, EngagementRow, GroupCount
 
 EMOTION_COLORS: dict[str, str] = {

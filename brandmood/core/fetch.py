@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from brandmood.config import load_config
+from brandmood.core.settings import load_config
 
 
 class AssetError(RuntimeError):

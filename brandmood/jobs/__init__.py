@@ -1,1 +1,0 @@
-"""Long-running jobs of the app (analysis, identity…), shared by the CLI and the dashboard."""
