@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from brandmood.services import reports
-from db.queries.dashboard import DashboardFilters
+from db.queries.selection import DashboardFilters
 from tests.pages import expected
 from tests.pages.conftest import run_page
 
@@ -34,12 +34,12 @@ def test_csv_exports_match_sql(filled):
     with s:
         rows = list(csv.DictReader(io.StringIO(reports.faces_csv(data).decode())))
         assets = list(csv.DictReader(io.StringIO(reports.assets_csv(data).decode())))
-    assert len(rows) == expected.counted_faces(ws, brand=ids["brand"], where="a.campaign_id = :c",
-                                               c=ids["summer"])
+    assert len(rows) == expected.counted_faces(
+        ws, brand=ids["brand"], where=lambda f: f.a["campaign_id"] == ids["summer"])
     assert {r["run_id"] for r in rows} == {str(ids["run"])}
     assert all(r["p_contempt"] == "" for r in rows)
-    assert len(assets) == expected.scalar(
-        ws, "SELECT count(*) FROM asset WHERE campaign_id = :c", c=ids["summer"])
+    assert len(assets) == len(expected.assets(
+        ws, where=lambda a: a["campaign_id"] == ids["summer"]))
     by_id = {int(a["asset_id"]): a for a in assets}
     assert by_id[ids["0-f15-hao-ph.jpg"]]["faces_happy"] == "1"
     assert by_id[ids["0-f15-hao-ph.jpg"]]["likes"] == "300"
@@ -53,8 +53,9 @@ def test_excel_has_summary_sheets_and_raw_data(filled):
                              "Assets", "Faces"]
     camp = list(wb["By campaign"].iter_rows(values_only=True))
     spring = next(r for r in camp if r[0] == "Spring")
-    assert spring[1] == expected.counted_faces(filled.ws, brand=filled.ids["brand"],
-                                               where="a.campaign_id = :c", c=filled.ids["spring"])
+    assert spring[1] == expected.counted_faces(
+        filled.ws, brand=filled.ids["brand"],
+        where=lambda f: f.a["campaign_id"] == filled.ids["spring"])
     faces = list(wb["Faces"].iter_rows(values_only=True))
     assert len(faces) - 1 == expected.counted_faces(filled.ws, brand=filled.ids["brand"])
     summary = [r for r in wb["Summary"].iter_rows(values_only=True) if r]
@@ -75,7 +76,7 @@ def test_pdf_report_text(filled):
     assert "below 0.4" in text and "less than 0.1" in text
     assert "Top assets per emotion" in text
     faces = expected.counted_faces(filled.ws, brand=filled.ids["brand"],
-                                   where=expected.FEB)
+                                   where=expected.in_feb)
     assert f"Faces {faces}" in text
     images = sum(len(p.images) for p in pdf.pages)
     assert images >= 3  # charts and thumbnails
