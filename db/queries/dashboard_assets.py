@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from brandmood.core.types import UNCERTAIN, dominant_label
@@ -79,7 +79,8 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
     return total, items
 
 
-def _has_counted_face(filters: DashboardFilters, labels: tuple[str, ...]):
+def _has_counted_face(filters: DashboardFilters,
+                      labels: tuple[str, ...]) -> ColumnElement[bool]:
     """Condition on ``asset``: it has a counted face (of one of ``labels``, if given).
 
     Without reviews this is an ``EXISTS`` per asset that seeks the covering face index

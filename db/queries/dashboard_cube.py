@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     Float,
     FromClause,
+    Select,
     String,
     and_,
     case,
@@ -101,7 +103,9 @@ def summary_serves(filters: DashboardFilters, group: GroupBy | None) -> bool:
             and not filters.ambassador_ids and group in SUMMARY_GROUPS)
 
 
-def _summary_scan(filters: DashboardFilters):
+def _summary_scan(filters: DashboardFilters) -> tuple[
+        FromClause, list[ColumnElement[bool]], list[ColumnElement[int]],
+        ColumnElement[str | None] | None]:
     """``asset LEFT JOIN asset_face_counts``: FROM, WHERE, label columns, stored dominant.
 
     The stored dominant label counts uncertain faces; without them it is None here and
@@ -116,7 +120,7 @@ def _summary_scan(filters: DashboardFilters):
     return frm, asset_conditions(filters), cols, dominant
 
 
-def _inner_key(group: GroupBy | None):
+def _inner_key(group: GroupBy | None) -> ColumnElement | None:
     """The per-asset group key (an ambassador is refined per face afterwards)."""
     if group is None:
         return None
@@ -126,7 +130,7 @@ def _inner_key(group: GroupBy | None):
 
 
 def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: bool,
-               dialect: str, summary: bool):
+               dialect: str, summary: bool) -> CTE:
     """The per-asset CTE ``per``: id, day, analyzed, metrics, group key, ``n0…n8``.
 
     From the summary table (plus ``dl``, the stored dominant label, where it applies)
@@ -147,13 +151,14 @@ def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: 
     return select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
 
 
-def _moved():
+def _moved() -> ColumnElement[bool]:
     """A face matched to an ambassador (not rejected) other than its asset's own."""
     return and_(ambassador_matched(),
                 or_(Asset.ambassador_id.is_(None), Face.ambassador_id != Asset.ambassador_id))
 
 
-def _ambassador_part(per, ns: list, nulls: list):
+def _ambassador_part(per: CTE, ns: list[ColumnElement[int]],
+                     nulls: list[ColumnElement[int]]) -> Select:
     """Label sums per tagged ambassador of the ``per`` assets (part ``g``).
 
     The ambassador ids come from the small index on ``asset.ambassador_id`` (SQLite
