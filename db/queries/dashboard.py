@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, String, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -125,15 +124,3 @@ def brand_options(*, session: Session, brand_id: int) -> dict[str, dict[int, str
         out[name] = {r.id: (r.label if isinstance(r, Channel) else r.name) for r in rows}
     return out
 
-
-def posting_range(*, session: Session, brand_id: int | None) -> tuple[date | None, date | None]:
-    """First and last posting dates of a brand's assets."""
-    q = select(func.min(Asset.posted_at), func.max(Asset.posted_at))
-    if brand_id is not None:
-        q = q.where(Asset.brand_id == brand_id)
-    lo, hi = session.execute(q).one()
-
-    def as_date(v: object) -> date | None:
-        return (v.date() if isinstance(v, datetime) else
-                (date.fromisoformat(str(v)[:10]) if v else None))
-    return as_date(lo), as_date(hi)
