@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brandmood.core.types import EMOTIONS, UNCERTAIN, Emotion
+from brandmood.core.types import LABELS, UNCERTAIN, Emotion, add_counts, dominant_label
 
-LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
-"""Every label a chart shows, in the one fixed order: the eight emotions, then uncertain."""
+__all__ = ["LABELS", "Change", "MeanStats", "Share", "add_counts", "change", "dominant_label",
+           "emotion_or_uncertain", "label_order", "mean_stats", "positive_share", "shares",
+           "weighted_mean_stats", "wilson_interval"]
 
 Z95 = 1.959963984540054
 
@@ -128,16 +129,6 @@ def shares(counts: Mapping[str, int], *, labels: Sequence[str] = LABELS) -> list
     return out
 
 
-def dominant_label(counts: Mapping[str, int]) -> str | None:
-    """The most frequent emotion (``uncertain`` never wins); ties go to the fixed order."""
-    best, best_n = None, 0
-    for e in EMOTIONS:
-        n = counts.get(e.value, 0)
-        if n > best_n:
-            best, best_n = e.value, n
-    return best
-
-
 def mean_stats(values: Sequence[float] | np.ndarray, z_fallback: float = Z95) -> MeanStats:
     """Mean, median and a 95 % t interval of the mean, NaN values left out.
 
@@ -244,14 +235,3 @@ def weighted_mean_stats(values: Sequence[float | None], counts: Sequence[int],
     except ImportError:  # pragma: no cover - scipy ships with scikit-learn
         q = z_fallback
     return MeanStats(n, mean, median, mean - q * sem, mean + q * sem)
-
-
-def add_counts(into: dict[str, int], counts: Mapping[str, int], sign: int = 1) -> None:
-    """Add (``sign=1``) or subtract (``-1``) label counts in place, dropping zeros."""
-    for label, n in counts.items():
-        v = into.get(label, 0) + sign * int(n)
-        if v:
-            into[label] = v
-        else:
-            into.pop(label, None)
-

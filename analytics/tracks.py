@@ -123,7 +123,7 @@ class FaceTracker:
     def _match(self, faces: FaceDetections) -> list[tuple[int, int]]:
         if not self._live or len(faces) == 0:
             return []
-        prev = _concat([t.last for t in self._live])
+        prev = FaceDetections.merge([t.last for t in self._live])
         iou = iou_matrix(prev.boxes, faces.boxes)
         dist = landmark_distance(prev, faces)
         ratio = prev.areas[:, None] / np.clip(faces.areas[None, :], 1e-6, None)
@@ -135,12 +135,6 @@ class FaceTracker:
         cost = np.where(ok, -score, 1e6)
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if ok[r, c]]
-
-
-def _concat(items: list[FaceDetections]) -> FaceDetections:
-    return FaceDetections.create(np.concatenate([f.boxes for f in items]),
-                                 np.concatenate([f.scores for f in items]),
-                                 np.concatenate([f.landmarks for f in items]))
 
 
 def link_tracks(frames: Iterable[tuple[int, FaceDetections]], **kwargs) -> list[FaceDetections]:

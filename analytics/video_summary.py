@@ -139,13 +139,8 @@ def summarize_video(frames: Sequence[tuple[int, FaceDetections]], *,
     """
     times = np.concatenate([np.full(len(f), ts, np.int64) for ts, f in frames]) \
         if frames else np.zeros(0, np.int64)
-    all_faces = [f for _, f in frames]
-    probs = (np.concatenate([f.probs for f in all_faces]) if all_faces
-             else np.zeros((0, N_EMOTIONS), np.float32))
-    tracks = (np.concatenate([f.track_ids for f in all_faces]) if all_faces
-              else np.zeros(0, np.int64))
-    labels = (np.concatenate([label_indices(f) for f in all_faces]) if all_faces
-              else np.zeros(0, np.int64))
+    merged = FaceDetections.merge([f for _, f in frames])
+    probs, tracks, labels = merged.probs, merged.track_ids, label_indices(merged)
     track_summaries = []
     for tid in np.unique(tracks):
         sel = tracks == tid

@@ -31,12 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from brandmood.core.settings import load_config
 from brandmood.core.types import EMOTIONS
+from brandmood.services.dashboard import page_data
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
-from db.queries import dashboard_cube as dc
 from db.queries import dashboard_jobs as jq
 from db.queries import review as rq
 from db.queries.analysis import refresh_face_counts
+from db.queries.selection import DashboardFilters
 from db.workspace import open_workspace
 
 N_BRANDS = 5
@@ -137,12 +138,12 @@ def _faces(cur, rng, *, n_assets: int, n_faces: int, chunk: int = 200_000) -> No
 def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], object]]:
     """What each page queries on a cache miss (one brand; all time or the last ``days``).
 
-    Overview and the group pages run one scan each (``dashboard_cube.page_data``) and
+    Overview and the group pages run one scan each (``brandmood.services.dashboard.page_data``) and
     derive their numbers from it in Python; that derivation is timed too.
     """
     end = (START + timedelta(days=539)).date()
-    f = dq.DashboardFilters(brand_id=brand_id, date_from=end - timedelta(days=days - 1),
-                            date_to=end) if days else dq.DashboardFilters(brand_id=brand_id)
+    f = DashboardFilters(brand_id=brand_id, date_from=end - timedelta(days=days - 1),
+                         date_to=end) if days else DashboardFilters(brand_id=brand_id)
     prev = f.previous_period()
 
     def common():
@@ -151,13 +152,13 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
         dq.brand_options(session=session, brand_id=brand_id)
 
     def overview():
-        data = dc.page_data(session=session, filters=f)  # the page's one face scan
-        prev_kpis = prev and dc.page_data(session=session, filters=prev).kpis()
+        data = page_data(session=session, filters=f)  # the page's one face scan
+        prev_kpis = prev and page_data(session=session, filters=prev).kpis()
         return common(), data.kpis(), prev_kpis, data.trend()
 
     def group(g):
         def run():
-            data = dc.page_data(session=session, filters=f, group=g)
+            data = page_data(session=session, filters=f, group=g)
             return common(), data.distribution(), data.trend(), data.engagement()
         return run
 

@@ -101,42 +101,43 @@ if not rows:
     st.caption("No face matched yet: press **Match all analyzed faces**.")
 verdicts = {None: "machine match", True: "confirmed", False: "rejected"}
 for row in rows:
+    face = row.face
     pic, info, act = st.columns([1, 2, 2])
     try:
-        path = ws.media.path(row.media_path)
-        frame = (media.video_frame(path, row.timestamp_ms / 1000)
-                 if row.kind is AssetKind.VIDEO else media.load_still(path))
-        pic.image(frame.crop(tuple(int(v) for v in row.box)), width=110)
+        path = ws.media.path(face.media_path)
+        frame = (media.video_frame(path, face.timestamp_ms / 1000)
+                 if face.kind is AssetKind.VIDEO else media.load_still(path))
+        pic.image(frame.crop(tuple(int(v) for v in face.row.box)), width=110)
     except (media.MediaError, RuntimeError) as exc:
         pic.caption(str(exc))
-    dist = "—" if row.distance is None else f"{row.distance:.3f}"
+    dist = "—" if face.ambassador_distance is None else f"{face.ambassador_distance:.3f}"
     tag = names.get(row.tagged_ambassador_id, "none") if row.tagged_ambassador_id else "none"
-    info.markdown(f"face {row.face_id} · asset {row.asset_id}"
-                  + (f" at {row.timestamp_ms / 1000:.1f}s" if row.kind is AssetKind.VIDEO
+    info.markdown(f"face {face.face_id} · asset {face.asset_id}"
+                  + (f" at {face.timestamp_ms / 1000:.1f}s" if face.kind is AssetKind.VIDEO
                      else "")
-                  + f"  \ndistance **{dist}** · {verdicts[row.confirmed]}  \n"
+                  + f"  \ndistance **{dist}** · {verdicts[face.ambassador_confirmed]}  \n"
                   f"post tagged: {tag}")
     b1, b2, b3 = act.columns(3)
     with ws.session() as s:
-        if b1.button("Confirm", key=f"ok{row.face_id}"):
-            q.review_match(session=s, face_id=row.face_id, confirmed=True)
+        if b1.button("Confirm", key=f"ok{face.face_id}"):
+            q.review_match(session=s, face_id=face.face_id, confirmed=True)
             s.commit()
             st.rerun()
-        if b2.button("Reject", key=f"no{row.face_id}"):
-            q.review_match(session=s, face_id=row.face_id, confirmed=False)
+        if b2.button("Reject", key=f"no{face.face_id}"):
+            q.review_match(session=s, face_id=face.face_id, confirmed=False)
             s.commit()
             st.rerun()
-        if row.confirmed and b3.button("Make reference", key=f"ref{row.face_id}"):
+        if face.ambassador_confirmed and b3.button("Make reference", key=f"ref{face.face_id}"):
             try:
-                q.reference_from_face(session=s, face_id=row.face_id,
+                q.reference_from_face(session=s, face_id=face.face_id,
                                       model=spec.name.value)
                 s.commit()
                 st.toast("added as a reference")
             except ValueError as exc:
                 st.error(str(exc))
-        other = act.selectbox("Reassign to", [None, *names], key=f"re{row.face_id}",
+        other = act.selectbox("Reassign to", [None, *names], key=f"re{face.face_id}",
                               format_func=lambda i: "—" if i is None else names[i])
-        if other is not None and other != row.ambassador_id:
-            q.review_match(session=s, face_id=row.face_id, confirmed=True, ambassador_id=other)
+        if other is not None and other != face.ambassador_id:
+            q.review_match(session=s, face_id=face.face_id, confirmed=True, ambassador_id=other)
             s.commit()
             st.rerun()

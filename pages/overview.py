@@ -3,14 +3,13 @@
 import streamlit as st
 
 from brandmood.services import charts
-from brandmood.ui import views
-from brandmood.ui.data import query
+from brandmood.ui import data, views
 
 st.title("Overview")
 filters = views.require_filters()
 views.model_caption(filters)
 if filters is not None:
-    kpis = query("kpis", filters)
+    kpis = data.kpis(filters)
     if kpis.assets == 0:
         st.info("This brand has no assets yet. Go to **Upload** to add images, videos or a zip.")
     views.kpi_cards(filters)

@@ -12,7 +12,8 @@ from brandmood.cli.common import UserError, app, user_errors, workspace
 from brandmood.services import reports
 from db.models import Platform
 from db.queries.core import get_brand
-from db.queries.dashboard import DashboardFilters, brand_options
+from db.queries.dashboard import brand_options
+from db.queries.selection import DashboardFilters
 
 
 class CsvKind(enum.StrEnum):

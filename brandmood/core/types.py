@@ -8,6 +8,8 @@ nothing between stages is a string-keyed dict.
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -56,6 +58,30 @@ POSITIVE_EMOTIONS = frozenset({Emotion.HAPPY})
 UNCERTAIN = "uncertain"
 """Aggregates report faces flagged uncertain under this name, beside the eight labels."""
 
+LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
+"""Every label a count or chart shows, in the one fixed order: the eight emotions, then
+uncertain."""
+
+
+def dominant_label(counts: Mapping[str, int]) -> str | None:
+    """The most frequent emotion (``uncertain`` never wins); ties go to the fixed order."""
+    best, best_n = None, 0
+    for e in EMOTIONS:
+        n = counts.get(e.value, 0)
+        if n > best_n:
+            best, best_n = e.value, n
+    return best
+
+
+def add_counts(into: dict[str, int], counts: Mapping[str, int], sign: int = 1) -> None:
+    """Add (``sign=1``) or subtract (``-1``) label counts in place, dropping zeros."""
+    for label, n in counts.items():
+        v = into.get(label, 0) + sign * int(n)
+        if v:
+            into[label] = v
+        else:
+            into.pop(label, None)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -69,6 +95,64 @@ class ModelInfo:
     def label(self) -> str:
         """Short human label, e.g. ``fer-mini-xception@1.0``."""
         return f"{self.name}@{self.version}"
+
+
+Box = tuple[float, float, float, float]
+Landmarks = tuple[tuple[float | None, float | None], ...]
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """One face as the store keeps it: plain numbers, None where unknown (NaN → None).
+
+    What :meth:`FaceDetections.to_rows` gives and :meth:`FaceDetections.from_rows` takes;
+    the store adds where the face is (run, asset, frame).
+
+    Attributes:
+        box: ``(x1, y1, x2, y2)`` in original pixels, ``x2 >= x1`` and ``y2 >= y1``.
+        det_score: detection confidence in ``[0, 1]``.
+        landmarks: five ``(x, y)`` points (None per unknown coordinate), or None where
+            every coordinate is unknown.
+        probs: the eight probabilities in :data:`EMOTIONS` order, each in ``[0, 1]`` or
+            None (the classifier has no such class, or nothing was classified).
+        dominant: the top emotion (None: not classified).
+        confidence: the top probability (None: not classified).
+        uncertain: the classifier's answer is too weak to count as ``dominant``.
+        track_id: face track within a video (None for stills).
+    """
+
+    box: Box
+    det_score: float
+    landmarks: Landmarks | None
+    probs: tuple[float | None, ...]
+    dominant: Emotion | None
+    confidence: float | None
+    uncertain: bool
+    track_id: int | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The label the face counts under: :data:`UNCERTAIN` where flagged, else the top
+        emotion's value (None: not classified)."""
+        if self.dominant is None:
+            return None
+        return UNCERTAIN if self.uncertain else self.dominant.value
+
+    @property
+    def margin(self) -> float:
+        """Top minus second probability (small = uncertain; the top alone if only one)."""
+        vals = sorted((p for p in self.probs if p is not None), reverse=True)
+        if len(vals) < 2:
+            return vals[0] if vals else 0.0
+        return vals[0] - vals[1]
+
+
+def _opt(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _as_float_array(value: np.ndarray | None, shape_tail: tuple[int, ...], n: int,
@@ -141,6 +225,74 @@ class FaceDetections:
         """No faces."""
         return cls.create(np.zeros((0, 4), np.float32), detector=detector)
 
+    @classmethod
+    def merge(cls, parts: Sequence[FaceDetections]) -> FaceDetections:
+        """Every face of several detections in one, in order (e.g. a video's frames).
+
+        The model info is the one the parts that have it agree on.
+
+        Raises:
+            ValueError: where the parts name different detectors or classifiers.
+        """
+        if not parts:
+            return cls.empty()
+        detector = _agreed([p.detector for p in parts], "detector")
+        classifier = _agreed([p.classifier for p in parts], "classifier")
+        return cls(boxes=np.concatenate([p.boxes for p in parts]).astype(np.float32),
+                   scores=np.concatenate([p.scores for p in parts]).astype(np.float32),
+                   landmarks=np.concatenate([p.landmarks for p in parts]).astype(np.float32),
+                   probs=np.concatenate([p.probs for p in parts]).astype(np.float32),
+                   uncertain=np.concatenate([p.uncertain for p in parts]).astype(bool),
+                   track_ids=np.concatenate([p.track_ids for p in parts]).astype(np.int64),
+                   detector=detector, classifier=classifier)
+
+    def to_rows(self) -> list[FaceRow]:
+        """One :class:`FaceRow` per face, as the store keeps it.
+
+        NaN becomes None; boxes are ordered (``x2 >= x1``, ``y2 >= y1``), scores and
+        probabilities clipped to ``[0, 1]``; a track id of -1 becomes None.
+        """
+        dominant = self.dominant
+        confidence = self.confidence
+        rows = []
+        for i in range(len(self)):
+            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
+            lm = self.landmarks[i]
+            probs = tuple(None if p is None else min(max(p, 0.0), 1.0)
+                          for p in (_opt(float(v)) for v in self.probs[i]))
+            conf = _opt(float(confidence[i]))
+            rows.append(FaceRow(
+                box=(x1, y1, max(x2, x1), max(y2, y1)),
+                det_score=min(max(float(self.scores[i]), 0.0), 1.0),
+                landmarks=None if bool(np.isnan(lm).all()) else
+                tuple((_opt(float(x)), _opt(float(y))) for x, y in lm),
+                probs=probs, dominant=dominant[i],
+                confidence=None if conf is None else min(conf, 1.0),
+                uncertain=bool(self.uncertain[i]),
+                track_id=int(self.track_ids[i]) if self.track_ids[i] >= 0 else None))
+        return rows
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[FaceRow], *, detector: ModelInfo | None = None,
+                  classifier: ModelInfo | None = None) -> FaceDetections:
+        """Stored faces back as arrays (None → NaN, no track → -1); inverse of
+        :meth:`to_rows` (``dominant`` and ``confidence`` follow from the probabilities)."""
+        n = len(rows)
+        lm = np.full((n, 5, 2), np.nan, np.float32)
+        for i, r in enumerate(rows):
+            if r.landmarks is not None:
+                lm[i] = [[_nan(x), _nan(y)] for x, y in r.landmarks]
+        return cls(
+            boxes=np.array([r.box for r in rows], np.float32).reshape(n, 4),
+            scores=np.array([r.det_score for r in rows], np.float32),
+            landmarks=lm,
+            probs=np.array([[_nan(p) for p in r.probs] for r in rows],
+                           np.float32).reshape(n, N_EMOTIONS),
+            uncertain=np.array([r.uncertain for r in rows], bool),
+            track_ids=np.array([-1 if r.track_id is None else r.track_id for r in rows],
+                               np.int64),
+            detector=detector, classifier=classifier)
+
     def __len__(self) -> int:
         return len(self.boxes)
 
@@ -196,3 +348,11 @@ class FaceDetections:
         """``(n,)`` box areas in square pixels."""
         wh = np.clip(self.boxes[:, 2:] - self.boxes[:, :2], 0, None)
         return wh[:, 0] * wh[:, 1]
+
+
+def _agreed(infos: list[ModelInfo | None], what: str) -> ModelInfo | None:
+    named = {i for i in infos if i is not None}
+    if len(named) > 1:
+        raise ValueError(f"cannot merge detections of different {what}s: "
+                         + ", ".join(sorted(i.label for i in named)))
+    return next(iter(named), None)

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from analytics.aggregate import LABELS, shares
-from brandmood.core.types import UNCERTAIN
-from db.queries.dashboard import ENGAGEMENT_METRICS, EngagementRow, GroupCount
+from analytics.aggregate import shares
+from brandmood.core.types import LABELS, UNCERTAIN
+from brandmood.services.dashboard import EngagementRow, GroupCount
+from db.queries.dashboard import ENGAGEMENT_METRICS
 
 EMOTION_COLORS: dict[str, str] = {
     "neutral": "#56B4E9",   # sky blue

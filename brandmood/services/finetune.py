@@ -48,20 +48,20 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
     spec = FerMiniXception.input_spec
     by_asset: dict[int, list[mv.ReviewedFace]] = {}
     for r in rows:
-        by_asset.setdefault(r.asset_id, []).append(r)
+        by_asset.setdefault(r.face.asset_id, []).append(r)
     crops, labels, groups, skipped = [], [], [], []
     for group in by_asset.values():
+        first = group[0].face
         try:
-            path = ws.media.path(group[0].media_path)
-            images = (frames_at(path, [r.timestamp_ms for r in group])
-                      if group[0].kind is AssetKind.VIDEO else {0: load_image(path)})
+            path = ws.media.path(first.media_path)
+            images = (frames_at(path, [r.face.timestamp_ms for r in group])
+                      if first.kind is AssetKind.VIDEO else {0: load_image(path)})
         except (OSError, ValueError, RuntimeError) as exc:
-            skipped += [(r.face_id, str(exc)) for r in group]
+            skipped += [(r.face.face_id, str(exc)) for r in group]
             continue
         for r in group:
-            img = images[r.timestamp_ms if r.kind is AssetKind.VIDEO else 0]
-            lm = np.asarray(r.landmarks, np.float32)[None] if r.landmarks else None
-            faces = FaceDetections.create(np.asarray([r.box], np.float32), landmarks=lm)
+            img = images[r.face.timestamp_ms if r.face.kind is AssetKind.VIDEO else 0]
+            faces = FaceDetections.from_rows([r.face.row])
             crops.append(crop_faces(img, faces, spec)[0])
             labels.append(EMOTIONS.index(r.label))
             groups.append(r.group)

@@ -28,10 +28,12 @@ from analytics.identity import (
 )
 from analytics.identity_registry import embedder_spec, get_embedder, resolve_threshold
 from brandmood.core.settings import load_config
+from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
 from db.models import AssetKind
 from db.queries import identity as q
 from db.queries.core import get_brand, get_or_create_ambassador
+from db.queries.faces import StoredFace
 from db.workspace import Workspace
 
 Progress = Callable[[int, int, str], None]
@@ -209,7 +211,7 @@ def frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
     return {t: frames[int(np.argmin(np.abs(times - t)))][1] for t in wanted}
 
 
-def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: Embedder,
+def _embed_asset(ws: Workspace, faces: list[StoredFace], embedder: Embedder,
                  stored: dict[int, bytes]) -> dict[int, np.ndarray]:
     """Embeddings of one asset's faces: stored ones, the rest computed from its media."""
     from analytics.images import load_image
@@ -225,11 +227,12 @@ def _embed_asset(ws: Workspace, faces: list[q.FaceToMatch], embedder: Embedder,
         images = frames_at(path, [f.timestamp_ms for f in todo])
     else:
         images = {0: load_image(path)}
-    by_ts: dict[int, list[q.FaceToMatch]] = {}
+    by_ts: dict[int, list[StoredFace]] = {}
     for f in todo:
         by_ts.setdefault(f.timestamp_ms if f.kind is AssetKind.VIDEO else 0, []).append(f)
     for ts, group in by_ts.items():
-        vecs = embedder.embed(images[ts], np.array([f.box for f in group], np.float32))
+        boxes = FaceDetections.from_rows([f.row for f in group]).boxes
+        vecs = embedder.embed(images[ts], boxes)
         out.update({f.face_id: v for f, v in zip(group, vecs, strict=True)})
     return out
 
@@ -261,7 +264,7 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
         gallery = Gallery.build([(a, vector_from_bytes(v, dim)) for a, v in q.brand_references(
             session=s, brand_id=b.id, model=model)], dim=dim)
         faces = q.faces_to_match(session=s, brand_id=b.id, asset_ids=asset_ids)
-    by_asset: dict[int, list[q.FaceToMatch]] = {}
+    by_asset: dict[int, list[StoredFace]] = {}
     for f in faces:
         by_asset.setdefault(f.asset_id, []).append(f)
     for k, (asset_id, group) in enumerate(by_asset.items()):
@@ -276,7 +279,7 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
     return summary
 
 
-def _match_asset(ws: Workspace, group: list[q.FaceToMatch], gallery: Gallery, threshold: float,
+def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery, threshold: float,
                  embedder: Embedder, summary: MatchSummary) -> None:
     model = embedder.info.name
     with ws.session() as s:
@@ -284,7 +287,7 @@ def _match_asset(ws: Workspace, group: list[q.FaceToMatch], gallery: Gallery, th
                                    model=model)
     vecs = _embed_asset(ws, group, embedder, stored)
     e = np.stack([vecs[f.face_id] for f in group])
-    tracks = np.array([-1 if f.track_id is None else f.track_id for f in group], np.int64)
+    tracks = FaceDetections.from_rows([f.row for f in group]).track_ids
     matches = (match_tracks(e, tracks, gallery, threshold) if group[0].kind is AssetKind.VIDEO
                else match(e, gallery, threshold))
     with ws.session() as s:

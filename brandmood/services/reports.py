@@ -9,15 +9,24 @@ from __future__ import annotations
 import csv
 import enum
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from analytics.aggregate import LABELS, shares
-from brandmood.core.types import POSITIVE_EMOTIONS, UNCERTAIN
+from analytics.aggregate import shares
+from analytics.uncertainty import DEFAULT_RULE
+from brandmood.core.types import LABELS, POSITIVE_EMOTIONS, UNCERTAIN
+from brandmood.services import dashboard as sd
+from db.models import AnalysisRun
+from db.queries import dashboard as dq
+from db.queries import dashboard_assets as da
+from db.queries import export
+from db.queries.export import AssetExportRow, FaceExportRow
+from db.queries.selection import DashboardFilters
 
 EXCEL_MAX_ROWS = 1_048_575
 
@@ -49,8 +58,8 @@ class ReportData:
         groups: ``"campaign" | "channel" | "ambassador"`` → one summary per group.
         trend: ``(week start, label, faces)`` rows.
         top_assets: label → ``(asset id, media file, confidence)`` best first.
-        faces: callable that streams face rows (dicts) for raw data.
-        assets: callable that streams asset rows (dicts).
+        faces: callable that streams the counted faces' rows, for raw data.
+        assets: callable that streams the selected assets' rows.
     """
 
     brand: str
@@ -62,30 +71,42 @@ class ReportData:
     groups: dict[str, list[GroupSummary]]
     trend: list[tuple[str, str, int]]
     top_assets: dict[str, list[tuple[int, Path, float]]]
-    faces: Callable[[], Iterator[dict]]
-    assets: Callable[[], Iterator[dict]]
+    faces: Callable[[], Iterator[FaceExportRow]]
+    assets: Callable[[], Iterator[AssetExportRow]]
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     use_reviews: bool = False
 
 
-def _rule_text(session: Session) -> str:
-    from sqlalchemy import select
+def _rule_of(parameters: Mapping[str, object] | None) -> tuple[float, float]:
+    """``(min confidence, min margin)`` a run recorded (the analyzer's parameters, or an
+    ``uncertainty`` mapping); the default rule where it recorded none."""
+    params = dict(parameters or {})
+    for rule in (params.get("uncertainty"), params.get("rule"), params):
+        if isinstance(rule, Mapping) and {"min_confidence", "min_margin"} <= set(rule):
+            return float(rule["min_confidence"]), float(rule["min_margin"])
+    return DEFAULT_RULE.min_confidence, DEFAULT_RULE.min_margin
 
-    from db.models import AnalysisRun
 
-    params = session.scalar(select(AnalysisRun.parameters).order_by(AnalysisRun.id.desc()))
-    rule = (params or {}).get("uncertainty") or (params or {}).get("rule")
-    if isinstance(rule, dict) and {"min_confidence", "min_margin"} <= set(rule):
-        c, m = rule["min_confidence"], rule["min_margin"]
-    else:
-        try:
-            from analytics.uncertainty import DEFAULT_RULE
+def rule_text(runs: Sequence[AnalysisRun]) -> str:
+    """The uncertainty rule of the analysis runs behind a report's numbers.
 
-            c, m = DEFAULT_RULE.min_confidence, DEFAULT_RULE.min_margin
-        except ImportError:
-            return "a face is uncertain when the model's answer is too weak (rule not recorded)"
-    return (f"a face counts as uncertain when its top probability is below {c:g} or the "
-            f"top two probabilities differ by less than {m:g}")
+    Each distinct rule is named once; where the runs used different rules, the text says
+    so and names the runs of each.
+    """
+    if not runs:
+        return "none applied: nothing in this selection has been analyzed"
+    by_rule: dict[tuple[float, float], list[str]] = {}
+    for run in runs:
+        by_rule.setdefault(_rule_of(run.parameters), []).append(
+            f"{run.model_name}@{run.model_version} (run {run.id})")
+
+    def text(c: float, m: float) -> str:
+        return (f"a face counts as uncertain when its top probability is below {c:g} or the "
+                f"top two probabilities differ by less than {m:g}")
+    if len(by_rule) == 1:
+        return text(*next(iter(by_rule)))
+    return ("the runs behind these numbers used different rules: " + "; ".join(
+        f"{', '.join(names)}: {text(*rule)}" for rule, names in by_rule.items()))
 
 
 def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
@@ -106,19 +127,18 @@ def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
     ]
 
 
-def collect_report(session: Session, *, filters, media_root: Path, brand: str) -> ReportData:
-    """Gather a report's numbers for ``filters`` (a ``DashboardFilters``)."""
-    from db.queries import dashboard as dq
-    from db.queries import dashboard_assets as da
-
-    k = dq.kpis(session=session, filters=filters)
+def collect_report(session: Session, *, filters: DashboardFilters, media_root: Path,
+                   brand: str) -> ReportData:
+    """Gather a report's numbers for ``filters``."""
+    overall = sd.page_data(session=session, filters=filters)
+    k = overall.kpis()
     prev_f = filters.previous_period()
-    p = dq.kpis(session=session, filters=prev_f) if prev_f else None
+    p = sd.page_data(session=session, filters=prev_f).kpis() if prev_f else None
     groups: dict[str, list[GroupSummary]] = {}
     for g in (dq.GroupBy.CAMPAIGN, dq.GroupBy.CHANNEL, dq.GroupBy.AMBASSADOR):
         names = dq.group_names(session=session, group=g, brand_id=filters.brand_id)
         per: dict[str, dict[str, int]] = {}
-        for r in dq.distribution(session=session, filters=filters, group=g):
+        for r in sd.page_data(session=session, filters=filters, group=g).distribution():
             per.setdefault(r.key, {})[r.label] = r.count
         groups[g.value] = [GroupSummary(names.get(key, key), c) for key, c in
                            sorted(per.items(), key=lambda kv: names.get(kv[0], kv[0]))]
@@ -126,15 +146,15 @@ def collect_report(session: Session, *, filters, media_root: Path, brand: str) -
                  da.top_assets(session=session, filters=filters, label=lbl, limit=3)]
            for lbl in LABELS if lbl != UNCERTAIN and k.counts.get(lbl)}
     period = (f"{filters.date_from or 'first post'} to {filters.date_to or 'last post'}")
+    runs = dq.selection_runs(session=session, filters=filters)
     return ReportData(
         brand=brand, period=period,
-        model_versions=dq.model_versions(session=session, filters=filters),
-        uncertainty_rule=_rule_text(session), counts=k.counts, kpis=_kpi_rows(k, p),
-        groups=groups,
-        trend=[(r.key, r.label, r.count) for r in dq.trend(session=session, filters=filters)],
+        model_versions=sorted({f"{r.model_name}@{r.model_version}" for r in runs}),
+        uncertainty_rule=rule_text(runs), counts=k.counts, kpis=_kpi_rows(k, p),
+        groups=groups, trend=[(r.key, r.label, r.count) for r in overall.trend()],
         top_assets=top,
-        faces=lambda: dq.iter_face_rows(session=session, filters=filters),
-        assets=lambda: dq.iter_asset_rows(session=session, filters=filters),
+        faces=lambda: export.iter_face_rows(session=session, filters=filters),
+        assets=lambda: export.iter_asset_rows(session=session, filters=filters),
         use_reviews=filters.use_reviews)
 
 
@@ -148,15 +168,15 @@ def _plain(v):
     return v
 
 
-def rows_csv(rows: Iterable[dict]) -> bytes:
-    """CSV (UTF-8, header from the first row's keys) of streamed rows; empty → empty bytes."""
+def rows_csv(rows: Iterable[NamedTuple]) -> bytes:
+    """CSV (UTF-8, header from the rows' field names) of streamed rows; empty → empty bytes."""
     buf = io.StringIO()
     writer = None
     for row in rows:
         if writer is None:
-            writer = csv.DictWriter(buf, fieldnames=list(row))
-            writer.writeheader()
-        writer.writerow({k: _plain(v) for k, v in row.items()})
+            writer = csv.writer(buf)
+            writer.writerow(row._fields)
+        writer.writerow([_plain(v) for v in row])
     return buf.getvalue().encode("utf-8")
 
 
@@ -206,11 +226,11 @@ def excel_report(data: ReportData) -> bytes:
         sheet = wb.create_sheet(title)
         for i, row in enumerate(rows):
             if i == 0:
-                sheet.append(list(row))
+                sheet.append(list(row._fields))
             if i >= EXCEL_MAX_ROWS - 1:
                 sheet.append([f"truncated at {EXCEL_MAX_ROWS:,} rows: use the CSV export"])
                 break
-            sheet.append([_plain(v) for v in row.values()])
+            sheet.append([_plain(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -251,17 +271,16 @@ def chart_images(figs: list, folder: Path, *, width: int = 1000, height: int = 4
 def report_figures(data: ReportData) -> list:
     """The report's charts: overall share, share per campaign / channel, trend."""
     from brandmood.services import charts
-    from db.queries.dashboard import GroupCount
 
     figs = [charts.single_share_bar(data.counts, title="Emotion share of all faces")]
     for name in ("campaign", "channel", "ambassador"):
         groups = data.groups.get(name) or []
         if groups:
-            rows = [GroupCount(g.name, lbl, n) for g in groups for lbl, n in g.counts.items()]
+            rows = [sd.GroupCount(g.name, lbl, n) for g in groups for lbl, n in g.counts.items()]
             figs.append(charts.share_bars(rows, {g.name: g.name for g in groups},
                                           title=f"Emotion share per {name}"))
     if data.trend:
-        figs.append(charts.trend_chart([GroupCount(*t) for t in data.trend]))
+        figs.append(charts.trend_chart([sd.GroupCount(*t) for t in data.trend]))
     return figs
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics.aggregate import LABELS
-from brandmood.core.types import EMOTIONS
+from brandmood.core.types import EMOTIONS, LABELS
 from brandmood.services.charts import EMOTION_COLORS
-from brandmood.ui import media
-from brandmood.ui.data import query, workspace
+from brandmood.ui import data, media
+from brandmood.ui.data import workspace
 from db.models import AssetKind
-from db.queries.dashboard import DashboardFilters
-from db.queries.dashboard_assets import AssetDetail, FaceInfo, asset_detail
+from db.queries.dashboard_assets import AssetDetail, asset_detail
+from db.queries.faces import StoredFace
+from db.queries.selection import DashboardFilters
 
 PAGE_SIZE = 24
 NA = "n/a — model has no such class"
@@ -38,10 +38,10 @@ def gallery(filters: DashboardFilters) -> None:
     """Filter widgets and a grid of asset tiles with an Open button each."""
     c1, c2 = st.columns([3, 1])
     labels = c1.multiselect("Faces showing", list(LABELS), key="gal_labels", placeholder="any")
-    total, _ = query("gallery", filters, labels=tuple(labels), limit=1, offset=0)
+    total, _ = data.gallery(filters, labels=tuple(labels), limit=1, offset=0)
     pages = max(1, -(-total // PAGE_SIZE))
     page = c2.number_input(f"Page (of {pages})", 1, pages, 1, key="gal_page")
-    total, items = query("gallery", filters, labels=tuple(labels), limit=PAGE_SIZE,
+    total, items = data.gallery(filters, labels=tuple(labels), limit=PAGE_SIZE,
                          offset=(int(page) - 1) * PAGE_SIZE)
     st.caption(f"{total:,} assets match. Use the sidebar for channel, campaign, ambassador, "
                "date and confidence; pick emotions above.")
@@ -87,7 +87,7 @@ def detail(asset_id: int, *, use_reviews: bool) -> None:
         _still(path, d, use_reviews)
     else:
         _video(path, d, use_reviews)
-    face_table(d.faces)
+    face_table(d.faces, d.reviews)
 
 
 def _still(path, d: AssetDetail, use_reviews: bool) -> None:
@@ -96,7 +96,7 @@ def _still(path, d: AssetDetail, use_reviews: bool) -> None:
     except media.MediaError as exc:
         st.error(str(exc))
         return
-    st.image(media.draw_faces(img, d.faces, use_reviews=use_reviews),
+    st.image(media.draw_faces(img, d.faces, reviews=d.reviews if use_reviews else None),
              caption=f"{len(d.faces)} faces")
 
 
@@ -115,20 +115,21 @@ def _video(path, d: AssetDetail, use_reviews: bool) -> None:
     stamps = sorted({f.timestamp_ms for f in d.faces})
     near = min(stamps, key=lambda t: abs(t - second * 1000)) if stamps else None
     shown = [f for f in d.faces if f.timestamp_ms == near]
-    st.image(media.draw_faces(img, shown, use_reviews=use_reviews),
+    st.image(media.draw_faces(img, shown, reviews=d.reviews if use_reviews else None),
              caption=f"frame at {second:.1f}s; boxes from the sample at "
                      f"{(near or 0) / 1000:.1f}s")
 
 
-def timeline(faces: list[FaceInfo]) -> go.Figure:
+def timeline(faces: list[StoredFace]) -> go.Figure:
     """Emotion per face track over time (one row per track, labels as text)."""
     fig = go.Figure()
     for label in LABELS:
-        pts = [f for f in faces if f.label == label]
+        pts = [f for f in faces if f.row.label == label]
         if not pts:
             continue
         fig.add_scatter(x=[f.timestamp_ms / 1000 for f in pts],
-                        y=[f"track {f.track_id if f.track_id is not None else '-'}" for f in pts],
+                        y=[f"track {'-' if f.row.track_id is None else f.row.track_id}"
+                           for f in pts],
                         mode="markers+text", name=label, text=[label] * len(pts),
                         textposition="top center", marker={"color": EMOTION_COLORS[label],
                                                            "size": 12, "symbol": "square"})
@@ -137,17 +138,23 @@ def timeline(faces: list[FaceInfo]) -> go.Figure:
     return fig
 
 
-def face_table(faces: list[FaceInfo]) -> None:
-    """The eight probabilities of every face; classes the model lacks shown as n/a."""
+def face_table(faces: list[StoredFace], reviews: dict[int, str]) -> None:
+    """The eight probabilities of every face; classes the model lacks shown as n/a.
+
+    Args:
+        reviews: face id → newest reviewed label.
+    """
     if not faces:
         st.info("No faces were found in this asset (or it has not been analyzed yet).")
         return
     rows = []
     for f in faces:
+        conf = f.row.confidence
         row = {"face": f"#{f.face_id}", "t (s)": f.timestamp_ms / 1000,
-               "track": f.track_id, "label": f.label, "reviewed": f.review or "",
-               "confidence": f"{f.confidence:.2f}" if f.confidence is not None else NA}
-        for e, p in zip(EMOTIONS, f.probs, strict=True):
+               "track": f.row.track_id, "label": f.row.label,
+               "reviewed": reviews.get(f.face_id, ""),
+               "confidence": f"{conf:.2f}" if conf is not None else NA}
+        for e, p in zip(EMOTIONS, f.row.probs, strict=True):
             row[e.value] = f"{p:.3f}" if p is not None else NA
         rows.append(row)
     st.dataframe(rows, hide_index=True)

@@ -1,31 +1,25 @@
-"""The app's workspace (opened once) and cached access to the dashboard queries.
+"""The app's workspace (opened once) and cached access to the dashboard's data.
 
 Results are cached with ``st.cache_data`` keyed by the database, the data version (which
-changes whenever a job or a reviewer writes) and the filters, so a rerun that changes
-nothing costs a few index lookups.
+changes whenever a job or a reviewer writes) and the arguments, so a rerun that changes
+nothing costs a few index lookups. A page's numbers come from one cached scan
+(:func:`page_data`); :func:`kpis`, :func:`trend`, :func:`distribution` and
+:func:`engagement` read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import streamlit as st
 
 from brandmood.core.settings import load_config
+from brandmood.services import dashboard as sd
+from brandmood.services.dashboard import EngagementRow, GroupCount, Kpis, PageData, Period
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
-from db.queries import dashboard_cube as dc
-from db.queries.dashboard import DashboardFilters, DataVersion
+from db.queries.dashboard import DataVersion, GroupBy
+from db.queries.dashboard_assets import GalleryItem
+from db.queries.selection import DashboardFilters
 from db.workspace import Workspace, open_workspace
-
-QUERIES: dict[str, Callable[..., Any]] = {
-    "page_data": dc.page_data,
-    "label_counts": dq.label_counts,
-    "model_versions": dq.model_versions,
-    "gallery": da.gallery,
-    "top_assets": da.top_assets,
-}
 
 
 @st.cache_resource(show_spinner="Opening the workspace…")
@@ -51,32 +45,58 @@ def version() -> DataVersion:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _query(key: str, ver: DataVersion, name: str, filters: DashboardFilters | None,
-           args: tuple) -> Any:
-    fn = QUERIES[name]
+def _page_data(key: str, ver: DataVersion, filters: DashboardFilters,
+               group: GroupBy | None) -> PageData:
     with workspace().session() as s:
-        kwargs = dict(args)
-        if filters is not None:
-            kwargs["filters"] = filters
-        return fn(session=s, **kwargs)
+        return sd.page_data(session=s, filters=filters, group=group)
 
 
-DERIVED = ("kpis", "trend", "distribution", "engagement")
-"""Names answered from the page's cached :class:`~db.queries.dashboard_cube.PageData`
-(one scan per page and filters; ``group=`` picks the group page's data)."""
+@st.cache_data(show_spinner=False, max_entries=512)
+def _model_versions(key: str, ver: DataVersion, filters: DashboardFilters) -> list[str]:
+    with workspace().session() as s:
+        return dq.model_versions(session=s, filters=filters)
 
 
-def query(name: str, filters: DashboardFilters | None = None, **kwargs: Any) -> Any:
-    """Run a named dashboard query through the cache.
+@st.cache_data(show_spinner=False, max_entries=512)
+def _gallery(key: str, ver: DataVersion, filters: DashboardFilters, labels: tuple[str, ...],
+             limit: int, offset: int) -> tuple[int, list[GalleryItem]]:
+    with workspace().session() as s:
+        return da.gallery(session=s, filters=filters, labels=labels, limit=limit,
+                          offset=offset)
 
-    Raises:
-        KeyError: for an unknown query name.
-    """
-    if name in DERIVED:
-        group = kwargs.pop("group", None)
-        data = _query(db_key(), version(), "page_data", filters,
-                      (("group", group),) if group is not None else ())
-        return getattr(data, name)(**kwargs)
-    if name not in QUERIES:
-        raise KeyError(f"unknown dashboard query {name!r}")
-    return _query(db_key(), version(), name, filters, tuple(sorted(kwargs.items())))
+
+def page_data(filters: DashboardFilters, group: GroupBy | None = None) -> PageData:
+    """The page's one scan (Overview: ``group`` None; a group page: its group), cached."""
+    return _page_data(db_key(), version(), filters, group)
+
+
+def kpis(filters: DashboardFilters) -> Kpis:
+    """Headline numbers of the selection (from the Overview's scan)."""
+    return page_data(filters).kpis()
+
+
+def trend(filters: DashboardFilters, period: Period = Period.WEEK,
+          group: GroupBy | None = None) -> list[GroupCount]:
+    """Faces per (period start, label), from the page's scan (``group``: a group page's)."""
+    return page_data(filters, group).trend(period)
+
+
+def distribution(filters: DashboardFilters, group: GroupBy) -> list[GroupCount]:
+    """Faces per (group, label), from the group page's scan."""
+    return page_data(filters, group).distribution()
+
+
+def engagement(filters: DashboardFilters, group: GroupBy) -> list[EngagementRow]:
+    """Engagement per asset-dominant label, from the group page's scan."""
+    return page_data(filters, group).engagement()
+
+
+def model_versions(filters: DashboardFilters) -> list[str]:
+    """``name@version`` of the runs behind the selection's numbers, cached."""
+    return _model_versions(db_key(), version(), filters)
+
+
+def gallery(filters: DashboardFilters, *, labels: tuple[str, ...] = (), limit: int = 24,
+            offset: int = 0) -> tuple[int, list[GalleryItem]]:
+    """A page of the gallery: ``(total matching assets, items)``, cached."""
+    return _gallery(db_key(), version(), filters, labels, limit, offset)

@@ -13,8 +13,9 @@ import streamlit as st
 from brandmood.ui.data import workspace
 from db.models import Platform
 from db.queries.core import list_brands
-from db.queries.dashboard import DashboardFilters, brand_options
+from db.queries.dashboard import brand_options
 from db.queries.review import SettingKey, get_setting
+from db.queries.selection import DashboardFilters
 
 PARAMS = ("brand", "campaigns", "channels", "ambassadors", "platforms", "from", "to",
           "min_conf", "uncertain", "reviews")

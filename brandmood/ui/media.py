@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandmood.services.charts import EMOTION_COLORS
-from db.queries.dashboard_assets import FaceInfo
+from db.queries.faces import StoredFace
 
 
 class MediaError(RuntimeError):
@@ -84,20 +84,26 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def draw_faces(image: Image.Image, faces: Sequence[FaceInfo], *,
-               use_reviews: bool = False) -> Image.Image:
-    """A copy of ``image`` with each face's box and ``#id label confidence`` written on it."""
+def draw_faces(image: Image.Image, faces: Sequence[StoredFace], *,
+               reviews: Mapping[int, str] | None = None) -> Image.Image:
+    """A copy of ``image`` with each face's box and ``#id label confidence`` written on it.
+
+    Args:
+        reviews: face id → reviewed label, shown over the model's label (None: model
+            labels only).
+    """
     out = image.copy()
     draw = ImageDraw.Draw(out)
     width = max(2, round(max(out.size) / 300))
     font = _font(max(12, round(max(out.size) / 45)))
     for f in faces:
-        label = (f.review if use_reviews and f.review else f.label) or "unclassified"
+        review = (reviews or {}).get(f.face_id)
+        label = (review or f.row.label) or "unclassified"
         color = EMOTION_COLORS.get(label, "#FFFFFF")
-        x1, y1, x2, y2 = f.box
+        x1, y1, x2, y2 = f.row.box
         draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
-        conf = f" {f.confidence:.0%}" if f.confidence is not None else ""
-        text = f"#{f.face_id} {label}{conf}{' (reviewed)' if use_reviews and f.review else ''}"
+        conf = f" {f.row.confidence:.0%}" if f.row.confidence is not None else ""
+        text = f"#{f.face_id} {label}{conf}{' (reviewed)' if review else ''}"
         tb = draw.textbbox((x1, y1), text, font=font)
         ty = max(0, y1 - (tb[3] - tb[1]) - 4)
         draw.rectangle((x1, ty, x1 + tb[2] - tb[0] + 6, ty + tb[3] - tb[1] + 4), fill=color)

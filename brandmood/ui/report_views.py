@@ -7,7 +7,7 @@ import streamlit as st
 from brandmood.services import reports
 from brandmood.ui.data import workspace
 from db.models import Brand
-from db.queries.dashboard import DashboardFilters
+from db.queries.selection import DashboardFilters
 
 KINDS = {
     "faces_csv": ("Faces (CSV)", "faces.csv", "text/csv"),

@@ -8,17 +8,11 @@ from brandmood.core.types import EMOTIONS, Emotion
 from brandmood.ui import media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
-from db.queries.dashboard import DashboardFilters
-from db.queries.review import QueueItem, review_count, review_queue, store_review
+from db.queries.faces import StoredFace
+from db.queries.review import review_count, review_queue, store_review
+from db.queries.selection import DashboardFilters
 
 SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
-
-
-def model_top(item: QueueItem) -> Emotion | None:
-    """The model's top emotion (even where the face is flagged uncertain)."""
-    best = max(((p, e) for p, e in zip(item.probs, EMOTIONS, strict=True) if p is not None),
-               default=None, key=lambda t: t[0])
-    return best[1] if best else None
 
 
 def _save(face_id: int, label: Emotion) -> None:
@@ -28,7 +22,7 @@ def _save(face_id: int, label: Emotion) -> None:
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
 
 
-def _picture(item: QueueItem):
+def _picture(item: StoredFace):
     path = workspace().media.path(item.media_path)
     try:
         img = (media.load_still(path) if item.kind is AssetKind.IMAGE
@@ -36,7 +30,7 @@ def _picture(item: QueueItem):
     except media.MediaError as exc:
         st.error(str(exc))
         return None
-    return media.crop_face(img, item.box, size=220)
+    return media.crop_face(img, item.row.box, size=220)
 
 
 def review(filters: DashboardFilters) -> None:
@@ -53,16 +47,17 @@ def review(filters: DashboardFilters) -> None:
                 "nothing has been analyzed yet (see **Upload**).")
         return
     item = queue[0]
-    top = model_top(item)
+    top = item.row.dominant  # the model's top emotion, even where flagged uncertain
+    face = item.row
     c1, c2 = st.columns([1, 2])
     crop = _picture(item)
     if crop is not None:
         c1.image(crop, caption=f"face #{item.face_id} of asset #{item.asset_id}")
-    conf = f"{item.confidence:.0%}" if item.confidence is not None else "n/a"
+    conf = f"{face.confidence:.0%}" if face.confidence is not None else "n/a"
     c2.markdown(f"**Model says:** {top.value if top else 'nothing'} ({conf}"
-                f"{', flagged uncertain' if item.uncertain else ''}, margin {item.margin:.2f})")
+                f"{', flagged uncertain' if face.uncertain else ''}, margin {face.margin:.2f})")
     c2.dataframe([{e.value: (f"{p:.2f}" if p is not None else "n/a")
-                   for e, p in zip(EMOTIONS, item.probs, strict=True)}], hide_index=True)
+                   for e, p in zip(EMOTIONS, face.probs, strict=True)}], hide_index=True)
     if top is not None:
         c2.button(f"Confirm {top.value} (Enter)", type="primary", key="rv_confirm",
                   shortcut="Enter", on_click=_save, args=(item.face_id, top))

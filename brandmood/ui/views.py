@@ -6,9 +6,11 @@ import streamlit as st
 
 from analytics.aggregate import change
 from brandmood.services import charts
-from brandmood.ui.data import query
+from brandmood.services.dashboard import Period
+from brandmood.ui import data
 from brandmood.ui.filters import current_filters
-from db.queries.dashboard import ENGAGEMENT_METRICS, DashboardFilters, GroupBy, Period
+from db.queries.dashboard import ENGAGEMENT_METRICS, GroupBy, group_names
+from db.queries.selection import DashboardFilters
 
 NO_BRAND = ("**No data yet.** Go to **Upload** to add your brand's images, videos or a zip "
             "file, or load the demo workspace from a terminal: `brandmood demo`.")
@@ -29,7 +31,7 @@ def model_caption(filters: DashboardFilters | None) -> None:
     if filters is None:
         st.caption("Model: none yet — nothing has been analyzed.")
         return
-    versions = query("model_versions", filters)
+    versions = data.model_versions(filters)
     text = ", ".join(versions) if versions else "none yet — nothing analyzed in this selection"
     labels = "reviewed labels where a person reviewed a face, else " if filters.use_reviews else ""
     st.caption(f"Numbers from {labels}model: {text}")
@@ -44,9 +46,9 @@ def _fmt_delta(cur: float, prev: float | None, *, pct: bool) -> str | None:
 
 def kpi_cards(filters: DashboardFilters) -> None:
     """Six KPI cards, with the change against the previous period where a range is set."""
-    k = query("kpis", filters)
+    k = data.kpis(filters)
     prev_f = filters.previous_period()
-    p = query("kpis", prev_f) if prev_f else None
+    p = data.kpis(prev_f) if prev_f else None
     cols = st.columns(6)
     cols[0].metric("Assets", f"{k.assets:,}", _fmt_delta(k.assets, p and p.assets, pct=False))
     cols[1].metric("Faces", f"{k.faces:,}", _fmt_delta(k.faces, p and p.faces, pct=False))
@@ -70,7 +72,7 @@ def trend_section(filters: DashboardFilters, key: str, group: GroupBy | None = N
     """Emotion share over time with a period picker (``group``: the group page's data)."""
     period = st.segmented_control("Period", [p.value for p in Period], default="week",
                                   key=f"{key}_period") or "week"
-    rows = query("trend", filters, period=Period(period), group=group)
+    rows = data.trend(filters, Period(period), group)
     if rows:
         st.plotly_chart(charts.trend_chart(rows), key=f"{key}_trend")
     else:
@@ -84,7 +86,7 @@ def group_page(group: GroupBy, title: str) -> None:
     model_caption(filters)
     if filters is None:
         return
-    rows = query("distribution", filters, group=group)
+    rows = data.distribution(filters, group)
     if not rows:
         st.info(NO_FACES)
         return
@@ -110,17 +112,14 @@ def group_page(group: GroupBy, title: str) -> None:
 
 
 def _names(group: GroupBy, filters: DashboardFilters) -> dict[str, str]:
-    from brandmood.ui.data import workspace
-    from db.queries.dashboard import group_names
-
-    with workspace().session() as s:
+    with data.workspace().session() as s:
         return group_names(session=s, group=group, brand_id=filters.brand_id)
 
 
 def engagement_section(filters: DashboardFilters, key: str, group: GroupBy) -> None:
     """Emotion × engagement: mean, median, n and 95 % interval per dominant emotion."""
     st.subheader("Emotion × engagement")
-    rows = query("engagement", filters, group=group)
+    rows = data.engagement(filters, group)
     if not rows:
         st.info("No assets with faces and engagement numbers in this selection.")
         return

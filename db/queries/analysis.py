@@ -8,15 +8,13 @@ picks a run sees every asset; another model or other parameters start a new run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from sqlalchemy import and_, case, delete, func, insert, literal, not_, null, select, true
+from sqlalchemy import Select, and_, case, delete, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 
-from brandmood.core.types import EMOTIONS, UNCERTAIN, FaceDetections
+from brandmood.core.types import LABELS, FaceDetections
 from db.models import (
     AnalysisRun,
     Asset,
@@ -29,6 +27,8 @@ from db.models import (
     utcnow,
 )
 from db.queries.core import NotFoundError
+from db.queries.faces import face_values
+from db.queries.selection import DashboardFilters, counted_faces, current_runs
 
 
 @dataclass(frozen=True)
@@ -126,40 +126,28 @@ def clear_asset(*, session: Session, run_id: int, asset_id: int) -> None:
     refresh_face_counts(session=session, asset_ids=[asset_id])
 
 
-FACE_COUNT_LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
-"""Labels of :class:`AssetFaceCounts`' ``n_<label>`` columns, in order."""
-
-
-def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None):
+def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None) -> Select:
     """``SELECT`` of :class:`AssetFaceCounts` rows from the faces of each asset's current run.
 
-    The current run of an asset is its latest analyzed one (as the dashboard counts);
-    an asset without one gets no row, one without labelled faces a row of zeros.
+    The counted faces of the dashboard's default view (:func:`counted_faces` with no
+    filter); an asset without an analyzed run gets no row, one without labelled faces a
+    row of zeros.
 
     Args:
         dialect: ``session.get_bind().dialect.name`` (the maximum of many values differs).
         asset_ids: only these assets (None: every asset).
     """
-    cur = select(AssetAnalysis.asset_id.label("asset_id"),
-                 func.max(AssetAnalysis.run_id).label("run_id")).where(
-        AssetAnalysis.status == AssetStatus.ANALYZED)
-    if asset_ids is not None:
-        cur = cur.where(AssetAnalysis.asset_id.in_(list(asset_ids)))
-    cur = cur.group_by(AssetAnalysis.asset_id).subquery("cur")
-    conds = [and_(not_(Face.uncertain), Face.dominant == e) for e in EMOTIONS]
-    conds.append(Face.uncertain == true())
+    cur = current_runs(None if asset_ids is None else list(asset_ids))
+    faces = counted_faces(DashboardFilters(), asset_id=cur.c.asset_id, run_id=cur.c.run_id)
     per = (select(cur.c.asset_id, cur.c.run_id, func.count(Face.id).label("n_faces"),
-                  *(func.count(case((c, 1))).label(f"n_{lbl}")
-                    for c, lbl in zip(conds, FACE_COUNT_LABELS, strict=True)))
-           .select_from(cur.outerjoin(Face, and_(Face.asset_id == cur.c.asset_id,
-                                                 Face.run_id == cur.c.run_id,
-                                                 Face.dominant.is_not(None))))
+                  *(func.count(case((faces.has_label(lbl), 1))).label(f"n_{lbl}")
+                    for lbl in LABELS))
+           .select_from(cur.outerjoin(Face, and_(*faces.on)))
            .group_by(cur.c.asset_id, cur.c.run_id).subquery("per"))
-    ns = [per.c[f"n_{lbl}"] for lbl in FACE_COUNT_LABELS]
+    ns = [per.c[f"n_{lbl}"] for lbl in LABELS]
     top = func.max(*ns) if dialect == "sqlite" else func.greatest(*ns)
     dominant = case((per.c.n_faces == 0, null()),
-                    *((n == top, literal(lbl)) for n, lbl in zip(ns, FACE_COUNT_LABELS,
-                                                                  strict=True)))
+                    *((n == top, literal(lbl)) for n, lbl in zip(ns, LABELS, strict=True)))
     return select(per.c.asset_id, per.c.run_id, per.c.n_faces, *ns, dominant.label("dominant"))
 
 
@@ -174,8 +162,7 @@ def refresh_face_counts(*, session: Session, asset_ids: Sequence[int] | None = N
         stmt = stmt.where(AssetFaceCounts.asset_id.in_(ids))
     session.execute(stmt)
     sel = face_counts_select(dialect=session.get_bind().dialect.name, asset_ids=ids)
-    cols = ["asset_id", "run_id", "n_faces", *(f"n_{lbl}" for lbl in FACE_COUNT_LABELS),
-            "dominant"]
+    cols = ["asset_id", "run_id", "n_faces", *(f"n_{lbl}" for lbl in LABELS), "dominant"]
     session.execute(insert(AssetFaceCounts).from_select(cols, sel))
 
 
@@ -192,37 +179,6 @@ def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> di
     return have
 
 
-def _opt(value: float) -> float | None:
-    v = float(value)
-    return None if math.isnan(v) else v
-
-
-def face_rows(faces: FaceDetections, *, run_id: int, asset_id: int,
-              frame_id: int) -> list[dict]:
-    """Insert parameters of the :class:`Face` rows for one frame (NaN → NULL)."""
-    dominant = faces.dominant
-    confidence = faces.confidence
-    rows = []
-    for i in range(len(faces)):
-        x1, y1, x2, y2 = (float(v) for v in faces.boxes[i])
-        lm = faces.landmarks[i]
-        row = {
-            "frame_id": frame_id, "run_id": run_id, "asset_id": asset_id,
-            "x1": x1, "y1": y1, "x2": max(x2, x1), "y2": max(y2, y1),
-            "det_score": min(max(float(faces.scores[i]), 0.0), 1.0),
-            "landmarks": None if bool(np.isnan(lm).all()) else
-            [[_opt(x), _opt(y)] for x, y in lm],
-            "dominant": dominant[i], "confidence": _opt(min(float(confidence[i]), 1.0)),
-            "uncertain": bool(faces.uncertain[i]),
-            "track_id": int(faces.track_ids[i]) if faces.track_ids[i] >= 0 else None,
-        }
-        for k, emotion in enumerate(EMOTIONS):
-            p = _opt(faces.probs[i, k])
-            row[f"p_{emotion.value}"] = None if p is None else min(max(p, 0.0), 1.0)
-        rows.append(row)
-    return rows
-
-
 def write_asset_result(*, session: Session, run_id: int, asset: Asset,
                        frames: Sequence[tuple[int, FaceDetections]], summary: dict,
                        seconds: float) -> int:
@@ -235,8 +191,8 @@ def write_asset_result(*, session: Session, run_id: int, asset: Asset,
     """
     clear_asset(session=session, run_id=run_id, asset_id=asset.id)
     ids = _frame_ids(session, asset.id, [ts for ts, _ in frames])
-    rows = [r for ts, faces in frames
-            for r in face_rows(faces, run_id=run_id, asset_id=asset.id, frame_id=ids[int(ts)])]
+    rows = [{"frame_id": ids[int(ts)], "run_id": run_id, "asset_id": asset.id,
+             **face_values(row)} for ts, faces in frames for row in faces.to_rows()]
     if rows:
         session.execute(insert(Face), rows)
     session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.ANALYZED,
@@ -319,7 +275,7 @@ def frames_of(*, session: Session, asset_id: int) -> Sequence[Frame]:
                            .order_by(Frame.timestamp_ms)).all()
 
 
-__all__ = ["FACE_COUNT_LABELS", "RunSignature", "asset_outcomes", "assets_to_analyze",
-           "clear_asset", "count_done", "face_counts_select", "face_rows", "find_run",
+__all__ = ["RunSignature", "asset_outcomes", "assets_to_analyze",
+           "clear_asset", "count_done", "face_counts_select", "find_run",
            "finish_run", "frames_of", "get_run", "refresh_face_counts", "run_faces",
            "start_run", "write_asset_failure", "write_asset_result"]

@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.aggregate import dominant_label
-from brandmood.core.types import UNCERTAIN, Emotion
+from brandmood.core.types import UNCERTAIN, dominant_label
 from db.models import AnalysisRun, Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
-from db.queries.dashboard import (
+from db.queries.faces import StoredFace, stored_faces
+from db.queries.selection import (
     DashboardFilters,
-    ambassador_key,
     asset_conditions,
-    current_run_of_asset,
-    face_base,
+    counted_faces,
     latest_reviews,
 )
 
@@ -35,39 +33,20 @@ class GalleryItem:
 
 
 @dataclass(frozen=True)
-class FaceInfo:
-    """One face of an asset as the asset page shows it.
+class AssetDetail:
+    """An asset with its names, run and faces (in frame, then face order).
 
     Attributes:
-        box: ``(x1, y1, x2, y2)`` in original pixels.
-        probs: the eight probabilities in ``EMOTIONS`` order (None: no such class).
-        label: the model's label (``"uncertain"`` where flagged).
-        review: the newest reviewed label, if any.
+        reviews: face id → the newest reviewed label, for the reviewed faces.
     """
-
-    face_id: int
-    frame_id: int
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    det_score: float
-    probs: tuple[float | None, ...]
-    label: str | None
-    confidence: float | None
-    uncertain: bool
-    track_id: int | None
-    review: str | None
-
-
-@dataclass(frozen=True)
-class AssetDetail:
-    """An asset with its names, run and faces (in frame, then face order)."""
 
     asset: Asset
     campaign: str | None
     channel: str | None
     ambassador: str | None
     run_label: str | None
-    faces: list[FaceInfo]
+    faces: list[StoredFace]
+    reviews: dict[int, str]
 
 
 def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, ...] = (),
@@ -78,7 +57,7 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
         ``(total matching assets, items of this page)``.
     """
     cond = asset_conditions(filters)
-    base = face_base(filters)
+    faces = counted_faces(filters)
     if labels or filters.min_confidence > 0 or filters.ambassador_ids:
         cond.append(_has_counted_face(filters, labels))
     total = int(session.scalar(select(func.count(Asset.id)).where(*cond)) or 0)
@@ -87,8 +66,8 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
     ids = [a.id for a in assets]
     counts: dict[int, dict[str, int]] = {}
     if ids:
-        q = (base.query(Face.asset_id, base.label, func.count())
-             .where(Face.asset_id.in_(ids)).group_by(Face.asset_id, base.label))
+        q = (faces.query(Face.asset_id, faces.label, func.count())
+             .where(Face.asset_id.in_(ids)).group_by(Face.asset_id, faces.label))
         for aid, lbl, n in session.execute(q):
             counts.setdefault(aid, {})[str(lbl)] = int(n)
     items = []
@@ -100,29 +79,18 @@ def gallery(*, session: Session, filters: DashboardFilters, labels: tuple[str, .
     return total, items
 
 
-def _has_counted_face(filters: DashboardFilters, labels: tuple[str, ...]):
+def _has_counted_face(filters: DashboardFilters,
+                      labels: tuple[str, ...]) -> ColumnElement[bool]:
     """Condition on ``asset``: it has a counted face (of one of ``labels``, if given).
 
     Without reviews this is an ``EXISTS`` per asset that seeks the covering face index
     (asset, run, label) and stops at the first match, instead of listing every face.
     """
-    if filters.use_reviews:
-        base = face_base(filters)
-        q = base.query(Face.asset_id)
-        return Asset.id.in_(q.where(base.label.in_(labels)) if labels else q)
-    conds = [Face.asset_id == Asset.id, Face.run_id == current_run_of_asset(),
-             Face.dominant.is_not(None)]
-    if labels:
-        conds.append(or_(*(Face.uncertain == true() if lbl == UNCERTAIN else
-                           and_(Face.dominant == Emotion(lbl), not_(Face.uncertain))
-                           for lbl in labels)))
-    if not filters.include_uncertain:
-        conds.append(not_(Face.uncertain))
-    if filters.min_confidence > 0:
-        conds.append(Face.confidence >= filters.min_confidence)
-    if filters.ambassador_ids:
-        conds.append(ambassador_key().in_(filters.ambassador_ids))
-    return exists().where(*conds)
+    faces = counted_faces(filters)
+    label = [or_(*(faces.label_is(lbl) for lbl in labels))] if labels else []
+    if faces.review is not None:
+        return Asset.id.in_(faces.query(Face.asset_id).where(*label))
+    return exists().where(*faces.on, *faces.where(), *label)
 
 
 def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:
@@ -134,32 +102,29 @@ def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:
         AssetAnalysis.asset_id == asset_id, AssetAnalysis.status == AssetStatus.ANALYZED))
     run = session.get(AnalysisRun, run_id) if run_id else None
     rv = latest_reviews()
-    q = (select(Face, Frame.timestamp_ms, rv.c.label)
-         .join(Frame, Frame.id == Face.frame_id)
+    q = (stored_faces().add_columns(rv.c.label)
          .outerjoin(rv, rv.c.face_id == Face.id)
          .where(Face.asset_id == asset_id, Face.run_id == (run_id or -1))
          .order_by(Frame.timestamp_ms, Face.id))
-    faces = []
-    for face, ts, review in session.execute(q):
-        dom = face.dominant.value if face.dominant else None
-        faces.append(FaceInfo(
-            face.id, face.frame_id, int(ts), (face.x1, face.y1, face.x2, face.y2),
-            face.det_score, tuple(face.probs()), UNCERTAIN if face.uncertain and dom else dom,
-            face.confidence, bool(face.uncertain), face.track_id, review))
+    faces, reviews = [], {}
+    for face, ts, kind, path, review in session.execute(q):
+        faces.append(StoredFace.of(face, ts, kind, path))
+        if review is not None:
+            reviews[face.id] = str(review)
     return AssetDetail(
         asset, asset.campaign.name if asset.campaign else None,
         asset.channel.label if asset.channel else None,
         asset.ambassador.name if asset.ambassador else None,
-        f"{run.model_name}@{run.model_version}" if run else None, faces)
+        f"{run.model_name}@{run.model_version}" if run else None, faces, reviews)
 
 
 def top_assets(*, session: Session, filters: DashboardFilters, label: str,
                limit: int = 4) -> list[tuple[int, str, float]]:
     """Image assets with the most confident faces of ``label``: ``(asset_id, media_path,
     confidence)``, best first (one row per asset)."""
-    base = face_base(filters)
+    faces = counted_faces(filters)
     best = func.max(Face.confidence).label("best")
-    q = (base.query(Asset.id, Asset.media_path, best)
-         .where(base.label == label, Asset.kind == AssetKind.IMAGE)
+    q = (faces.query(Asset.id, Asset.media_path, best)
+         .where(faces.label_is(label), Asset.kind == AssetKind.IMAGE)
          .group_by(Asset.id, Asset.media_path).order_by(best.desc(), Asset.id).limit(limit))
     return [(int(a), str(p), float(c or 0.0)) for a, p, c in session.execute(q)]

@@ -8,7 +8,9 @@ The scan groups the counted faces per asset (nine label counts) in a CTE that th
 database materializes once; ``UNION ALL`` parts then roll it up per day (trend, KPIs),
 per group (distribution) and per asset-dominant label and metric value (engagement
 histograms, from which means, medians and intervals follow exactly). The result is at
-most ``days + groups + 4 × labels × distinct metric values`` rows.
+most ``days + groups + 4 × labels × distinct metric values`` rows. Which faces count is
+:func:`db.queries.selection.counted_faces`; the page's numbers are derived from the cube
+in :mod:`brandmood.services.dashboard`.
 """
 
 from __future__ import annotations
@@ -16,43 +18,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
+    ColumnElement,
     Float,
+    FromClause,
+    Select,
     String,
     and_,
     case,
     cast,
     func,
     literal,
-    not_,
     null,
     or_,
     select,
     true,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
 
-from analytics.aggregate import LABELS, add_counts, weighted_mean_stats
-from brandmood.core.types import EMOTIONS, UNCERTAIN
+from brandmood.core.types import LABELS, UNCERTAIN, add_counts
 from db.models import Asset, AssetFaceCounts, AssetStatus, Face
-from db.queries.dashboard import (
-    ENGAGEMENT_METRICS,
+from db.queries.dashboard import ENGAGEMENT_METRICS, GroupBy, day_bucket, group_key
+from db.queries.selection import (
     DashboardFilters,
-    EngagementRow,
-    GroupBy,
-    GroupCount,
-    Kpis,
-    Period,
-    ambassador_key,
+    ambassador_matched,
     asset_conditions,
-    current_run_of_asset,
-    day_bucket,
-    face_base,
-    group_key,
-    latest_reviews,
-    period_start,
+    counted_faces,
 )
 
 Counts = dict[str, int]
@@ -76,7 +69,8 @@ class Cube:
         default_factory=dict)
 
 
-def _scan(filters: DashboardFilters):
+def _scan(filters: DashboardFilters) -> tuple[FromClause, list[ColumnElement[bool]],
+                                             list[ColumnElement[int]]]:
     """``asset LEFT JOIN`` its counted faces: FROM, WHERE and the nine label columns.
 
     Face conditions sit in the join (an asset whose faces are all filtered out still
@@ -84,29 +78,10 @@ def _scan(filters: DashboardFilters):
     Columns are ``count(*) FILTER (WHERE …)``: one aggregate steps per face (cheaper than
     nine ``count(CASE …)``); SQLite ≥ 3.30 and PostgreSQL both have ``FILTER``.
     """
-    on = [Face.asset_id == Asset.id, Face.run_id == current_run_of_asset(),
-          Face.dominant.is_not(None)]
-    if filters.ambassador_ids:
-        on.append(ambassador_key().in_(filters.ambassador_ids))
-    if filters.min_confidence > 0 and not filters.use_reviews:
-        on.append(Face.confidence >= filters.min_confidence)
-    labels = [lbl for lbl in LABELS if filters.include_uncertain or lbl != UNCERTAIN]
-    frm = Asset.__table__.outerjoin(Face.__table__, and_(*on))
-    if not filters.use_reviews:
-        conds = {e.value: and_(not_(Face.uncertain), Face.dominant == e) for e in EMOTIONS}
-        conds[UNCERTAIN] = Face.uncertain == true()
-    else:
-        rv = latest_reviews()
-        frm = frm.outerjoin(rv, rv.c.face_id == Face.id)
-        model = case((Face.uncertain == true(), literal(UNCERTAIN)),
-                     else_=type_coerce(Face.dominant, String))
-        label = case((rv.c.label.is_not(None), rv.c.label), else_=model)
-        keep = (or_(Face.confidence >= filters.min_confidence, rv.c.label.is_not(None))
-                if filters.min_confidence > 0 else true())
-        conds = {lbl: and_(keep, label == lbl) for lbl in LABELS}
-    cols = [(func.count().filter(conds[lbl]) if lbl in labels else literal(0)).label(f"n{i}")
-            for i, lbl in enumerate(LABELS)]
-    return frm, asset_conditions(filters), cols
+    faces = counted_faces(filters)
+    cols = [(func.count().filter(faces.has_label(lbl)) if lbl in faces.labels
+             else literal(0)).label(f"n{i}") for i, lbl in enumerate(LABELS)]
+    return faces.from_assets(outer=True), asset_conditions(filters), cols
 
 
 SUMMARY_GROUPS = (None, GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM,
@@ -128,7 +103,9 @@ def summary_serves(filters: DashboardFilters, group: GroupBy | None) -> bool:
             and not filters.ambassador_ids and group in SUMMARY_GROUPS)
 
 
-def _summary_scan(filters: DashboardFilters):
+def _summary_scan(filters: DashboardFilters) -> tuple[
+        FromClause, list[ColumnElement[bool]], list[ColumnElement[int]],
+        ColumnElement[str | None] | None]:
     """``asset LEFT JOIN asset_face_counts``: FROM, WHERE, label columns, stored dominant.
 
     The stored dominant label counts uncertain faces; without them it is None here and
@@ -143,7 +120,7 @@ def _summary_scan(filters: DashboardFilters):
     return frm, asset_conditions(filters), cols, dominant
 
 
-def _inner_key(group: GroupBy | None):
+def _inner_key(group: GroupBy | None) -> ColumnElement | None:
     """The per-asset group key (an ambassador is refined per face afterwards)."""
     if group is None:
         return None
@@ -153,7 +130,7 @@ def _inner_key(group: GroupBy | None):
 
 
 def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: bool,
-               dialect: str, summary: bool):
+               dialect: str, summary: bool) -> CTE:
     """The per-asset CTE ``per``: id, day, analyzed, metrics, group key, ``n0…n8``.
 
     From the summary table (plus ``dl``, the stored dominant label, where it applies)
@@ -174,14 +151,14 @@ def _per_asset(filters: DashboardFilters, group: GroupBy | None, *, engagement: 
     return select(*cols).select_from(frm).where(*where).group_by(Asset.id).cte("per")
 
 
-def _moved():
+def _moved() -> ColumnElement[bool]:
     """A face matched to an ambassador (not rejected) other than its asset's own."""
-    return and_(Face.ambassador_id.is_not(None),
-                or_(Face.ambassador_confirmed.is_(None), Face.ambassador_confirmed == true()),
+    return and_(ambassador_matched(),
                 or_(Asset.ambassador_id.is_(None), Face.ambassador_id != Asset.ambassador_id))
 
 
-def _ambassador_part(per, ns: list, nulls: list):
+def _ambassador_part(per: CTE, ns: list[ColumnElement[int]],
+                     nulls: list[ColumnElement[int]]) -> Select:
     """Label sums per tagged ambassador of the ``per`` assets (part ``g``).
 
     The ambassador ids come from the small index on ``asset.ambassador_id`` (SQLite
@@ -307,10 +284,10 @@ def _ambassador_matches(session: Session, filters: DashboardFilters,
 
 def _move_matches(session: Session, filters: DashboardFilters, groups: dict[str, Counts],
                   asset_ids: list[int]) -> None:
-    base = face_base(filters)
-    q = (base.query(Asset.ambassador_id, Face.ambassador_id, base.label, func.count())
+    faces = counted_faces(filters)
+    q = (faces.query(Asset.ambassador_id, Face.ambassador_id, faces.label, func.count())
          .where(_moved(), Asset.id.in_(asset_ids))
-         .group_by(Asset.ambassador_id, Face.ambassador_id, base.label))
+         .group_by(Asset.ambassador_id, Face.ambassador_id, faces.label))
     for asset_amb, face_amb, lbl, n in session.execute(q):
         if lbl not in LABELS:
             continue
@@ -321,81 +298,9 @@ def _move_matches(session: Session, filters: DashboardFilters, groups: dict[str,
             del groups[src]
 
 
-# ---------------------------------------------------------------------------- derivations
-
 def total_counts(c: Cube) -> Counts:
     """Faces per label over the whole selection."""
     out: Counts = {}
     for counts in c.days.values():
         add_counts(out, counts)
     return out
-
-
-def kpis_from(c: Cube) -> Kpis:
-    """Headline numbers of the selection."""
-    counts = total_counts(c)
-    n, analyzed, with_faces = (sum(v[i] for v in c.day_assets.values()) for i in range(3))
-    return Kpis(n, analyzed, with_faces, sum(counts.values()), counts)
-
-
-def trend_from(c: Cube, period: Period = Period.WEEK) -> list[GroupCount]:
-    """Faces per (period start, label), oldest first; undated faces left out."""
-    out: dict[tuple[str, str], int] = {}
-    for day, counts in c.days.items():
-        if day is None:
-            continue
-        start = period_start(day, period)
-        for lbl, n in counts.items():
-            out[(start, lbl)] = out.get((start, lbl), 0) + n
-    return [GroupCount(k, lbl, n) for (k, lbl), n in sorted(
-        out.items(), key=lambda kv: (kv[0][0], LABELS.index(kv[0][1])))]
-
-
-def distribution_from(c: Cube) -> list[GroupCount]:
-    """Faces per (group, label), groups in key order, labels in the fixed order."""
-    return [GroupCount(k, lbl, c.groups[k][lbl]) for k in sorted(c.groups)
-            for lbl in LABELS if c.groups[k].get(lbl)]
-
-
-def engagement_from(c: Cube) -> list[EngagementRow]:
-    """Mean/median engagement per asset-dominant label (each asset under its top label)."""
-    out = []
-    first = c.histograms.get(ENGAGEMENT_METRICS[0], {})
-    for lbl in LABELS:
-        if lbl not in first:
-            continue
-        stats = {}
-        for m in ENGAGEMENT_METRICS:
-            hist = c.histograms.get(m, {}).get(lbl, [])
-            stats[m] = weighted_mean_stats([v for v, _ in hist], [n for _, n in hist])
-        out.append(EngagementRow(lbl, sum(n for _, n in first[lbl]), stats))
-    return out
-
-
-@dataclass(frozen=True)
-class PageData:
-    """Everything a dashboard page shows, derived from one :class:`Cube`."""
-
-    cube: Cube
-
-    def kpis(self) -> Kpis:
-        return kpis_from(self.cube)
-
-    def trend(self, period: Period = Period.WEEK) -> list[GroupCount]:
-        return trend_from(self.cube, period)
-
-    def distribution(self) -> list[GroupCount]:
-        return distribution_from(self.cube)
-
-    def engagement(self) -> list[EngagementRow]:
-        return engagement_from(self.cube)
-
-
-def page_data(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
-              use_summary: bool | None = None) -> PageData:
-    """The data of the Overview page (``group`` None) or of a group page: one scan.
-
-    ``use_summary``: as in :func:`cube` (None: the summary wherever it serves).
-    """
-    return PageData(cube(session=session, filters=filters, group=group,
-                         engagement=group is not None, use_summary=use_summary))

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from brandmood.core.types import Emotion
@@ -27,6 +27,7 @@ from db.models import (
     Frame,
 )
 from db.queries.core import NotFoundError
+from db.queries.faces import StoredFace, stored_faces
 
 
 @dataclass(frozen=True)
@@ -42,39 +43,16 @@ class AmbassadorSummary:
 
 
 @dataclass(frozen=True)
-class FaceToMatch:
-    """A face of an analyzed asset, with what is needed to embed it.
+class MatchRow:
+    """A face matched (by machine or reviewer) to an ambassador, for review.
 
     Attributes:
-        box: ``(x1, y1, x2, y2)`` in original frame pixels.
-        track_id: video face track (None or -1 for stills).
-        confirmed: the reviewer's verdict (None: none yet).
+        ambassador_name: the name of ``face.ambassador_id`` (None: no match).
+        tagged_ambassador_id: the ambassador the post names in its metadata.
     """
 
-    face_id: int
-    asset_id: int
-    kind: AssetKind
-    media_path: str
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    track_id: int | None
-    confirmed: bool | None
-
-
-@dataclass(frozen=True)
-class MatchRow:
-    """A face matched (by machine or reviewer) to an ambassador, for review."""
-
-    face_id: int
-    asset_id: int
-    kind: AssetKind
-    media_path: str
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    ambassador_id: int | None
+    face: StoredFace
     ambassador_name: str | None
-    distance: float | None
-    confirmed: bool | None
     tagged_ambassador_id: int | None
 
 
@@ -160,26 +138,23 @@ def list_ambassadors(*, session: Session, brand_id: int,
     return out
 
 
-def _latest_run_faces(brand_id: int):
+def _latest_run_faces(brand_id: int) -> Select[Face, int, AssetKind, str]:
+    """:func:`~db.queries.faces.stored_faces` of each brand asset's latest run with faces."""
     latest = (select(Face.asset_id, func.max(Face.run_id).label("run_id"))
               .join(Asset, Asset.id == Face.asset_id).where(Asset.brand_id == brand_id)
               .group_by(Face.asset_id).subquery())
-    return (select(Face, Frame.timestamp_ms, Asset.kind, Asset.media_path)
-            .join(Frame, Frame.id == Face.frame_id).join(Asset, Asset.id == Face.asset_id)
-            .join(latest, (latest.c.asset_id == Face.asset_id)
-                  & (latest.c.run_id == Face.run_id)))
+    return stored_faces().join(latest, (latest.c.asset_id == Face.asset_id)
+                               & (latest.c.run_id == Face.run_id))
 
 
 def faces_to_match(*, session: Session, brand_id: int,
-                   asset_ids: Sequence[int] | None = None) -> list[FaceToMatch]:
+                   asset_ids: Sequence[int] | None = None) -> list[StoredFace]:
     """Faces of the latest analysis run of each of the brand's assets, by asset and time."""
     q = _latest_run_faces(brand_id)
     if asset_ids is not None:
         q = q.where(Face.asset_id.in_(list(asset_ids)))
-    q = q.order_by(Face.asset_id, "timestamp_ms", Face.id)
-    return [FaceToMatch(f.id, f.asset_id, kind, path, int(ts), (f.x1, f.y1, f.x2, f.y2),
-                        f.track_id, f.ambassador_confirmed)
-            for f, ts, kind, path in session.execute(q)]
+    q = q.order_by(Face.asset_id, Frame.timestamp_ms, Face.id)
+    return [StoredFace.of(*row) for row in session.execute(q)]
 
 
 def face_embeddings(*, session: Session, face_ids: Sequence[int],
@@ -259,10 +234,8 @@ def match_rows(*, session: Session, brand_id: int, ambassador_id: int | None = N
     elif not include_unknown:
         q = q.where(Face.ambassador_id.is_not(None))
     q = q.order_by(Face.ambassador_distance.is_(None), Face.ambassador_distance, Face.id)
-    return [MatchRow(f.id, f.asset_id, kind, path, int(ts), (f.x1, f.y1, f.x2, f.y2),
-                     f.ambassador_id, name, f.ambassador_distance, f.ambassador_confirmed,
-                     tag)
-            for f, ts, kind, path, tag, name in session.execute(q.limit(limit))]
+    return [MatchRow(StoredFace.of(face, ts, kind, path), name, tag)
+            for face, ts, kind, path, tag, name in session.execute(q.limit(limit))]
 
 
 @dataclass(frozen=True)
@@ -282,17 +255,17 @@ def ambassador_emotions(*, session: Session, ambassador_id: int) -> AmbassadorEm
     """Emotions of the ambassador's own face vs the other faces in the ambassador's posts."""
     amb = get_ambassador(session=session, ambassador_id=ambassador_id)
     rows = session.execute(_latest_run_faces(amb.brand_id).add_columns(Asset.ambassador_id))
-    faces = [(f, tag) for f, _ts, _k, _p, tag in rows]
+    faces = [(StoredFace.of(f, ts, kind, path), tag) for f, ts, kind, path, tag in rows]
     own_assets = {f.asset_id for f, _ in faces
                   if f.ambassador_id == amb.id and f.ambassador_confirmed is not False}
     posts = own_assets | {f.asset_id for f, tag in faces if tag == amb.id}
     own: Counter[Emotion] = Counter()
     others: Counter[Emotion] = Counter()
     for f, _tag in faces:
-        if f.asset_id not in posts or f.dominant is None or f.uncertain:
+        if f.asset_id not in posts or f.row.dominant is None or f.row.uncertain:
             continue
         mine = f.ambassador_id == amb.id and f.ambassador_confirmed is not False
-        (own if mine else others)[f.dominant] += 1
+        (own if mine else others)[f.row.dominant] += 1
     return AmbassadorEmotions(dict(own), dict(others), len(posts))
 
 

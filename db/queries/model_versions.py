@@ -9,48 +9,38 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brandmood.core.types import Emotion
-from db.models import Asset, AssetKind, Face, Frame, ModelVersion, Review
+from db.models import Asset, Face, Frame, ModelVersion, Review
 from db.queries.core import NotFoundError
+from db.queries.faces import StoredFace, stored_faces
 
 
 @dataclass(frozen=True)
 class ReviewedFace:
-    """A face with the label a reviewer gave it (the latest review), and where to cut it.
+    """A stored face with the label a reviewer gave it (the latest review)."""
 
-    Attributes:
-        box: ``(x1, y1, x2, y2)`` in original frame pixels.
-        landmarks: ``[[x, y]] * 5`` or None.
-        group: person (a confirmed or matched ambassador) or asset, for held-out splits.
-    """
-
-    face_id: int
-    asset_id: int
-    kind: AssetKind
-    media_path: str
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    landmarks: list | None
+    face: StoredFace
     label: Emotion
-    group: str
+
+    @property
+    def group(self) -> str:
+        """The person (a matched ambassador, unless rejected) or else the asset, for
+        held-out splits: ``"ambassador:<id>"`` or ``"asset:<id>"``."""
+        f = self.face
+        person = f.ambassador_id if f.ambassador_confirmed is not False else None
+        return f"ambassador:{person}" if person is not None else f"asset:{f.asset_id}"
 
 
 def reviewed_faces(*, session: Session, brand_id: int | None = None) -> list[ReviewedFace]:
     """Every reviewed face (latest review per face), by asset and time."""
     latest = (select(Review.face_id, func.max(Review.id).label("rid"))
               .group_by(Review.face_id).subquery())
-    q = (select(Face, Review.label, Frame.timestamp_ms, Asset.kind, Asset.media_path)
-         .join(latest, latest.c.face_id == Face.id).join(Review, Review.id == latest.c.rid)
-         .join(Frame, Frame.id == Face.frame_id).join(Asset, Asset.id == Face.asset_id))
+    q = (stored_faces().add_columns(Review.label)
+         .join(latest, latest.c.face_id == Face.id).join(Review, Review.id == latest.c.rid))
     if brand_id is not None:
         q = q.where(Asset.brand_id == brand_id)
-    out = []
-    for f, label, ts, kind, path in session.execute(q.order_by(Face.asset_id, Frame.timestamp_ms,
-                                                              Face.id)):
-        person = f.ambassador_id if f.ambassador_confirmed is not False else None
-        group = f"ambassador:{person}" if person is not None else f"asset:{f.asset_id}"
-        out.append(ReviewedFace(f.id, f.asset_id, kind, path, int(ts), (f.x1, f.y1, f.x2, f.y2),
-                                f.landmarks, label, group))
-    return out
+    q = q.order_by(Face.asset_id, Frame.timestamp_ms, Face.id)
+    return [ReviewedFace(StoredFace.of(face, ts, kind, path), label)
+            for face, ts, kind, path, label in session.execute(q)]
 
 
 def next_version(*, session: Session, name: str) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import replace
 
-from sqlalchemy import String, case, func, literal, select, true, type_coerce
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from brandmood.core.types import EMOTIONS, UNCERTAIN, Emotion
-from db.models import Asset, AssetKind, Face, Frame, Review, Setting
-from db.queries.dashboard import DashboardFilters, face_base, latest_reviews
+from brandmood.core.types import Emotion
+from db.models import Face, Review, Setting
+from db.queries.faces import StoredFace, stored_faces
+from db.queries.selection import DashboardFilters, counted_faces, latest_reviews
 
 
 class SettingKey(enum.StrEnum):
@@ -24,67 +25,26 @@ class SettingKey(enum.StrEnum):
 DEFAULT_UNCERTAINTY_THRESHOLD = 0.5
 
 
-@dataclass(frozen=True)
-class QueueItem:
-    """A face waiting for a person's verdict, with what is needed to show it.
-
-    Attributes:
-        box: ``(x1, y1, x2, y2)`` in original pixels of the frame.
-        probs: the eight probabilities in ``EMOTIONS`` order (None: no such class).
-        margin: top minus second probability (small = uncertain).
-    """
-
-    face_id: int
-    asset_id: int
-    kind: AssetKind
-    media_path: str
-    timestamp_ms: int
-    box: tuple[float, float, float, float]
-    label: str
-    confidence: float | None
-    uncertain: bool
-    probs: tuple[float | None, ...]
-
-    @property
-    def margin(self) -> float:
-        vals = sorted((p for p in self.probs if p is not None), reverse=True)
-        if len(vals) < 2:
-            return vals[0] if vals else 0.0
-        return vals[0] - vals[1]
-
-
 def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20,
-                 include_reviewed: bool = False) -> list[QueueItem]:
-    """Counted faces, most uncertain first (flagged first, then lowest confidence).
+                 include_reviewed: bool = False) -> list[StoredFace]:
+    """Counted faces (on model labels), most uncertain first: flagged first, then lowest
+    confidence (unknown last), then by id.
 
     Args:
         include_reviewed: also list faces someone already reviewed.
     """
-    base = face_base(DashboardFilters(**{**filters.__dict__, "use_reviews": False}))
-    rv = latest_reviews()
+    faces = counted_faces(replace(filters, use_reviews=False))
     # 1) the page's face ids from the covering index alone (top-N sort, no wide rows) …
-    q = base.query(Face.id)
+    q = faces.query(Face.id)
     if not include_reviewed:
-        q = q.where(Face.id.not_in(select(rv.c.face_id)))
+        q = q.where(Face.id.not_in(select(latest_reviews().c.face_id)))
     q = q.order_by(Face.uncertain.desc(), Face.confidence.asc().nulls_last(), Face.id)
     ids = list(session.scalars(q.limit(limit)))
     if not ids:
         return []
-    # 2) … then their boxes, probabilities and media, by id
-    probs = [getattr(Face, f"p_{e.value}") for e in EMOTIONS]
-    label = case((Face.uncertain == true(), literal(UNCERTAIN)),
-                 else_=type_coerce(Face.dominant, String))
-    rows = session.execute(
-        select(Face.id, Face.asset_id, Asset.kind, Asset.media_path, Frame.timestamp_ms,
-               Face.x1, Face.y1, Face.x2, Face.y2, label, Face.confidence, Face.uncertain,
-               *probs)
-        .join(Asset, Asset.id == Face.asset_id).join(Frame, Frame.id == Face.frame_id)
-        .where(Face.id.in_(ids)))
-    by_id = {}
-    for row in rows:
-        (fid, aid, kind, path, ts, x1, y1, x2, y2, lbl, conf, unc, *p) = row
-        by_id[fid] = QueueItem(fid, aid, kind, path, int(ts), (x1, y1, x2, y2), str(lbl),
-                               conf, bool(unc), tuple(p))
+    # 2) … then the faces with their media, by id
+    by_id = {face.id: StoredFace.of(face, ts, kind, path) for face, ts, kind, path
+             in session.execute(stored_faces().where(Face.id.in_(ids)))}
     return [by_id[i] for i in ids if i in by_id]
 
 

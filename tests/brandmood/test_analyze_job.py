@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from analytics.images import load_image
 from brandmood.cli import app
 from brandmood.core.settings import load_config
+from brandmood.core.types import LABELS
 from brandmood.services.analyze import run_analysis
 from db.models import (
     AnalysisRun,
@@ -29,7 +30,7 @@ from db.models import (
     Frame,
     RunStatus,
 )
-from db.queries.analysis import FACE_COUNT_LABELS, assets_to_analyze
+from db.queries.analysis import assets_to_analyze
 from db.queries.core import NotFoundError, get_or_create_brand
 from db.workspace import Workspace, open_workspace
 from tests.conftest import REPO, media_file
@@ -132,7 +133,7 @@ def test_job_analyzes_fails_one_and_resumes_without_duplicates(any_ws, tmp_path,
     for name in ("single_face.jpg", "multi_face.jpg", "mountain.jpg"):
         row = counts[ids[name]]
         assert row.run_id == summary.run_id and row.n_faces == faces.get(ids[name], 0)
-        assert row.n_faces == sum(getattr(row, f"n_{lbl}") for lbl in FACE_COUNT_LABELS)
+        assert row.n_faces == sum(getattr(row, f"n_{lbl}") for lbl in LABELS)
     assert counts[ids["mountain.jpg"]].dominant is None
     assert counts[ids["single_face.jpg"]].dominant is not None
 

@@ -1,7 +1,7 @@
 """Fill a workspace with real rows through the ORM: brands, groups, real media, runs, faces.
 
 Face probabilities are fixed numbers chosen here (this is the dashboard's input, not a
-model's output), so tests can compute every expected number with their own SQL.
+model's output), so tests can count every expected number themselves (``expected``).
 """
 
 from __future__ import annotations

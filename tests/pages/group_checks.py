@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tests.pages import expected
 from tests.pages.conftest import chart_counts, run_page
+from tests.pages.expected import Seen
 
 
-def check_group_page(filled, page: str, column_sql: str, names: dict[str, int]) -> None:
-    """The page's stacked bars carry, per group and label, the counts plain SQL gives.
+def check_group_page(filled, page: str, group_of: Callable[[Seen], int | None],
+                     names: dict[str, int]) -> None:
+    """The page's stacked bars carry, per group and label, the counts plain Python gives.
 
     Args:
-        column_sql: SQL expression (on ``f``/``a``) of a face's group id.
+        group_of: a counted face's group id.
         names: group display name → id.
     """
     at = run_page(page)
@@ -19,7 +23,7 @@ def check_group_page(filled, page: str, column_sql: str, names: dict[str, int]) 
     assert got, "no distribution chart"
     for name, gid in names.items():
         want = expected.label_counts(filled.ws, brand=filled.ids["brand"],
-                                     where=f"{column_sql} = :g", g=gid)
+                                     where=lambda f, g=gid: group_of(f) == g)
         shown = {lbl: n for (grp, lbl), n in got.items() if grp == name and n}
         assert shown == {k: v for k, v in want.items() if v}, (name, shown, want)
     # comparison of two groups and the trend are drawn too

@@ -7,9 +7,13 @@ from datetime import date
 import pytest
 
 from brandmood.core.types import Emotion
+from brandmood.services import dashboard as sd
+from db.models import Platform
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
 from db.queries import review as rq
+from db.queries.dashboard import GroupBy
+from db.queries.selection import DashboardFilters
 from tests.pages.fill import PLAN, fill
 
 
@@ -29,25 +33,30 @@ def _plan_counts(pred=lambda row: True) -> dict[str, int]:
     return out
 
 
+def _counts(s, filters: DashboardFilters) -> dict[str, int]:
+    return sd.page_data(session=s, filters=filters).label_counts()
+
+
 def test_counts_groups_and_trend(filled_any):
     ws, ids = filled_any
-    f = dq.DashboardFilters(brand_id=ids["brand"])
+    f = DashboardFilters(brand_id=ids["brand"])
     want = _plan_counts()
     for label in ("neutral", "happy"):  # the video's two sampled faces
         want[label] = want.get(label, 0) + 1
     with ws.session() as s:
-        assert dq.label_counts(session=s, filters=f) == want  # old run's anger never counted
-        k = dq.kpis(session=s, filters=f)
+        page = sd.page_data(session=s, filters=f)
+        assert page.label_counts() == want  # old run's anger never counted
+        k = page.kpis()
         assert (k.assets, k.analyzed_assets, k.assets_with_faces) == (9, 8, 7)
-        dist = dq.distribution(session=s, filters=f, group=dq.GroupBy.CAMPAIGN)
+        dist = sd.page_data(session=s, filters=f, group=GroupBy.CAMPAIGN).distribution()
         spring = {r.label: r.count for r in dist if r.key == str(ids["spring"])}
         assert spring == _plan_counts(lambda r: r[1] == "Spring")
-        weeks = dq.trend(session=s, filters=f, period=dq.Period.WEEK)
+        weeks = page.trend(sd.Period.WEEK)
         assert {r.key for r in weeks} == {"2025-01-06", "2025-01-20", "2025-02-03",
                                           "2025-02-10", "2025-02-17", "2025-02-24"}
-        months = dq.trend(session=s, filters=f, period=dq.Period.MONTH)
+        months = page.trend(sd.Period.MONTH)
         assert sum(r.count for r in months if r.key == "2025-01-01") == 6
-        plat = dq.distribution(session=s, filters=f, group=dq.GroupBy.PLATFORM)
+        plat = sd.page_data(session=s, filters=f, group=GroupBy.PLATFORM).distribution()
         assert sum(r.count for r in plat if r.key == "youtube") == 5
         assert dq.model_versions(session=s, filters=f) == ["fer-mini-xception@1.0"]
 
@@ -55,37 +64,38 @@ def test_counts_groups_and_trend(filled_any):
 def test_filters_reviews_and_engagement(filled_any):
     ws, ids = filled_any
     with ws.session() as s:
-        f = dq.DashboardFilters(brand_id=ids["brand"], min_confidence=0.7,
+        f = DashboardFilters(brand_id=ids["brand"], min_confidence=0.7,
                                 include_uncertain=False)
-        assert dq.label_counts(session=s, filters=f) == {"happy": 4, "surprise": 1,
+        assert _counts(s, f) == {"happy": 4, "surprise": 1,
                                                           "neutral": 1}
-        r = dq.DashboardFilters(brand_id=ids["brand"], use_reviews=True)
-        assert dq.label_counts(session=s, filters=r)["uncertain"] == 1
-        d = dq.DashboardFilters(brand_id=ids["brand"], date_from=date(2025, 1, 6),
-                                date_to=date(2025, 1, 8), platforms=(dq.Platform.INSTAGRAM,))
-        assert sum(dq.label_counts(session=s, filters=d).values()) == 5
+        r = DashboardFilters(brand_id=ids["brand"], use_reviews=True)
+        assert _counts(s, r)["uncertain"] == 1
+        d = DashboardFilters(brand_id=ids["brand"], date_from=date(2025, 1, 6),
+                                date_to=date(2025, 1, 8), platforms=(Platform.INSTAGRAM,))
+        assert sum(_counts(s, d).values()) == 5
         prev = d.previous_period()
         assert (prev.date_from, prev.date_to) == (date(2025, 1, 3), date(2025, 1, 5))
-        eng = {e.label: e for e in dq.engagement(session=s, filters=dq.DashboardFilters(
-            brand_id=ids["brand"]))}
+        eng = {e.label: e for e in sd.page_data(session=s, filters=DashboardFilters(
+            brand_id=ids["brand"]), group=GroupBy.CHANNEL).engagement()}
         # happy-dominant assets: single_face (120 likes) and 0-f15 (300 likes)
         assert eng["happy"].assets == 2 and eng["happy"].metrics["likes"].mean == 210
         assert eng["happy"].metrics["likes"].median == 210
-        other = dq.DashboardFilters(brand_id=ids["other_brand"])
-        assert dq.label_counts(session=s, filters=other) == {"fear": 3}
+        other = DashboardFilters(brand_id=ids["other_brand"])
+        assert _counts(s, other) == {"fear": 3}
 
 
 def test_gallery_detail_queue_and_version(filled_any):
     ws, ids = filled_any
-    f = dq.DashboardFilters(brand_id=ids["brand"])
+    f = DashboardFilters(brand_id=ids["brand"])
     with ws.session() as s:
         total, items = da.gallery(session=s, filters=f, labels=("surprise",))
         assert total == 2 and {i.asset_id for i in items} == {ids["multi_face.jpg"],
                                                               ids["0-f1-su-ph.jpg"]}
         d = da.asset_detail(session=s, asset_id=ids["multi_face.jpg"])
-        assert len(d.faces) == 4 and all(fc.probs[-1] is None for fc in d.faces)
+        assert len(d.faces) == 4 and all(fc.row.probs[-1] is None for fc in d.faces)
+        assert d.reviews == {ids["reviewed_face"]: "neutral"}
         queue = rq.review_queue(session=s, filters=f, limit=3)
-        assert queue[0].uncertain and queue[0].face_id != ids["reviewed_face"]
+        assert queue[0].row.uncertain and queue[0].face_id != ids["reviewed_face"]
         v1 = dq.data_version(session=s)
     with ws.sessions.begin() as s:
         rq.store_review(session=s, face_id=queue[0].face_id, label=Emotion.SAD, reviewer="x")
@@ -100,6 +110,6 @@ def test_gallery_detail_queue_and_version(filled_any):
 
 def test_bad_filters_raise():
     with pytest.raises(ValueError):
-        dq.DashboardFilters(min_confidence=2)
+        DashboardFilters(min_confidence=2)
     with pytest.raises(ValueError):
-        dq.DashboardFilters(date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))
+        DashboardFilters(date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))

@@ -20,14 +20,14 @@ def test_export_csv_with_filters(filled, tmp_path):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == expected.counted_faces(
-        filled.ws, brand=filled.ids["brand"], where="a.campaign_id = :c AND f.confidence >= 0.6",
-        c=filled.ids["spring"])
+        filled.ws, brand=filled.ids["brand"],
+        where=lambda f: f.a["campaign_id"] == filled.ids["spring"] and f.f["confidence"] >= 0.6)
     res = runner.invoke(app, ["export", "--brand", "Acme", "--csv", "assets", "--out",
                               str(tmp_path / "assets.csv"), "--platform", "youtube"])
     assert res.exit_code == 0, res.output
     assets = list(csv.DictReader((tmp_path / "assets.csv").open()))
-    assert len(assets) == expected.scalar(filled.ws, "SELECT count(*) FROM asset WHERE "
-                                          "channel_id = :c", c=filled.ids["youtube"])
+    assert len(assets) == len(expected.assets(
+        filled.ws, where=lambda a: a["channel_id"] == filled.ids["youtube"]))
 
 
 def test_export_xlsx(filled, tmp_path):

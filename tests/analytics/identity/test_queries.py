@@ -54,8 +54,8 @@ def test_matches_reviews_references_and_emotions(any_ws):
     brand_id, ana_id, bo_id, own_id, stranger_id, far_id = ids
     with any_ws.sessions.begin() as s:
         rows = q.match_rows(session=s, brand_id=brand_id)
-        assert [(r.face_id, r.distance, r.ambassador_name) for r in rows] == [
-            (own_id, 0.2, "Ana"), (far_id, 0.3, "Ana")]
+        assert [(r.face.face_id, r.face.ambassador_distance, r.ambassador_name)
+                for r in rows] == [(own_id, 0.2, "Ana"), (far_id, 0.3, "Ana")]
         assert rows[0].tagged_ambassador_id == bo_id and rows[1].tagged_ambassador_id is None
         assert len(q.match_rows(session=s, brand_id=brand_id, include_unknown=True)) == 3
         assert q.face_embeddings(session=s, face_ids=[own_id], model=EMBEDDING_MODEL)[
@@ -84,7 +84,7 @@ def test_matches_reviews_references_and_emotions(any_ws):
         s.add(Review(face_id=own_id, label=Emotion.HAPPY))
         s.flush()
         reviewed = mv.reviewed_faces(session=s, brand_id=brand_id)
-        assert [(r.face_id, r.label, r.group) for r in reviewed] == [
+        assert [(r.face.face_id, r.label, r.group) for r in reviewed] == [
             (own_id, Emotion.HAPPY, f"ambassador:{ana_id}")]
 
 
