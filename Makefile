@@ -5,10 +5,12 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-export BRANDMOOD_CACHE ?= $(CURDIR)/.cache
+# No cache variable here: `make`, .venv/bin/brandmood run by hand, the dashboard and the
+# benchmarks all use the settings table's default (~/.cache/brandmood; BRANDMOOD_CACHE or
+# XDG_CACHE_HOME move it for all of them alike).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install install-dev system-deps fetch lint demo serve bench clean
+.PHONY: run test install install-dev system-deps fetch lint demo serve bench port-check clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +45,13 @@ test: install-dev system-deps fetch
 	bash scripts/run-tests.sh $(BIN)/python
 
 bench: install-dev fetch
-	$(BIN)/python benchmarks/accuracy.py --data ../shared/eval/jaffe-dev --json artifacts/accuracy.json
+	$(BIN)/python -m benchmarks.accuracy --data ../shared/eval/jaffe-dev --json artifacts/accuracy.json
+
+# The PyTorch/float32 ports against the shipped TFLite models (benchmarks/README.md, "Port
+# checks"); the Keras comparison needs the peer venv and is run by hand.
+port-check: install-dev fetch
+	$(BIN)/python -m benchmarks.port_check --json artifacts/port_check.json
+	$(BIN)/python -m benchmarks.port_check_facex --json artifacts/port_check_facex.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

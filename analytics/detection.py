@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections, ModelInfo
 
 DEFAULT_MAX_SIDE = 1280
@@ -66,9 +67,7 @@ def configure_torch_threads() -> int:
     """
     import torch
 
-    wanted = os.environ.get("BRANDMOOD_THREADS", "")
-    cores = os.cpu_count() or 1
-    n = int(wanted) if wanted.isdigit() and int(wanted) > 0 else max(1, cores - 1)
+    n = load_config().threads or max(1, (os.cpu_count() or 1) - 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

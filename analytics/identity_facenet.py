@@ -24,7 +24,6 @@ trained on MTCNN crops), resized to 160×160 RGB, standardized as ``(x - 127.5) 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +83,9 @@ def facenet_weights_path(*, cache: Path | None = None, download: bool = True,
             not matching the pinned sha256).
     """
     from brandmood.core.fetch import AssetError, cache_dir, download_file, verify
+    from brandmood.core.settings import load_config
 
-    env = os.environ.get(WEIGHTS_ENV)
+    env = load_config().facenet_weights
     if env:
         path = Path(env).expanduser()
         if not path.is_file():

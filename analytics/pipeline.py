@@ -33,6 +33,7 @@ from analytics.tracks import FaceTracker
 from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
 from analytics.video import DecodeStats, VideoInfo, iter_frames, probe_video
 from analytics.video_summary import VideoSummary, summarize_video
+from brandmood.core.settings import load_config
 from brandmood.core.types import N_EMOTIONS, FaceDetections, ModelInfo
 
 T = TypeVar("T")
@@ -400,7 +401,5 @@ def default_analyzer(model: str | None = None) -> Analyzer:
     Weights load once per process; later calls with the same model return the same
     analyzer.
     """
-    from analytics.classifiers.registry import DEFAULT_MODEL
-
-    name = (model or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()
+    name = (model or load_config().model).strip()
     return _cached_analyzer(name)

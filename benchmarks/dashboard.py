@@ -6,7 +6,7 @@ the page runs on a cache miss) for one brand, ``--reps`` times: p50 and p95 in m
 baseline, in the same run, loads the face and asset tables into pandas and computes the
 same numbers there (what a page without SQL aggregation would do).
 
-    python benchmarks/dashboard.py --faces 1000000 --json artifacts/dashboard.json
+    python -m benchmarks.dashboard --faces 1000000 --json artifacts/dashboard.json
 
 Output JSON: ``{"pages": {page: {"p50_ms", "p95_ms", "baseline_p95_ms"}}, "setup": {...}}``.
 """
@@ -14,11 +14,9 @@ Output JSON: ``{"pages": {page: {"p50_ms", "p95_ms", "baseline_p95_ms"}}, "setup
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from benchmarks.peer_common import write_json
 from brandmood.core.settings import load_config
 from brandmood.core.types import EMOTIONS
 from brandmood.services.dashboard import page_data
@@ -248,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the workspace here; an existing one is reused, not rebuilt")
     args = ap.parse_args(argv)
     home = args.workdir or Path(tempfile.mkdtemp(prefix="bm-bench-"))
-    os.environ["BRANDMOOD_HOME"] = str(home)
-    os.environ.pop("BRANDMOOD_DATABASE_URL", None)
-    cfg = load_config()
+    cfg = load_config({**os.environ, "BRANDMOOD_HOME": str(home), "BRANDMOOD_DATABASE_URL": ""})
     db = home / "brandmood.db"
     fresh = not db.exists()
     ws = open_workspace(cfg)
@@ -283,13 +278,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"baseline p95 {r['baseline_p95_ms']:9.1f} ms  "
                   f"x{r['baseline_p95_ms'] / r['p95_ms']:.0f} faster")
     ws.close()
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"pages": results, "setup": {
-            "assets": args.assets, "faces": args.faces, "brands": N_BRANDS,
-            "reps": args.reps, "baseline_reps": args.baseline_reps, "days": args.days,
-            "proposed_indexes": args.proposed_indexes, **setup}}, indent=2))
-        print(f"wrote {args.json}")
+    write_json(args.json, {"pages": results, "setup": {
+        "assets": args.assets, "faces": args.faces, "brands": N_BRANDS,
+        "reps": args.reps, "baseline_reps": args.baseline_reps, "days": args.days,
+        "proposed_indexes": args.proposed_indexes, **setup}})
     return 0
 
 

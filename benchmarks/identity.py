@@ -1,6 +1,6 @@
 """Ambassador recognition on real faces: threshold calibration, identification, false matches.
 
-    python benchmarks/identity.py [--eval ../shared/eval] --json OUT
+    python -m benchmarks.identity [--eval ../shared/eval] --json OUT
 
 Faces: JAFFE (``jaffe-dev``: five people, ~20 photos each; identity = file-name prefix) and the
 demo media (frames of ``single_face.mp4``; frames of ``WolfgangLanger_Pexels.mp4``; the demo
@@ -23,21 +23,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from analytics.identity import (  # noqa: E402
-    Gallery,
-    default_embedder,
-    largest_face,
-    match,
-)
+from analytics.identity import Gallery, default_embedder, largest_face, match
+from benchmarks.peer_common import EVAL, write_json
 
 N_REFS = 5
 DEMO_REFS = 2
@@ -71,28 +62,28 @@ def demo_embeddings(detector, embedder) -> tuple[np.ndarray, np.ndarray, dict]:
     """Embeddings and identities of the demo media, plus the unverified single_face.jpg."""
     from analytics.images import load_image
     from analytics.video import iter_frames
-    from tests.conftest import media_file
+    from brandmood.core.fetch import pyfeat_media
 
     vecs, ids = [], []
     for video, person in (("single_face.mp4", "video-a"), ("WolfgangLanger_Pexels.mp4",
                                                            "video-b")):
-        frames = [f.image for f in iter_frames(media_file(video), every_s=0.5)][:8]
+        frames = [f.image for f in iter_frames(pyfeat_media(video), every_s=0.5)][:8]
         for v in _embed_largest(detector, embedder, frames):
             if v is not None:
                 vecs.append(v)
                 ids.append(person)
     for name in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"):
-        v = _embed_largest(detector, embedder, [load_image(media_file(name))])[0]
+        v = _embed_largest(detector, embedder, [load_image(pyfeat_media(name))])[0]
         if v is not None:
             vecs.append(v)
             ids.append(name)
-    img = load_image(media_file("multi_face.jpg"))
+    img = load_image(pyfeat_media("multi_face.jpg"))
     faces = detector.detect([img])[0]
     for k, v in enumerate(embedder.embed(img, faces.boxes)):
         vecs.append(v)
         ids.append(f"multi_face-{k}")
     e = np.stack(vecs)
-    sf = _embed_largest(detector, embedder, [load_image(media_file("single_face.jpg"))])[0]
+    sf = _embed_largest(detector, embedder, [load_image(pyfeat_media("single_face.jpg"))])[0]
     a = e[np.array(ids) == "video-a"]
     extra = {"single_face_jpg_to_single_face_mp4": (
         [float(x) for x in np.linalg.norm(a - sf, axis=1)] if sf is not None else None)}
@@ -146,7 +137,7 @@ def calibrate(curves: list[np.ndarray]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--eval", type=Path, default=EVAL)
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
     from analytics.detection import MTCNNDetector
@@ -188,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:30s} {a[:, 0].mean():9.3f} {a[:, 1].mean():10.3f} {a[:, 2].mean():11.3f}")
     print(f"chosen threshold {threshold:.3f}; demo at it: {demo_at}; "
           f"single_face.jpg to its video: {extra['single_face_jpg_to_single_face_mp4']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -6,7 +6,7 @@ manifest with the default workers and again with one worker (same run, fresh
 workspaces), and measure peak RSS of ingests of 1,000 and 5,000 URLs in subprocesses
 (latency 0 there, to keep the run short; memory does not depend on it).
 
-    python benchmarks/ingest.py --json artifacts/ingest.json
+    python -m benchmarks.ingest --json artifacts/ingest.json
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ import io
 import json
 import multiprocessing as mp
 import os
-import resource
 import subprocess
-import sys
 import tempfile
 import time
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.peer_common import ROOT, module_command, peak_rss_mb, write_json
 
 
 @lru_cache(maxsize=8192)
@@ -91,8 +88,9 @@ def ingest_once(base: str, n: int, workers: int, offset: int = 0) -> tuple[float
     from ingest.jobs import ingest_manifest
 
     with tempfile.TemporaryDirectory(prefix="bm-bench-") as tmp:
-        os.environ["BRANDMOOD_ALLOW_HOSTS"] = "127.0.0.1"
-        ws = open_workspace(load_config({"BRANDMOOD_HOME": str(Path(tmp) / "ws")}))
+        os.environ["BRANDMOOD_ALLOW_HOSTS"] = "127.0.0.1"  # what the ingest job's guard reads
+        ws = open_workspace(load_config({**os.environ, "BRANDMOOD_HOME": str(Path(tmp) / "ws"),
+                                         "BRANDMOOD_DATABASE_URL": ""}))
         manifest = write_manifest(Path(tmp) / "m.csv", base, n, offset)
         t0 = time.perf_counter()
         summary = ingest_manifest(ws, manifest=manifest, brand="Bench", workers=workers)
@@ -104,28 +102,28 @@ def ingest_once(base: str, n: int, workers: int, offset: int = 0) -> tuple[float
     return seconds, summary.stored
 
 
-def peak_rss_mb(base: str, n: int) -> float:
+def child_peak_rss_mb(base: str, n: int) -> float:
     """Peak RSS (MB) of a subprocess that ingests ``n`` URLs."""
-    out = subprocess.run([sys.executable, __file__, "--child", str(n), "--base", base],
+    out = subprocess.run(module_command("ingest", "--child", str(n), "--base", base),
                          capture_output=True, text=True, check=True, cwd=ROOT)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--n", type=int, default=1000, help="URLs in the throughput runs")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.child:
         from ingest.net import DEFAULT_WORKERS
 
         ingest_once(args.base, args.child, DEFAULT_WORKERS)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"peak_rss_mb": rss}))
-        return
+        print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+        return 0
     from ingest.net import DEFAULT_WORKERS
 
     slow, slow_base = start_server(args.latency_ms / 1000)
@@ -133,8 +131,8 @@ def main() -> None:
     try:
         par_s, stored = ingest_once(slow_base, args.n, DEFAULT_WORKERS)
         seq_s, _ = ingest_once(slow_base, args.n, 1, offset=args.n)
-        rss_1k = peak_rss_mb(fast_base, 1000)
-        rss_5k = peak_rss_mb(fast_base, 5000)
+        rss_1k = child_peak_rss_mb(fast_base, 1000)
+        rss_5k = child_peak_rss_mb(fast_base, 5000)
     finally:
         slow.terminate()
         fast.terminate()
@@ -150,10 +148,9 @@ def main() -> None:
         print(f"{key:<28}{result[key]:>12}")
     print(f"ratio target >= 6x: {'met' if result['ratio'] >= 6 else 'NOT met'}; "
           f"RSS growth 1k->5k: {rss_5k - rss_1k:+.1f} MB")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

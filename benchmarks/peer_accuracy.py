@@ -1,7 +1,7 @@
 """Accuracy of the ``fer`` library's own pipeline on a labeled folder (the peer baseline).
 
-    .venv/bin/python benchmarks/peer_accuracy.py --data ../shared/eval/jaffe-dev --json OUT
-    .venv/bin/python benchmarks/peer_accuracy.py --data ../shared/eval/ckplus48-dev --crops
+    .venv/bin/python -m benchmarks.peer_accuracy --data ../shared/eval/jaffe-dev --json OUT
+    .venv/bin/python -m benchmarks.peer_accuracy --data ../shared/eval/ckplus48-dev --crops
 
 The folder holds ``label/*.ext`` images (label names as :meth:`Emotion.parse` reads them).
 ``FER(mtcnn=True).detect_emotions`` runs on every image inside the benchmark-only venv
@@ -22,40 +22,20 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from peer_common import PeerError, print_table, run_peer, write_json
 
 from analytics import metrics
+from benchmarks.peer_common import (
+    Labeled,
+    PeerError,
+    list_labeled,
+    print_table,
+    run_peer,
+    write_json,
+)
 from brandmood.core.types import EMOTIONS, Emotion
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
-
-
-@dataclass(frozen=True)
-class Labeled:
-    """One evaluation image and its true label."""
-
-    path: Path
-    label: Emotion
-
-
-def list_labeled(folder: Path) -> list[Labeled]:
-    """Every ``label/*.ext`` image under ``folder``, sorted.
-
-    Raises:
-        ValueError: if a sub-folder's name is not an emotion, or no image is found.
-    """
-    items = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        label = Emotion.parse(sub.name)
-        items += [Labeled(p, label) for p in sorted(sub.iterdir())
-                  if p.suffix.lower() in IMAGE_EXTS]
-    if not items:
-        raise ValueError(f"{folder}: no label/*.ext images")
-    return items
 
 
 def fer_answer(faces: list[dict]) -> tuple[int, float]:
@@ -119,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.data} is absent (see ../shared/eval/README.md)")
         return 0
     items = list_labeled(args.data)
+    if not items:
+        print(f"error: no label/*.ext images under {args.data}", file=sys.stderr)
+        return 2
     variants = [("fer-library[tflite]", False)] + ([("fer-library[keras]", True)]
                                                    if args.keras else [])
     models = {}
@@ -127,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             models[name] = evaluate(items, crops=args.crops, keras=keras, timeout=args.timeout)
     except PeerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{args.data}: {len(items)} images{' (crops)' if args.crops else ''}")
     print_table(["model", "face_found", "accuracy", "macro_f1", "ece", "images/s"],
                 [[n, m["face_found_rate"], m["accuracy"], m["macro_f1"], m["ece"],

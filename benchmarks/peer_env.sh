@@ -7,6 +7,10 @@
 #   bash benchmarks/peer_env.sh            # prints the venv's python path on the last line
 #   PEER_VENV=/elsewhere bash benchmarks/peer_env.sh
 #
+# The venv lives in brandmood's cache (`peer-venv`; benchmarks/peer_common.py passes PEER_VENV,
+# and by hand the default below is the settings table's: BRANDMOOD_CACHE, else
+# $XDG_CACHE_HOME/brandmood, else ~/.cache/brandmood).
+#
 # Idempotent: a venv whose marker matches the pinned requirements is reused as-is.
 # Note: fer 25.10.3 declares `tensorflow>=2.0.0`, which `tensorflow-cpu` does not satisfy by
 # name, so fer and facenet-pytorch (whose metadata pins torch<2.3) are installed with --no-deps
@@ -14,7 +18,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${PEER_VENV:-$ROOT/.cache/peer-venv}"
+CACHE="${BRANDMOOD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/brandmood}"
+[[ -n "${BRANDMOOD_CACHE:-}" || "${XDG_CACHE_HOME:-/}" == /* ]] || CACHE="$HOME/.cache/brandmood"
+VENV="${PEER_VENV:-$CACHE/peer-venv}"
 PYTHON="${PEER_PYTHON:-$(command -v python3.11 || true)}"
 PIP_FLAGS=(-q --disable-pip-version-check)
 

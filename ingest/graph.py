@@ -7,14 +7,13 @@ Tokens come from the environment (or a parameter) and travel only as the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
+from brandmood.core.settings import load_config
 from ingest.base import SourceError, TokenError
 from ingest.net import Fetcher, FetchError, redact
 
-GRAPH_BASE = "https://graph.facebook.com/v21.0"
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80001, 80002, 80004}
 TOKEN_CODES = {190, 102}
 MAX_PAGES = 1000
@@ -26,7 +25,7 @@ def token_from(env_name: str, token: str | None) -> str:
     Raises:
         TokenError: if neither is set.
     """
-    value = token or os.environ.get(env_name, "")
+    value = token or str(load_config().by_env(env_name) or "")
     if not value.strip():
         raise TokenError(f"no access token: set {env_name}")
     return value.strip()

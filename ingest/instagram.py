@@ -8,14 +8,14 @@ Token: ``BRANDMOOD_INSTAGRAM_TOKEN`` (or the ``token`` argument); base URL:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from brandmood.core.settings import load_config
 from db.models import Platform
 from ingest.base import Candidate, ChannelRef, PostMetadata, SourceContext, parse_time
-from ingest.graph import GRAPH_BASE, graph_pages, token_from
+from ingest.graph import graph_pages, token_from
 
 TOKEN_ENV = "BRANDMOOD_INSTAGRAM_TOKEN"
 FIELDS = ("id,caption,media_type,media_url,thumbnail_url,permalink,timestamp,like_count,"
@@ -84,7 +84,7 @@ class InstagramSource:
         return f"instagram:{self.account_id}"
 
     def candidates(self, ctx: SourceContext) -> Iterator[Candidate]:
-        base = (self.base_url or os.environ.get("BRANDMOOD_GRAPH_BASE") or GRAPH_BASE)
+        base = self.base_url or load_config().graph_base
         url = f"{base.rstrip('/')}/{self.account_id}/media"
         params = {"fields": FIELDS, "limit": 50, "access_token": self._token}
         for post in graph_pages(ctx.fetcher, url, params, env_name=TOKEN_ENV):

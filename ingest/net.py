@@ -28,6 +28,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from brandmood.core.settings import load_config
+
 DEFAULT_WORKERS = 8
 MB = 1 << 20
 IMAGE_MAX_BYTES = 30 * MB
@@ -101,9 +103,7 @@ class UrlGuard:
     def from_env(cls, env: dict[str, str] | None = None, *, extra: Iterable[str] = (),
                  resolver: Resolver | None = None) -> UrlGuard:
         """A guard allowing what ``BRANDMOOD_ALLOW_HOSTS`` (and ``extra``) lists."""
-        env = os.environ if env is None else env
-        listed = [a for a in env.get(ALLOW_ENV, "").split(",") if a.strip()]
-        return cls([*listed, *extra], resolver=resolver)
+        return cls([*load_config(env).allow_hosts, *extra], resolver=resolver)
 
     def _allowed_ip(self, ip: IPAddress) -> bool:
         return any(ip in net for net in self._nets)

@@ -8,11 +8,11 @@ thumbnails and view/like/comment counts (50 ids per call). Key:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from brandmood.core.settings import load_config
 from db.models import Platform
 from ingest.base import (
     Candidate,
@@ -27,7 +27,6 @@ from ingest.graph import token_from
 from ingest.net import Fetcher, FetchError
 
 KEY_ENV = "BRANDMOOD_YOUTUBE_KEY"
-YOUTUBE_BASE = "https://www.googleapis.com/youtube/v3"
 _THUMB_ORDER = ("maxres", "standard", "high", "medium", "default")
 _KEY_REASONS = {"keyInvalid", "keyExpired", "accessNotConfigured", "forbidden",
                 "ipRefererBlocked"}
@@ -113,8 +112,7 @@ class YouTubeSource:
         return f"youtube:{self.channel}"
 
     def candidates(self, ctx: SourceContext) -> Iterator[Candidate]:
-        base = (self.base_url or os.environ.get("BRANDMOOD_YOUTUBE_BASE")
-                or YOUTUBE_BASE).rstrip("/")
+        base = (self.base_url or load_config().youtube_base).rstrip("/")
         which = {"forHandle": self.channel} if self.channel.startswith("@") \
             else {"id": self.channel}
         body = _api(ctx.fetcher, f"{base}/channels",

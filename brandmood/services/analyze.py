@@ -34,6 +34,7 @@ from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer, prefetch
 from analytics.uncertainty import UncertaintyRule
 from analytics.video import VideoDecodeError
+from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
 from db.models import Asset, AssetKind, AssetStatus, RunStatus
@@ -238,10 +239,10 @@ class _SignatureMemo:
 
     def __init__(self, ws: Workspace, model: str | None, every_s: float,
                  factory: AnalyzerFactory) -> None:
-        from analytics.classifiers.registry import DEFAULT_MODEL, registered_names
+        from analytics.classifiers.registry import registered_names
 
         chosen, threshold = _settings(ws, model)
-        name = (chosen or os.environ.get("BRANDMOOD_MODEL") or DEFAULT_MODEL).strip()
+        name = (chosen or load_config().model).strip()
         self.path = ws.config.home / self.FILE
         self.every_s = float(every_s)
         self.key: str | None = None

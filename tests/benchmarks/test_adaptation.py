@@ -4,16 +4,12 @@ no person on both sides, and paired counts that add up (real models on the CK+ c
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import adaptation  # noqa: E402
+from benchmarks import adaptation
 
 
 def test_ckplus_grouped_cv_tests_every_face_once_and_pairs_add_up(shared_eval: Path,

@@ -14,17 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import bench_media  # noqa: E402
-import peer_accuracy  # noqa: E402
-import peer_common  # noqa: E402
-import speed  # noqa: E402
-
-from analytics.images import load_image  # noqa: E402
-from analytics.metrics import NO_PREDICTION  # noqa: E402
-from brandmood.core.types import EMOTIONS, Emotion  # noqa: E402
+from analytics.images import load_image
+from analytics.metrics import NO_PREDICTION
+from benchmarks import bench_media, peer_accuracy, peer_common, speed
+from brandmood.core.types import EMOTIONS, Emotion
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +78,7 @@ def test_fer_answer_takes_the_largest_face():
 
 
 def test_score_counts_missing_faces_as_wrong(tmp_path):
-    items = [peer_accuracy.Labeled(tmp_path / f"{i}.png", Emotion(e))
+    items = [peer_common.Labeled(tmp_path / f"{i}.png", Emotion(e))
              for i, e in enumerate(["happy", "sad", "neutral", "anger"])]
     results = [{"faces": [_face(9, 9, happy=0.8, neutral=0.2)]},
                {"faces": [_face(9, 9, sad=0.5, fear=0.4)]},
@@ -104,12 +97,14 @@ def test_list_labeled_reads_label_folders(tmp_path):
     for label, name in (("happy", "a.png"), ("angry", "b.jpg"), ("angry", "notes.txt")):
         (tmp_path / label).mkdir(exist_ok=True)
         (tmp_path / label / name).write_bytes(b"x")
-    items = peer_accuracy.list_labeled(tmp_path)
+    items = peer_common.list_labeled(tmp_path)
     assert [(i.path.name, i.label) for i in items] == [("b.jpg", Emotion.ANGER),
                                                         ("a.png", Emotion.HAPPY)]
     (tmp_path / "bored").mkdir()
+    (tmp_path / "bored" / "c.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="bored"):
-        peer_accuracy.list_labeled(tmp_path)
+        peer_common.list_labeled(tmp_path)
+    assert peer_common.list_labeled(tmp_path, skip_unknown=True) == items
 
 
 def test_run_peer_reports_a_failing_script(tmp_path):

@@ -156,7 +156,6 @@ run_analysis(open_workspace(load_config()), progress=progress)
 def test_killed_job_resumes_in_the_same_run(ws, tmp_path, analyzer):
     ids = add_assets(ws, tmp_path)
     env = dict(os.environ, BRANDMOOD_HOME=str(ws.config.home),
-               BRANDMOOD_CACHE=str(ws.config.cache_dir),
                BRANDMOOD_DATABASE_URL=ws.config.database_url, BRANDMOOD_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, check=False)

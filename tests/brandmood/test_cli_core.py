@@ -70,13 +70,6 @@ def test_unknown_command_is_a_usage_error(ws_env) -> None:
     assert result.exit_code == 2
 
 
-def test_config_default_model_is_the_registry_default() -> None:
-    from analytics.classifiers.registry import DEFAULT_MODEL as REGISTRY_DEFAULT
-    from brandmood.core.settings import DEFAULT_MODEL
-
-    assert DEFAULT_MODEL == REGISTRY_DEFAULT
-
-
 def test_stopping_serve_stops_the_dashboard_server(tmp_path) -> None:
     """``brandmood serve`` is the server process: a stop signal leaves nothing listening."""
     import os

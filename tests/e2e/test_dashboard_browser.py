@@ -48,11 +48,8 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``brandmood serve`` on 127.0.0.1:<free port> with a fresh workspace."""
-    from brandmood.core.settings import load_config
-
     home = tmp_path / "ws"
-    env = {**os.environ, "BRANDMOOD_HOME": str(home),
-           "BRANDMOOD_CACHE": str(load_config().cache_dir)}
+    env = {**os.environ, "BRANDMOOD_HOME": str(home)}
     env.pop("BRANDMOOD_DATABASE_URL", None)
     port = _free_port()
     exe = Path(sys.executable).parent / "brandmood"

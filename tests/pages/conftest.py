@@ -26,7 +26,6 @@ class Filled:
 
 def _point_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("BRANDMOOD_HOME", str(home))
-    monkeypatch.setenv("BRANDMOOD_CACHE", str(load_config().cache_dir))
     monkeypatch.delenv("BRANDMOOD_DATABASE_URL", raising=False)
 
 

