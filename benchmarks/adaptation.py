@@ -37,7 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.classifiers.adapted import FEATURE_SETS  # noqa: E402
+from analytics.classifiers.adapted import FEATURE_SETS, FrozenBase  # noqa: E402
+from analytics.classifiers.registry import model_weights  # noqa: E402
 from analytics.finetune import (  # noqa: E402
     DEFAULT_FEATURES,
     FinetuneConfig,
@@ -55,7 +56,8 @@ from brandmood.core.types import EMOTIONS, Emotion  # noqa: E402
 def compare(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:
     """Base vs adapted vs HOG baseline on ``test`` after learning from ``train``."""
     t0 = time.perf_counter()
-    r: FinetuneResult = adapt(train, test, cfg)
+    networks = FrozenBase.for_features(cfg.features, model_weights)  # loaded once, cached
+    r: FinetuneResult = adapt(train, test, cfg, networks=networks)
     seconds = time.perf_counter() - t0
     hog = Scores.of(test.labels, HogBaseline.fit(train.crops, train.labels, seed=cfg.seed)
                     .predict_proba(test.crops))

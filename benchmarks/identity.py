@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from analytics.identity import (  # noqa: E402
     Gallery,
-    default_embedder,
     largest_face,
     match,
 )
+from analytics.identity_registry import get_embedder  # noqa: E402
 
 N_REFS = 5
 DEMO_REFS = 2
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from analytics.detection import MTCNNDetector
 
-    detector, embedder = MTCNNDetector(), default_embedder()
+    detector, embedder = MTCNNDetector(), get_embedder()
     je, jid = jaffe_embeddings(args.eval / "jaffe-dev", detector, embedder)
     de, did, extra = demo_embeddings(detector, embedder)
     # Demo: enroll each video person from 2 frames; all other demo faces are strangers.
