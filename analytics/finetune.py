@@ -20,7 +20,7 @@ Method (deterministic, CPU, seconds to a minute for a few hundred faces):
 
 The frozen networks come in as a :class:`~analytics.classifiers.adapted.FrozenBase` loaded
 from weight files by the caller (:func:`analytics.classifiers.registry.adaptation_base`).
-scikit-learn and tqdm are imported by the functions that use them (heavy, used only here).
+scikit-learn is imported by the functions that use it (heavy, used only here).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from analytics import metrics
 from analytics.align import crop_faces
@@ -379,8 +380,6 @@ def adapt(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig | None = 
     Raises:
         ValueError: if no label has ``min_per_class`` training faces, or the test part is empty.
     """
-    from tqdm import tqdm
-
     cfg = cfg or FinetuneConfig()
     if len(test) == 0:
         raise ValueError("the held-out part is empty")
