@@ -164,7 +164,9 @@ def register_classifier(name: str, *, description: str, factory: Factory | None 
             whose probabilities are averaged (an ensemble).
         status: why the model cannot run here besides its weights ("" when it can), e.g. a
             missing runtime package; cheap, never downloads. Checked before loading.
-        kind: where the weights come from (for listings).
+        kind: where the weights come from (for listings); ``WHEEL`` and ``ONNX`` are for
+            the models brandmood ships (the analysis job's signature memo trusts the digest
+            of their code, which holds only brandmood's own), plug-ins keep ``PLUGIN``.
         replace_existing: replace a registration of the same name instead of refusing.
 
     Returns:
