@@ -2,6 +2,7 @@
 
 Nothing here touches the database: the query module counts in SQL (GROUP BY) and hands
 counts to these functions, which turn them into shares with confidence intervals.
+scipy is imported only where a t quantile is needed (it is heavy).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brandmood.core.types import LABELS, UNCERTAIN, Emotion, add_counts, dominant_label
+from brandmood.core.types import (
+    LABELS,
+    POSITIVE_EMOTIONS,
+    UNCERTAIN,
+    Emotion,
+    add_counts,
+    dominant_label,
+)
 
 __all__ = ["LABELS", "Change", "MeanStats", "Share", "add_counts", "change", "dominant_label",
            "emotion_or_uncertain", "label_order", "mean_stats", "positive_share", "shares",
@@ -166,8 +174,6 @@ def change(current: float, previous: float | None) -> Change:
 
 def positive_share(counts: Mapping[str, int]) -> float:
     """Share of faces with a positive emotion (see ``POSITIVE_EMOTIONS``) among all faces."""
-    from brandmood.core.types import POSITIVE_EMOTIONS
-
     total = sum(counts.values())
     if not total:
         return 0.0

@@ -21,6 +21,9 @@ analysis size is a poor emotion crop anyway, and P-Net's pyramid work grows with
 ``(12 / min_face_size)²``, so 40 instead of 20 costs about a quarter of the pyramid. On the
 speed benchmark's 16 photos it finds the same 76 faces as 20; JAFFE dev keeps face-found
 rate 1.0 (benchmarks/README.md). Pass ``min_face_size=20`` for crowds of small faces.
+
+torch and facenet-pytorch are imported by the functions that run them, not with this module,
+so that importing the pipeline (the UI, the CLI) stays light.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +95,9 @@ def _load_nets() -> _Nets:
 
 
 def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover - facenet-pytorch is a dependency
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:  # pragma: no cover - facenet-pytorch is a dependency
         return "unknown"
 
 

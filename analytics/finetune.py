@@ -5,7 +5,7 @@ Method (deterministic, CPU, seconds to a minute for a few hundred faces):
 1. Features (``FinetuneConfig.features``, default ``fer+facex+hog``) of each 64×64 face crop
    and of its mirror image (augmentation), computed once with the networks frozen: the fer
    mini-Xception's ``(n, 1152)``, facex's MobileNetV2 penultimate ``(n, 1280)`` and HOG
-   ``(n, 1764)`` (:func:`analytics.classifiers.adapted.adapted_features`); the extra blocks
+   ``(n, 1764)`` (:meth:`analytics.classifiers.adapted.FrozenBase.features`); the extra blocks
    standardized on the training faces (:func:`standardizer`).
 2. Labels: every emotion with at least ``min_per_class`` reviewed training faces gets an output
    (contempt included, though the base model has none); the others stay unpredicted (NaN).
@@ -17,10 +17,15 @@ Method (deterministic, CPU, seconds to a minute for a few hundred faces):
 4. Held-out evaluation: a split grouped by person or asset (no person on both sides), accuracy
    and macro-F1 of the base and the adapted model on it. The new version counts as better only
    where its macro-F1 is higher and its accuracy is not lower.
+
+The frozen networks come in as a :class:`~analytics.classifiers.adapted.FrozenBase` loaded
+from weight files by the caller (:func:`analytics.classifiers.registry.adaptation_base`).
+scikit-learn is imported by the functions that use it (heavy, used only here).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -30,17 +35,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from analytics import metrics
+from analytics.align import crop_faces
 from analytics.classifiers.adapted import (
     FEATURE_DIM,
     FEATURE_SETS,
     AdaptedHead,
     FeatureSet,
-    adapted_features,
+    FrozenBase,
     head_probs,
 )
-from analytics.classifiers.fer_mini_xception import FER_LABELS, load_fer_model
+from analytics.classifiers.fer_mini_xception import FER_LABELS, FerMiniXception
+from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
+from analytics.classifiers.manifest import resize_crops
+from analytics.detection import MTCNNDetector
+from analytics.images import load_image
+from brandmood.core.fetch import sha256_file
 from brandmood.core.types import EMOTIONS, Emotion
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
@@ -213,14 +225,8 @@ def load_folder_faces(folder: Path, *, crops: bool = False, detector=None,
         ``(faces, failures)``: crops with labels and person groups (:func:`group_of`), and
         ``(path, reason)`` of each image that could not be used.
     """
-    from analytics.classifiers.fer_mini_xception import FerMiniXception
-    from analytics.classifiers.manifest import resize_crops
-    from analytics.images import load_image
-
     items = read_labeled_folder(folder)
     if not crops and detector is None:
-        from analytics.detection import MTCNNDetector
-
         detector = MTCNNDetector()
     out, labels, groups, failed = [], [], [], []
     for path, label in items:
@@ -244,8 +250,6 @@ def load_folder_faces(folder: Path, *, crops: bool = False, detector=None,
 
 
 def _largest_face_crop(img: np.ndarray, detector, spec) -> np.ndarray | None:
-    from analytics.align import crop_faces
-
     faces = detector.detect([img])[0]
     if len(faces) == 0:
         return None
@@ -271,9 +275,10 @@ def grouped_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
     return np.sort(train), np.sort(test)
 
 
-def _init_head(labels: tuple[Emotion, ...], width: int = FEATURE_DIM) -> AdaptedHead:
-    """The base model's head on the fer block (new classes at zero), zero on extra blocks."""
-    base = load_fer_model().head
+def _init_head(labels: tuple[Emotion, ...], base: torch.nn.Linear,
+               width: int = FEATURE_DIM) -> AdaptedHead:
+    """The base model's head ``base`` on the fer block (new classes at zero), zero on the
+    extra blocks."""
     head = AdaptedHead(len(labels), width)
     with torch.no_grad():
         head.head.weight.zero_()
@@ -302,17 +307,17 @@ def standardizer(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_head(features: np.ndarray, y: np.ndarray, labels: tuple[Emotion, ...], *,
-               l2: float, max_iter: int = 100, seed: int = 0,
+               base: torch.nn.Linear, l2: float, max_iter: int = 100, seed: int = 0,
                standardize: tuple[np.ndarray, np.ndarray] | None = None) -> AdaptedHead:
     """Fit a head on ``(n, d)`` features and ``(n,)`` indices into ``labels``.
 
-    Class-weighted cross-entropy + ``l2 * ||W - W0||²`` (W0 = the base head on the fer block,
-    zero on the extra blocks), full-batch L-BFGS: deterministic for a given input.
+    Class-weighted cross-entropy + ``l2 * ||W - W0||²`` (W0 = the base head ``base`` on the
+    fer block, zero on the extra blocks), full-batch L-BFGS: deterministic for a given input.
     ``standardize``: ``(center, scale)`` ``(d,)`` kept in the head (default
     :func:`standardizer` of ``features``).
     """
     torch.manual_seed(seed)
-    head = _init_head(labels, features.shape[1])
+    head = _init_head(labels, base, features.shape[1])
     center, scale = standardize if standardize is not None else standardizer(features)
     head.center.copy_(torch.as_tensor(center))
     head.scale.copy_(torch.as_tensor(scale))
@@ -336,7 +341,8 @@ def train_head(features: np.ndarray, y: np.ndarray, labels: tuple[Emotion, ...],
 
 
 def _choose_l2(feats: np.ndarray, y: np.ndarray, groups: np.ndarray,
-               labels: tuple[Emotion, ...], cfg: FinetuneConfig, bar) -> float:
+               labels: tuple[Emotion, ...], cfg: FinetuneConfig, bar,
+               base: torch.nn.Linear) -> float:
     from sklearn.model_selection import GroupKFold
 
     n_groups = len(set(groups.tolist()))
@@ -348,8 +354,8 @@ def _choose_l2(feats: np.ndarray, y: np.ndarray, groups: np.ndarray,
     for l2 in L2_GRID:
         fold_scores = []
         for tr, va in folds:
-            head = train_head(feats[tr], y[tr], labels, l2=l2, max_iter=cfg.max_iter,
-                              seed=cfg.seed, standardize=std)
+            head = train_head(feats[tr], y[tr], labels, base=base, l2=l2,
+                              max_iter=cfg.max_iter, seed=cfg.seed, standardize=std)
             pred = predicted_labels(head_probs(head, feats[va], labels))
             fold_scores.append(metrics.macro_f1(_to_emotion_idx(y[va], labels), pred))
         scores.append(float(np.mean(fold_scores)))
@@ -361,17 +367,19 @@ def _to_emotion_idx(y: np.ndarray, labels: tuple[Emotion, ...]) -> np.ndarray:
     return np.array([EMOTIONS.index(labels[i]) for i in y], np.int64)
 
 
-def adapt(train: LabeledFaces, test: LabeledFaces,
-          cfg: FinetuneConfig | None = None) -> FinetuneResult:
+def adapt(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig | None = None, *,
+          networks: FrozenBase) -> FinetuneResult:
     """Train a head on ``train`` and compare it with the base model on ``test``.
+
+    Args:
+        train: reviewed faces to learn from.
+        test: held-out faces to compare on.
+        cfg: settings (default :class:`FinetuneConfig`).
+        networks: the frozen networks, with facex where ``cfg.features`` has a facex block.
 
     Raises:
         ValueError: if no label has ``min_per_class`` training faces, or the test part is empty.
     """
-    from tqdm import tqdm
-
-    from analytics.classifiers.fer_mini_xception import FerMiniXception
-
     cfg = cfg or FinetuneConfig()
     if len(test) == 0:
         raise ValueError("the held-out part is empty")
@@ -385,31 +393,34 @@ def adapt(train: LabeledFaces, test: LabeledFaces,
     tr = train.subset(np.flatnonzero(keep))
     with tqdm(total=len(L2_GRID) + 2, desc="finetune", unit="step", disable=None) as bar:
         mirrored = np.ascontiguousarray(tr.crops[:, :, ::-1])
-        feats = np.concatenate([adapted_features(tr.crops, cfg.features),
-                                adapted_features(mirrored, cfg.features)])
+        feats = np.concatenate([networks.features(tr.crops, cfg.features),
+                                networks.features(mirrored, cfg.features)])
         y = np.array([labels.index(EMOTIONS[i]) for i in tr.labels] * 2, np.int64)
         groups = np.concatenate([tr.groups, tr.groups])
         bar.update(1)
-        l2 = _choose_l2(feats, y, groups, labels, cfg, bar)
-        head = train_head(feats, y, labels, l2=l2, max_iter=cfg.max_iter, seed=cfg.seed)
+        base_head = networks.fer.model.head
+        l2 = _choose_l2(feats, y, groups, labels, cfg, bar, base_head)
+        head = train_head(feats, y, labels, base=base_head, l2=l2, max_iter=cfg.max_iter,
+                          seed=cfg.seed)
         bar.update(1)
-    base = Scores.of(test.labels, FerMiniXception().predict(test.crops))
+    base = Scores.of(test.labels, networks.fer.predict(test.crops))
     adapted = Scores.of(test.labels,
-                        head_probs(head, adapted_features(test.crops, cfg.features), labels))
+                        head_probs(head, networks.features(test.crops, cfg.features), labels))
     return FinetuneResult(labels, head, base, adapted, len(tr), len(test), l2,
                           {e: counts[e] for e in labels}, left_out)
 
 
-def finetune(data: LabeledFaces, cfg: FinetuneConfig | None = None) -> FinetuneResult:
+def finetune(data: LabeledFaces, cfg: FinetuneConfig | None = None, *,
+             networks: FrozenBase) -> FinetuneResult:
     """Split reviewed faces by group (seeded), then :func:`adapt` on the training part."""
     cfg = cfg or FinetuneConfig()
     tr, te = grouped_split(data.labels, data.groups, cfg.test_fraction, cfg.seed)
-    return adapt(data.subset(tr), data.subset(te), cfg)
+    return adapt(data.subset(tr), data.subset(te), cfg, networks=networks)
 
 
-def adapted_probs(result: FinetuneResult, crops: np.ndarray) -> np.ndarray:
+def adapted_probs(result: FinetuneResult, crops: np.ndarray, networks: FrozenBase) -> np.ndarray:
     """``(n, 64, 64, 3)`` crops → ``(n, 8)`` probabilities of the adapted head."""
-    return head_probs(result.head, adapted_features(crops, result.head.feature_set),
+    return head_probs(result.head, networks.features(crops, result.head.feature_set),
                       result.labels)
 
 
@@ -419,12 +430,6 @@ def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: st
     Returns:
         The manifest path (what :func:`analytics.classifiers.registry.get_classifier` loads).
     """
-    import json
-
-    from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
-    from analytics.classifiers.fer_mini_xception import FerMiniXception
-    from brandmood.core.fetch import sha256_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}-{version}.pt"

@@ -2,7 +2,8 @@
 
 HOG (9 orientations, 8×8-pixel cells, 2×2-cell blocks) of the 64×64 histogram-equalized gray
 face, standardized, then class-balanced multinomial logistic regression (scikit-image +
-scikit-learn). Deterministic.
+scikit-learn, both imported by the functions that use them: heavy, and used only for
+adaptation). Deterministic.
 """
 
 from __future__ import annotations

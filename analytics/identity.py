@@ -2,7 +2,8 @@
 
 The embedder is dlib's ResNet face-recognition model (``dlib_face_recognition_resnet_model_v1``)
 with its 5-point landmark model, both read from the pinned ``face-recognition-models`` archive
-(:mod:`analytics.identity_assets`). dlib aligns the face itself from the 5 landmarks it finds
+(the embedder registry, :mod:`analytics.identity_registry`, fetches them and passes their
+paths to :class:`FaceEmbedder`). dlib aligns the face itself from the 5 landmarks it finds
 inside the detector's box, so any detector's boxes (ours are MTCNN's) work.
 
 Other embedders (the optional 512-d facenet one) offer the same :class:`Embedder` interface;
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import dlib
 import numpy as np
 
 from brandmood.core.types import FaceDetections, ModelInfo
@@ -147,18 +148,20 @@ class Embedder(Protocol):
 
 
 class FaceEmbedder:
-    """dlib's 128-d ResNet face embedding of faces given by detector boxes."""
+    """dlib's 128-d ResNet face embedding of faces given by detector boxes.
 
-    def __init__(self, *, cache: Path | None = None) -> None:
-        import dlib
+    Args:
+        shape_predictor: ``shape_predictor_5_face_landmarks.dat``.
+        recognition_model: ``dlib_face_recognition_resnet_model_v1.dat``.
+        version: the version recorded with every vector (the models' package version).
+        weights_sha256: the sha256 recorded with every vector (the pinned archive's).
+    """
 
-        from analytics.identity_assets import FACE_RECOGNITION_MODELS, dlib_model_paths
-
-        shape_path, resnet_path = dlib_model_paths(cache=cache)
-        self._shape = dlib.shape_predictor(str(shape_path))
-        self._net = dlib.face_recognition_model_v1(str(resnet_path))
-        self.info = ModelInfo(EMBEDDING_MODEL, FACE_RECOGNITION_MODELS.version,
-                              FACE_RECOGNITION_MODELS.sha256)
+    def __init__(self, shape_predictor: Path, recognition_model: Path, *, version: str,
+                 weights_sha256: str) -> None:
+        self._shape = dlib.shape_predictor(str(shape_predictor))
+        self._net = dlib.face_recognition_model_v1(str(recognition_model))
+        self.info = ModelInfo(EMBEDDING_MODEL, version, weights_sha256)
 
     def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Embed the faces in one image.
@@ -173,8 +176,6 @@ class FaceEmbedder:
         Raises:
             IdentityError: for an image or boxes of the wrong shape.
         """
-        import dlib
-
         img = np.ascontiguousarray(image)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise IdentityError(f"image must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
@@ -193,12 +194,6 @@ class FaceEmbedder:
     def embed_detections(self, image: np.ndarray, faces: FaceDetections) -> np.ndarray:
         """``(n, 128)`` embeddings of every detected face of one image."""
         return self.embed(image, faces.boxes)
-
-
-@lru_cache(maxsize=1)
-def default_embedder() -> FaceEmbedder:
-    """One shared :class:`FaceEmbedder` per process (loads the models once)."""
-    return FaceEmbedder()
 
 
 def largest_face(faces: FaceDetections) -> int:

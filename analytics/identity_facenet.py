@@ -8,7 +8,8 @@ for this model**, so matching with it needs an explicit one (docs/identity_and_a
 
 Weights: ``20180402-114759-vggface2.pt``, David Sandberg's facenet model ported to PyTorch,
 published on the facenet-pytorch v2.2.9 GitHub release (the URL facenet-pytorch 2.5.3 itself
-downloads). The package does not ship them. They are found, in order:
+downloads). The package does not ship them. :class:`FacenetEmbedder` takes the file's path;
+the embedder registry (:mod:`analytics.identity_registry`) finds it, in order:
 
 1. the file ``BRANDMOOD_FACENET_WEIGHTS`` names (taken as given; its sha256 is recorded
    on the model info, and the version says ``custom`` unless it is the pinned file);
@@ -16,6 +17,9 @@ downloads). The package does not ship them. They are found, in order:
 3. a download from the release URL into that cache path, verified against the pinned
    sha256 before it is kept (:func:`brandmood.core.fetch.download_file`). Offline this fails
    with one line saying where to put the file.
+
+torch and facenet-pytorch are imported when a model is loaded or run, not with this module
+(the embedder registry lists embedders without loading them).
 
 Crops follow facenet: a square around the detector's box (no rotation, as the model was
 trained on MTCNN crops), resized to 160×160 RGB, standardized as ``(x - 127.5) / 128``
@@ -29,13 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
+from analytics.align import crop_faces
 from analytics.classifiers.base import ColorMode, InputSpec
+from analytics.detection import configure_torch_threads
 from analytics.identity import IdentityError
+from brandmood.core.fetch import AssetError, sha256_file
 from brandmood.core.types import FaceDetections, ModelInfo
 
 EMBEDDING_MODEL = "facenet-vggface2"
 EMBEDDING_DIM = 512
 WEIGHTS_ENV = "BRANDMOOD_FACENET_WEIGHTS"
+"""Names a local weights file instead of the pinned one (read by the embedder registry)."""
 INPUT_SPEC = InputSpec(size=160, margin=0.1, color=ColorMode.RGB)
 """160×160 RGB; 10% of the box added on each side (a choice, not calibrated)."""
 BATCH = 32
@@ -64,45 +72,6 @@ VGGFACE2 = PinnedWeights(
 be downloaded and checked here); a file with any other hash is refused by the download."""
 
 
-def facenet_weights_path(*, cache: Path | None = None, download: bool = True,
-                         url: str = VGGFACE2.url, sha256: str = VGGFACE2.sha256) -> Path:
-    """Find the weights: ``BRANDMOOD_FACENET_WEIGHTS``, then the cache, then a download.
-
-    Args:
-        cache: cache folder (default ``$BRANDMOOD_CACHE``); the file goes in ``models/``.
-        download: fetch the file when it is in neither place.
-        url: where it is published (default: the facenet-pytorch release).
-        sha256: what the cached or downloaded file must hash to.
-
-    Returns:
-        The path of the weights file.
-
-    Raises:
-        brandmood.core.fetch.AssetError: one line saying what is wrong and where to put the file
-            (env var naming no file, cached file with another hash, download impossible or
-            not matching the pinned sha256).
-    """
-    from brandmood.core.fetch import AssetError, cache_dir, download_file, verify
-    from brandmood.core.settings import load_config
-
-    env = load_config().facenet_weights
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise AssetError(f"{WEIGHTS_ENV}={env} is not a file")
-        return path
-    cached = (cache or cache_dir()) / "models" / VGGFACE2.filename
-    how = f"put {VGGFACE2.filename} in {cached.parent} or set {WEIGHTS_ENV} (published at {url})"
-    if cached.is_file():
-        return verify(cached, sha256)
-    if not download:
-        raise AssetError(f"{EMBEDDING_MODEL}: weights not found; {how}")
-    try:
-        return download_file(url, sha256, cached)
-    except AssetError as exc:
-        raise AssetError(f"{EMBEDDING_MODEL}: {exc}; {how}") from None
-
-
 def load_inception_resnet(path: Path):
     """An eval-mode ``InceptionResnetV1`` (embedding head, no classifier) from a state_dict.
 
@@ -114,8 +83,6 @@ def load_inception_resnet(path: Path):
     """
     import torch
     from facenet_pytorch import InceptionResnetV1
-
-    from brandmood.core.fetch import AssetError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -145,8 +112,6 @@ def facenet_crops(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     Returns:
         ``(n, 160, 160, 3)`` uint8 RGB.
     """
-    from analytics.align import crop_faces
-
     return crop_faces(image, FaceDetections.create(boxes), INPUT_SPEC)
 
 
@@ -154,23 +119,16 @@ class FacenetEmbedder:
     """facenet's 512-d L2-normalized embedding of faces given by detector boxes.
 
     Args:
-        weights: a state_dict file (None: :func:`facenet_weights_path`).
+        weights: an InceptionResnetV1 state_dict file (e.g. :data:`VGGFACE2`'s).
         sha256: the hash ``weights`` must have (None: any; it is recorded either way).
-        cache: cache folder for the default weights.
-        download: allow downloading the default weights.
 
     Raises:
-        brandmood.core.fetch.AssetError: weights missing, not matching ``sha256``, or not an
+        brandmood.core.fetch.AssetError: weights not matching ``sha256``, or not an
             InceptionResnetV1 state_dict.
     """
 
-    def __init__(self, weights: Path | None = None, *, sha256: str | None = None,
-                 cache: Path | None = None, download: bool = True) -> None:
-        from analytics.detection import configure_torch_threads
-        from brandmood.core.fetch import AssetError, sha256_file
-
-        path = Path(weights) if weights is not None else facenet_weights_path(
-            cache=cache, download=download)
+    def __init__(self, weights: Path, *, sha256: str | None = None) -> None:
+        path = Path(weights)
         digest = sha256_file(path)
         if sha256 is not None and digest != sha256:
             raise AssetError(f"{path.name}: sha256 {digest} does not match the expected {sha256}")

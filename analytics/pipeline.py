@@ -28,6 +28,8 @@ import numpy as np
 
 from analytics.align import crop_faces
 from analytics.classifiers.base import EmotionClassifier
+from analytics.classifiers.registry import get_classifier
+from analytics.detection import MTCNNDetector, configure_torch_threads
 from analytics.images import load_image
 from analytics.tracks import FaceTracker
 from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
@@ -373,8 +375,6 @@ def detect_workers() -> int:
     ``BRANDMOOD_THREADS`` = cores − 1), so both cores detect while a third thread
     classifies; one where torch's own threads already fill the machine.
     """
-    from analytics.detection import configure_torch_threads
-
     cores = os.cpu_count() or 1
     return 2 if cores >= 2 and configure_torch_threads() * 2 <= cores else 1
 
@@ -389,9 +389,6 @@ def scale_faces(faces: FaceDetections, sx: float, sy: float) -> FaceDetections:
 
 @lru_cache(maxsize=4)
 def _cached_analyzer(model: str) -> Analyzer:
-    from analytics.classifiers.registry import get_classifier
-    from analytics.detection import MTCNNDetector
-
     return Analyzer(MTCNNDetector(), get_classifier(model), DEFAULT_RULE)
 
 

@@ -7,17 +7,17 @@ horizontal flip, brightness/contrast jitter, small rotation), class-weighted cro
 (classes without examples get weight 0), a validation split grouped by person (file-name
 prefix) where possible, and early stopping on validation macro-F1.
 
-ImageNet weights are used where torchvision can download them (sha256-prefix checked by
-torchvision); otherwise (no network) training starts from random initialisation, and the
-report says which.
+Training starts from the ImageNet weights the caller passes (``init``: what
+:func:`analytics.classifiers.registry.imagenet_resnet50` fetched, or why it could not), else
+from random initialisation; the report says which. torchvision is imported by the functions
+that use it (heavy, used only here).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,10 +27,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from analytics import metrics
-from analytics.classifiers.manifest import IMAGENET_MEAN, IMAGENET_STD
+from analytics.classifiers.manifest import IMAGENET_MEAN, IMAGENET_STD, resize_crops
+from analytics.finetune import group_of, grouped_split, read_labeled_folder
+from analytics.images import load_image
+from brandmood.core.fetch import sha256_file
 from brandmood.core.types import EMOTIONS, N_EMOTIONS
 
 Progress = Callable[[int, int, str], None]
+Init = tuple[Mapping[str, torch.Tensor] | None, str]
+"""Where training starts: ``(ImageNet ResNet-50 state_dict, "imagenet")``, or
+``(None, "random (<why>)")``."""
 
 
 @dataclass(frozen=True)
@@ -79,37 +85,23 @@ class TrainReport:
         return d
 
 
-def build_model(pretrained: bool) -> tuple[nn.Module, str]:
-    """ResNet-50 with an 8-way head; ImageNet weights where downloadable.
+def build_model(init: Init) -> tuple[nn.Module, str]:
+    """ResNet-50 with an 8-way head, from ``init``'s ImageNet state_dict where it has one.
 
     Returns:
-        ``(model, init)``: ``init`` says "imagenet" or "random (<why>)".
+        ``(model, init note)``: "imagenet" or "random (<why>)".
     """
-    from torchvision.models import ResNet50_Weights, resnet50
+    from torchvision.models import resnet50
 
-    init = "random (not requested)"
+    state, note = init
     model = resnet50(weights=None)
-    if pretrained:
-        old = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(20)
-        try:
-            state = ResNet50_Weights.IMAGENET1K_V2.get_state_dict(progress=False,
-                                                                  check_hash=True)
-            model.load_state_dict(state)
-            init = "imagenet"
-        except Exception as exc:
-            init = f"random (ImageNet weights not downloadable: {type(exc).__name__})"
-        finally:
-            socket.setdefaulttimeout(old)
+    if state is not None:
+        model.load_state_dict(state)
     model.fc = nn.Linear(model.fc.in_features, N_EMOTIONS)
-    return model, init
+    return model, note
 
 
 def _load_images(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from analytics.classifiers.manifest import resize_crops
-    from analytics.finetune import group_of, read_labeled_folder
-    from analytics.images import load_image
-
     items = read_labeled_folder(folder)
     big = round(size * 1.15)
     imgs = [resize_crops(load_image(p)[None], big)[0] for p, _ in items]
@@ -120,8 +112,6 @@ def _load_images(folder: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _split(labels: np.ndarray, groups: np.ndarray, frac: float,
            seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from analytics.finetune import grouped_split
-
     try:
         tr, va = grouped_split(labels, groups, frac, seed)
         if len(tr) and len(va):
@@ -172,22 +162,36 @@ def _evaluate(model: nn.Module, imgs: np.ndarray, labels: np.ndarray,
 
 
 def train_resnet(data: Path, out: Path, cfg: TrainConfig | None = None, *,
-                 name: str = "resnet50-brand", version: str = "1",
+                 init: Init | None = None, name: str = "resnet50-brand", version: str = "1",
                  progress: Progress | None = None) -> TrainReport:
     """Train on ``data`` (``label/*.jpg``), write checkpoint + manifest into ``out``.
 
+    Args:
+        data: the labeled folder.
+        out: where the checkpoint and manifest go.
+        cfg: settings (default :class:`TrainConfig`).
+        init: the start (see :data:`Init`); needed when ``cfg.pretrained``, else random.
+        name: model name.
+        version: model version.
+        progress: called with ``(epoch, epochs, message)``.
+
     Raises:
         FileNotFoundError: if ``data`` does not exist.
-        ValueError: fewer than two labels or images.
+        ValueError: fewer than two labels or images; ``cfg.pretrained`` without ``init``.
     """
     cfg = cfg or TrainConfig()
+    if init is None:
+        if cfg.pretrained:
+            raise ValueError("pretrained training starts from ImageNet weights: pass init "
+                             "(analytics.classifiers.registry.imagenet_resnet50())")
+        init = (None, "random (not requested)")
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     imgs, labels, groups = _load_images(Path(data), cfg.input_size)
     if len(set(labels.tolist())) < 2 or len(labels) < 4:
         raise ValueError(f"{data}: need at least 4 images of at least 2 labels")
     tr, va = _split(labels, groups, cfg.val_fraction, cfg.seed)
-    model, init = build_model(cfg.pretrained)
+    model, init_note = build_model(init)
     model = model.to(cfg.device)
     counts = np.bincount(labels[tr], minlength=N_EMOTIONS).astype(np.float32)
     weights = torch.tensor(np.where(counts > 0, len(tr) / (np.count_nonzero(counts)
@@ -223,14 +227,12 @@ def train_resnet(data: Path, out: Path, cfg: TrainConfig | None = None, *,
                     (acc, f1))
         elif epoch - best[1] >= cfg.patience:
             break
-    return _write(out, best, init, history, cfg, name=name, version=version,
+    return _write(out, best, init_note, history, cfg, name=name, version=version,
                   n=(len(tr), len(va)), seconds=time.perf_counter() - t0)
 
 
 def _write(out: Path, best: tuple, init: str, history: list[dict], cfg: TrainConfig, *,
            name: str, version: str, n: tuple[int, int], seconds: float) -> TrainReport:
-    from brandmood.core.fetch import sha256_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"{name}-{version}.pt"

@@ -6,6 +6,7 @@ Timestamps come from each frame's ``pts × time_base`` (so variable frame rate i
 handled), relative to the first frame. Rotation metadata (the display matrix) is
 applied. Packets that fail to decode in the middle of a file are skipped and counted;
 a file with no video stream or no decodable frame raises :class:`VideoDecodeError`.
+PyAV is imported by the functions that open a file (it is heavy; importing this module is not).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.classifiers.adapted import FEATURE_SETS
+from analytics.classifiers.adapted import FEATURE_SETS, FrozenBase
+from analytics.classifiers.registry import model_weights
 from analytics.finetune import (
     DEFAULT_FEATURES,
     FinetuneConfig,
@@ -51,7 +52,8 @@ from brandmood.core.types import EMOTIONS, Emotion
 def compare(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:
     """Base vs adapted vs HOG baseline on ``test`` after learning from ``train``."""
     t0 = time.perf_counter()
-    r: FinetuneResult = adapt(train, test, cfg)
+    networks = FrozenBase.for_features(cfg.features, model_weights)  # loaded once, cached
+    r: FinetuneResult = adapt(train, test, cfg, networks=networks)
     seconds = time.perf_counter() - t0
     hog = Scores.of(test.labels, HogBaseline.fit(train.crops, train.labels, seed=cfg.seed)
                     .predict_proba(test.crops))

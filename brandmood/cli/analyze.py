@@ -40,7 +40,7 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Analyze pending assets: faces, emotions, video tracks (resumes after a kill)."""
-    from analytics.classifiers.onnx_model import ModelUnavailableError
+    from analytics.classifiers.registry import ModelUnavailableError
     from brandmood.services.analyze import run_analysis
 
     with workspace() as ws, tqdm(total=0, unit="asset", desc="analyze", file=sys.stderr,

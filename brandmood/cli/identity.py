@@ -23,7 +23,7 @@ EMBEDDER_HELP = ("Face embedder: " + ", ".join(e.value for e in EmbedderName)
 
 def _embedder(name: str | None) -> str:
     """The embedder's name: the option's, else the configured one (checked)."""
-    return embedder_name(name or load_config().embedder).value
+    return str(embedder_name(name or load_config().embedder))
 
 
 @ambassador_app.command("enroll")

@@ -74,6 +74,7 @@ def train(
     """Train ResNet-50 with an eight-way emotion head on a labeled folder."""
     from tqdm import tqdm
 
+    from analytics.classifiers.registry import imagenet_resnet50
     from analytics.train_resnet import TrainConfig, train_resnet
 
     if not data.is_dir():
@@ -92,7 +93,8 @@ def train(
             bar.set_postfix_str(message)
             bar.refresh()
 
-        report = train_resnet(data, out, cfg, name=name, version=version, progress=progress)
+        report = train_resnet(data, out, cfg, init=imagenet_resnet50() if pretrained else None,
+                              name=name, version=version, progress=progress)
     typer.echo(f"{arch.value}: init {report.init}; {report.epochs_run} epochs "
                f"(best {report.best_epoch}), validation accuracy {_pct(report.val_accuracy)}, "
                f"macro-F1 {report.val_macro_f1:.3f}; {report.seconds:.0f} s")

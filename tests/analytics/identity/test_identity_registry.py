@@ -9,7 +9,6 @@ from analytics.identity import (
     EMBEDDING_MODEL,
     Gallery,
     IdentityError,
-    default_embedder,
     distances,
     match,
     match_tracks,
@@ -56,7 +55,7 @@ def test_uncalibrated_embedder_needs_an_explicit_threshold():
 
 
 def test_get_embedder_loads_each_model_once(embedder, facenet_env):
-    assert get_embedder() is get_embedder("dlib-resnet-v1") is default_embedder() is embedder
+    assert get_embedder() is get_embedder("dlib-resnet-v1") is embedder
     fn = get_embedder("facenet-vggface2")
     assert fn is get_embedder(EmbedderName.FACENET)
     assert fn.info.name == "facenet-vggface2" and fn.info.version == "custom"
@@ -85,3 +84,55 @@ def test_vectors_of_different_models_are_never_compared():
     assert len(data) == 2048 and np.array_equal(vector_from_bytes(data, 512), probe512[0])
     with pytest.raises(ValueError, match="expected 128"):
         vector_from_bytes(data)
+
+
+class MeanColor:
+    """A made-up 3-d embedder for the test: the mean RGB of each box, scaled by the file's
+    number."""
+
+    def __init__(self, weights, *, name: str) -> None:
+        from brandmood.core.types import ModelInfo
+
+        self.scale = float(np.load(weights))
+        self.info = ModelInfo(name, "1")
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        b = np.asarray(boxes, int).reshape(-1, 4)
+        return np.array([image[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) * self.scale
+                         for x1, y1, x2, y2 in b], np.float32).reshape(-1, 3)
+
+    def embed_detections(self, image: np.ndarray, faces) -> np.ndarray:
+        return self.embed(image, faces.boxes)
+
+
+def test_an_embedder_registered_in_one_file_is_used_by_name(tmp_path, demo_faces):
+    from analytics.identity import Embedder
+    from analytics.identity_registry import (
+        clear_embedders,
+        embedder_names,
+        register_embedder,
+        unregister_embedder,
+    )
+    from analytics.weights import LocalFile
+
+    np.save(tmp_path / "scale.npy", np.float32(0.5))
+    name = "test-mean-color"
+    register_embedder(name, dim=3, factory=MeanColor, description="mean colour (a test)",
+                      weights={"weights": LocalFile(tmp_path / "scale.npy")},
+                      options={"name": name})
+    try:
+        assert name in embedder_names() and embedder_names()[0] == DEFAULT_EMBEDDER
+        assert embedder_name(f" {name} ") == name and embedder_spec(name).dim == 3
+        with pytest.raises(IdentityError, match="no calibrated distance threshold"):
+            resolve_threshold(name, None)
+        emb = get_embedder(name)
+        assert isinstance(emb, Embedder) and emb is get_embedder(name)
+        image, faces = demo_faces["multi_face.jpg"]
+        x1, y1, x2, y2 = faces.boxes[0].astype(int)
+        want = image[y1:y2, x1:x2].astype(np.float64).mean(axis=(0, 1)) * 0.5
+        np.testing.assert_allclose(emb.embed_detections(image, faces)[0], want, rtol=1e-5)
+    finally:
+        unregister_embedder(name)
+        clear_embedders(name)
+    with pytest.raises(ValueError, match="unknown face embedder"):
+        embedder_name(name)
