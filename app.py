@@ -1,7 +1,13 @@
 """brandmood dashboard: ``streamlit run app.py`` (or ``brandmood serve``).
 
-The entry renders the shared sidebar filters (mirrored in the URL) on every run and then
-the chosen page; every page file under ``pages/`` holds layout only.
+The entry renders the navigation and the shared sidebar filters (mirrored in the URL) on
+every run and then the chosen page; every page file under ``pages/`` holds layout only.
+
+The navigation is drawn here with ``st.page_link``: Streamlit's own sidebar navigation is
+off (``client.showSidebarNavigation = false`` in ``.streamlit/config.toml``) because, with
+a ``pages/`` folder beside the app, Streamlit first lists that folder's files (lower-case
+names and an "app" entry) until ``st.navigation`` runs, and a click there opened a page
+without this entry's sidebar.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("campaigns.py", "Campaigns", ":material/campaign:"),
     ("channels.py", "Channels", ":material/hub:"),
     ("ambassadors.py", "Ambassadors", ":material/person:"),
+    ("ambassador_faces.py", "Ambassador faces", ":material/face:"),
     ("assets.py", "Assets", ":material/photo_library:"),
     ("upload.py", "Upload", ":material/upload:"),
     ("review.py", "Review", ":material/fact_check:"),
@@ -33,21 +40,20 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("jobs.py", "Jobs", ":material/work_history:"),
     ("settings.py", "Settings", ":material/settings:"),
 )
-OPTIONAL_PAGES = (("ambassador_faces.py", "Ambassador faces", ":material/face:"),)
 
 
-def build_pages() -> list:
-    """``st.Page`` objects for every page file (optional pages only where present)."""
-    pages = [st.Page(PAGES_DIR / f, title=t, icon=i, default=(f == "overview.py"))
-             for f, t, i in PAGES]
-    for f, t, i in OPTIONAL_PAGES:
-        if (PAGES_DIR / f).exists():
-            pages.insert(4, st.Page(PAGES_DIR / f, title=t, icon=i))
-    return pages
+def build_pages() -> list[st.Page]:
+    """``st.Page`` objects for every page file, in menu order."""
+    return [st.Page(PAGES_DIR / f, title=t, icon=i, default=(f == "overview.py"))
+            for f, t, i in PAGES]
 
 
 st.set_page_config(page_title="brandmood", page_icon=":material/mood:", layout="wide")
-page = st.navigation(build_pages())
+pages = build_pages()
+page = st.navigation(pages, position="hidden")
+with st.sidebar.container(key="nav"):
+    for p in pages:
+        st.page_link(p)
 try:
     workspace()
 except DatabaseError as exc:

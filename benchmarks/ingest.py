@@ -85,7 +85,8 @@ def ingest_once(base: str, n: int, workers: int, offset: int = 0) -> tuple[float
     """Seconds to ingest ``n`` URLs into a fresh workspace, and how many were stored."""
     from brandmood.core.settings import load_config
     from db.workspace import open_workspace
-    from ingest.jobs import ingest_manifest
+    from ingest.jobs import JobOptions, run_source
+    from ingest.manifest import ManifestSource
 
     with tempfile.TemporaryDirectory(prefix="bm-bench-") as tmp:
         os.environ["BRANDMOOD_ALLOW_HOSTS"] = "127.0.0.1"  # what the ingest job's guard reads
@@ -93,7 +94,8 @@ def ingest_once(base: str, n: int, workers: int, offset: int = 0) -> tuple[float
                                          "BRANDMOOD_DATABASE_URL": ""}))
         manifest = write_manifest(Path(tmp) / "m.csv", base, n, offset)
         t0 = time.perf_counter()
-        summary = ingest_manifest(ws, manifest=manifest, brand="Bench", workers=workers)
+        summary = run_source(ws, ManifestSource(manifest), brand="Bench",
+                             opts=JobOptions(workers=workers))
         seconds = time.perf_counter() - t0
         ws.close()
     if summary.failed:

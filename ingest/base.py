@@ -7,6 +7,7 @@ Downloading, media checks and bookkeeping are the job's business (``ingest.jobs`
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,17 @@ from db.models import Platform
 
 if TYPE_CHECKING:
     from ingest.net import Fetcher
+
+
+class SourceKind(enum.StrEnum):
+    """The built-in sources (plug-ins add their own names, see ``ingest.sources``)."""
+
+    FILES = "files"
+    MANIFEST = "manifest"
+    FEED = "feed"
+    INSTAGRAM = "instagram"
+    FACEBOOK = "facebook"
+    YOUTUBE = "youtube"
 
 
 class SourceError(ValueError):
@@ -72,6 +84,17 @@ class PostMetadata:
     ambassador: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def assigned(cls, *, campaign: str | None = None, channel: str | None = None,
+                 ambassador: str | None = None) -> PostMetadata:
+        """The job-level assignments (empty strings count as none).
+
+        Raises:
+            ValueError: for a malformed ``channel`` (``platform:handle``).
+        """
+        return cls(campaign=campaign or None, ambassador=ambassador or None,
+                   channel=ChannelRef.parse(channel) if channel else None)
+
 
 @dataclass
 class Candidate:
@@ -104,15 +127,56 @@ class SourceContext:
     fetcher: Fetcher
 
 
-class Source(Protocol):
-    """Anything that yields candidates; raise :class:`SourceError` if it cannot go on."""
+@dataclass(frozen=True)
+class SourceRequest:
+    """What a registered source is built from (see ``ingest.sources``).
 
-    label: str
+    Attributes:
+        targets: what to read, in the source's own terms: paths, a URL, an account id.
+        meta: the job-level assignments every candidate carries (campaign, channel, …).
+        token: API token or key (None: the source reads it from the environment).
+        base_url: API base URL (tests, proxies; None: the source's default).
+        base_dir: folder that relative paths start at (manifests).
+    """
+
+    targets: tuple[str, ...]
+    meta: PostMetadata = field(default_factory=PostMetadata)
+    token: str | None = None
+    base_url: str | None = None
+    base_dir: Path | None = None
+
+    def one_target(self, what: str) -> str:
+        """The single target of a source that reads one thing.
+
+        Raises:
+            ValueError: for none or several.
+        """
+        if len(self.targets) != 1 or not str(self.targets[0]).strip():
+            raise ValueError(f"give exactly one {what}, got {len(self.targets)}")
+        return str(self.targets[0]).strip()
+
+
+class Source(Protocol):
+    """Anything that yields candidates; raise :class:`SourceError` if it cannot go on.
+
+    ``kind`` is stored with the run (a :class:`SourceKind` value or a plug-in's name);
+    ``label`` names what was read (shown in the Jobs page).
+    """
+
     kind: str
+
+    @property
+    def label(self) -> str: ...
 
     def candidates(self, ctx: SourceContext) -> Iterator[Candidate]:
         """Yield every candidate, in source order."""
         ...
+
+
+class SourceFactory(Protocol):
+    """Builds a source from a request (a source class's ``from_request``)."""
+
+    def __call__(self, request: SourceRequest, /) -> Source: ...
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from brandmood.core.settings import load_config
 from db.models import Platform
-from ingest.base import Candidate, ChannelRef, PostMetadata, SourceContext, parse_time
+from ingest.base import (
+    Candidate,
+    ChannelRef,
+    PostMetadata,
+    SourceContext,
+    SourceKind,
+    SourceRequest,
+    parse_time,
+)
 from ingest.graph import graph_pages, token_from
 
 TOKEN_ENV = "BRANDMOOD_FACEBOOK_TOKEN"
@@ -68,7 +76,13 @@ class FacebookSource:
     token: str | None = None
     base_url: str | None = None
     meta: PostMetadata = field(default_factory=PostMetadata)
-    kind: str = "facebook"
+    kind: ClassVar[str] = SourceKind.FACEBOOK
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> FacebookSource:
+        """Built from the request (its one target; token: its own, else the environment)."""
+        return cls(request.one_target("Facebook Page id"), token=request.token,
+                   base_url=request.base_url, meta=request.meta)
 
     def __post_init__(self) -> None:
         self._token = token_from(TOKEN_ENV, self.token)

@@ -11,8 +11,19 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-from ingest.base import Candidate, PostMetadata, SourceContext, SourceError, parse_time
+from db.models import Platform
+from ingest.base import (
+    Candidate,
+    ChannelRef,
+    PostMetadata,
+    SourceContext,
+    SourceError,
+    SourceKind,
+    SourceRequest,
+    parse_time,
+)
 
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
@@ -116,7 +127,16 @@ class FeedSource:
 
     url: str
     meta: PostMetadata = field(default_factory=PostMetadata)
-    kind: str = "feed"
+    kind: ClassVar[str] = SourceKind.FEED
+
+    def __post_init__(self) -> None:
+        if self.meta.channel is None:  # a feed is a channel of its own
+            self.meta = replace(self.meta, channel=ChannelRef(Platform.RSS, self.url))
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> FeedSource:
+        """The feed at the request's one target (a URL)."""
+        return cls(request.one_target("feed URL"), meta=request.meta)
 
     @property
     def label(self) -> str:

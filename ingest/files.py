@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
-from ingest.base import Candidate, PostMetadata, SourceContext
+from ingest.base import Candidate, PostMetadata, SourceContext, SourceKind, SourceRequest
 from ingest.net import VIDEO_MAX_BYTES
 
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".jar")
@@ -42,17 +43,36 @@ def is_zip(path: Path) -> bool:
 
 @dataclass
 class FileSource:
-    """Files, folders (recursive, hidden files skipped) and zip archives."""
+    """Files, folders (recursive, hidden files skipped) and zip archives.
+
+    Attributes:
+        names: what a given path is called in the outcomes and the store instead of the
+            path itself (uploads: the user's file name, not the server's scratch copy).
+    """
 
     paths: list[Path]
     meta: PostMetadata = field(default_factory=PostMetadata)
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
-    kind: str = "files"
+    names: Mapping[Path, str] = field(default_factory=dict)
+    kind: ClassVar[str] = SourceKind.FILES
 
     def __post_init__(self) -> None:
-        for p in self.paths:
-            if not Path(p).exists():
-                raise FileNotFoundError(f"no such file or folder: {p}")
+        self.paths = [Path(p) for p in self.paths]
+        missing = [str(p) for p in self.paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> FileSource:
+        """Files, folders and archives named by ``request.targets``.
+
+        Raises:
+            FileNotFoundError: if a path does not exist.
+            ValueError: if no path is given.
+        """
+        if not request.targets:
+            raise ValueError("give at least one file, folder or archive")
+        return cls([Path(t) for t in request.targets], meta=request.meta)
 
     @property
     def label(self) -> str:
@@ -60,14 +80,17 @@ class FileSource:
 
     def candidates(self, ctx: SourceContext) -> Iterator[Candidate]:
         for root in self.paths:
-            root = Path(root)
+            name = self.names.get(root)
             files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)) \
                 if root.is_dir() else [root]
             for path in files:
+                label = str(path) if name is None else (
+                    name if path == root else f"{name}/{path.relative_to(root).as_posix()}")
                 if is_zip(path):
-                    yield from extract_zip(path, ctx.scratch, self.limits, self.meta)
+                    yield from extract_zip(path, ctx.scratch, self.limits, self.meta,
+                                           label=label)
                 else:
-                    yield Candidate(source=str(path), path=path, meta=self.meta)
+                    yield Candidate(source=label, path=path, meta=self.meta)
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -95,20 +118,22 @@ def _entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
 
 
 def extract_zip(archive: Path, scratch: Path, limits: ArchiveLimits,
-                meta: PostMetadata) -> Iterator[Candidate]:
+                meta: PostMetadata, *, label: str | None = None) -> Iterator[Candidate]:
     """One candidate per file entry: extracted under ``scratch`` or refused with a reason.
 
+    Entries are called ``<label>!/<entry name>`` (``label``: the archive's path by default).
     Raises nothing for a bad archive: it becomes one failed candidate.
     """
+    label = str(archive) if label is None else label
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        yield Candidate(source=str(archive), error=f"corrupt zip archive: {exc}")
+        yield Candidate(source=label, error=f"corrupt zip archive: {exc}")
         return
     with zf:
         entries = [i for i in zf.infolist() if not i.is_dir()]
         if len(entries) > limits.max_entries:
-            yield Candidate(source=str(archive), error=(
+            yield Candidate(source=label, error=(
                 f"refused archive: {len(entries):,} entries is over the "
                 f"{limits.max_entries:,} cap"))
             return
@@ -116,7 +141,7 @@ def extract_zip(archive: Path, scratch: Path, limits: ArchiveLimits,
         target.mkdir(parents=True, exist_ok=True)
         total = 0
         for n, info in enumerate(entries):
-            source = f"{archive}!/{info.filename}"
+            source = f"{label}!/{info.filename}"
             problem = _entry_problem(info, limits)
             if problem is None and total + info.file_size > limits.max_total_bytes:
                 problem = f"refused: archive expands beyond {limits.max_total_bytes:,} bytes"

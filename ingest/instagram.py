@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from brandmood.core.settings import load_config
 from db.models import Platform
-from ingest.base import Candidate, ChannelRef, PostMetadata, SourceContext, parse_time
+from ingest.base import (
+    Candidate,
+    ChannelRef,
+    PostMetadata,
+    SourceContext,
+    SourceKind,
+    SourceRequest,
+    parse_time,
+)
 from ingest.graph import graph_pages, token_from
 
 TOKEN_ENV = "BRANDMOOD_INSTAGRAM_TOKEN"
@@ -70,7 +78,13 @@ class InstagramSource:
     token: str | None = None
     base_url: str | None = None
     meta: PostMetadata = field(default_factory=PostMetadata)
-    kind: str = "instagram"
+    kind: ClassVar[str] = SourceKind.INSTAGRAM
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> InstagramSource:
+        """Built from the request (its one target; token: its own, else the environment)."""
+        return cls(request.one_target("Instagram account id"), token=request.token,
+                   base_url=request.base_url, meta=request.meta)
 
     def __post_init__(self) -> None:
         self._token = token_from(TOKEN_ENV, self.token)

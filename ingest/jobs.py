@@ -5,6 +5,11 @@ hashing it, and probe it; the calling thread alone writes to the database, one s
 transaction per item, so every candidate ends as exactly one outcome row. Sources
 already stored for the brand (same URL or post id) are not fetched again, which makes
 re-ingesting a feed fetch only what is new and a killed job resumable.
+
+:func:`run_source` is the one entry point: give it any :class:`~ingest.base.Source`
+(built directly, or by name with :func:`ingest.sources.build_source`). Progress goes
+through :class:`~brandmood.core.progress.SafeProgress`: a reporter that fails or is slow
+never fails an item.
 """
 
 from __future__ import annotations
@@ -15,29 +20,23 @@ import shutil
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from db.models import Outcome, Platform, RunStatus
+from brandmood.core.progress import ByteProgress, Progress, safe_progress
+from db.models import Outcome, RunStatus
 from db.queries import core
 from db.queries import ingest as q
 from db.workspace import Workspace
-from ingest.base import Candidate, ChannelRef, PostMetadata, Source, SourceContext, SourceError
-from ingest.facebook import FacebookSource
-from ingest.feeds import FeedSource
-from ingest.files import ArchiveLimits, FileSource
-from ingest.instagram import InstagramSource
-from ingest.manifest import ManifestSource
+from ingest.base import Candidate, Source, SourceContext, SourceError
 from ingest.media import MediaError, probe
 from ingest.net import DEFAULT_WORKERS, BlockedURLError, Fetcher, FetchError, UrlGuard
 from ingest.store import NEAR_DUPLICATE_BITS, Bookkeeper, ItemOutcome, Prepared, with_retries
-from ingest.youtube import YouTubeSource
 
-Progress = Callable[[int, int, str], None]
 _CHUNK = 1 << 20
 
 
@@ -75,12 +74,17 @@ class IngestSummary:
 
 @dataclass
 class JobOptions:
-    """How a job runs (the defaults suit the CLI)."""
+    """How a job runs (the defaults suit the CLI).
+
+    Attributes:
+        progress: told ``(done, total, "outcome: source")`` after each candidate.
+        on_bytes: told the bytes of each block downloaded or copied (worker threads).
+    """
 
     workers: int = DEFAULT_WORKERS
     dry_run: bool = False
     progress: Progress | None = None
-    on_bytes: Callable[[int], None] | None = None
+    on_bytes: ByteProgress | None = None
     fetcher: Fetcher | None = None
     near_bits: int = NEAR_DUPLICATE_BITS
 
@@ -140,7 +144,7 @@ def _copy_hashing(src: Path, folder: Path) -> tuple[Path, str, int]:
 
 
 def _prepare(c: Candidate, scratch: Path, fetcher: Fetcher,
-             on_bytes: Callable[[int], None] | None) -> Prepared | ItemOutcome:
+             on_bytes: ByteProgress | None) -> Prepared | ItemOutcome:
     """Download/copy and probe one candidate (runs in a worker thread; never raises)."""
     tmp: Path | None = None
     try:
@@ -212,18 +216,16 @@ class _Runner:
         self.fetcher = opts.fetcher or Fetcher(UrlGuard.from_env(), pool_size=opts.workers)
         self.total = 0
         self._bytes_lock = threading.Lock()
+        self.report = safe_progress(opts.progress, opts.on_bytes, job="ingest")
 
     def _bytes(self, n: int) -> None:  # called from worker threads
         with self._bytes_lock:
             self.summary.bytes += n
-        if self.opts.on_bytes:
-            self.opts.on_bytes(n)
+        self.report.bytes(n)
 
     def _done(self, item: ItemOutcome) -> None:
         self.summary.items.append(item)
-        if self.opts.progress:
-            self.opts.progress(len(self.summary.items), self.total,
-                               f"{item.outcome.value}: {item.source}")
+        self.report(len(self.summary.items), self.total, f"{item.outcome.value}: {item.source}")
 
     def run(self) -> IngestSummary:
         if self.opts.dry_run:
@@ -303,7 +305,14 @@ class _Runner:
 
 def run_source(ws: Workspace, source: Source, *, brand: str,
                opts: JobOptions | None = None) -> IngestSummary:
-    """Ingest everything ``source`` yields for ``brand`` (created if missing)."""
+    """Ingest everything ``source`` yields for ``brand`` (created if missing).
+
+    Every candidate ends as exactly one outcome (stored, duplicate or failed with a
+    reason); a source that cannot be read at all sets ``summary.error``.
+
+    Raises:
+        ValueError: for an empty brand name.
+    """
     if not brand or not brand.strip():
         raise ValueError("brand name must not be empty")
     opts = opts or JobOptions()
@@ -313,82 +322,3 @@ def run_source(ws: Workspace, source: Source, *, brand: str,
     finally:
         if opts.fetcher is None:
             runner.fetcher.close()
-
-
-def _meta(campaign: str | None, channel: str | None, ambassador: str | None) -> PostMetadata:
-    return PostMetadata(campaign=campaign or None, ambassador=ambassador or None,
-                        channel=ChannelRef.parse(channel) if channel else None)
-
-
-def _opts(dry_run: bool, progress: Progress | None, kw: dict[str, Any]) -> JobOptions:
-    return JobOptions(dry_run=dry_run, progress=progress, **kw)
-
-
-def ingest_paths(ws: Workspace, *, paths: list[Path], brand: str, campaign: str | None = None,
-                 channel: str | None = None, ambassador: str | None = None,
-                 dry_run: bool = False, progress: Progress | None = None,
-                 archive_limits: ArchiveLimits | None = None, **kw: Any) -> IngestSummary:
-    """Ingest local files, folders and zip archives (``kw``: :class:`JobOptions` fields).
-
-    Raises:
-        FileNotFoundError: if a path does not exist.
-        ValueError: for an empty brand or a malformed ``channel`` (``platform:handle``).
-    """
-    source = FileSource([Path(p) for p in paths], meta=_meta(campaign, channel, ambassador),
-                        limits=archive_limits or ArchiveLimits())
-    return run_source(ws, source, brand=brand, opts=_opts(dry_run, progress, kw))
-
-
-def ingest_manifest(ws: Workspace, *, manifest: Path, brand: str, campaign: str | None = None,
-                    channel: str | None = None, ambassador: str | None = None,
-                    dry_run: bool = False, progress: Progress | None = None,
-                    base_dir: Path | None = None, **kw: Any) -> IngestSummary:
-    """Ingest a CSV/JSON manifest; row values override the job-level assignments."""
-    source = ManifestSource(Path(manifest), meta=_meta(campaign, channel, ambassador),
-                            base_dir=base_dir)
-    return run_source(ws, source, brand=brand, opts=_opts(dry_run, progress, kw))
-
-
-def ingest_feed(ws: Workspace, *, url: str, brand: str, campaign: str | None = None,
-                channel: str | None = None, ambassador: str | None = None,
-                dry_run: bool = False, progress: Progress | None = None,
-                **kw: Any) -> IngestSummary:
-    """Ingest the media of an RSS/Atom feed; items already stored are not fetched again."""
-    meta = _meta(campaign, channel, ambassador)
-    if meta.channel is None:
-        meta = replace(meta, channel=ChannelRef(Platform.RSS, url))
-    return run_source(ws, FeedSource(url, meta=meta), brand=brand,
-                      opts=_opts(dry_run, progress, kw))
-
-
-def ingest_instagram(ws: Workspace, *, account_id: str, brand: str, token: str | None = None,
-                     base_url: str | None = None, campaign: str | None = None,
-                     channel: str | None = None, ambassador: str | None = None,
-                     dry_run: bool = False, progress: Progress | None = None,
-                     **kw: Any) -> IngestSummary:
-    """Ingest an Instagram business/creator account's media (token from the environment)."""
-    source = InstagramSource(account_id, token=token, base_url=base_url,
-                             meta=_meta(campaign, channel, ambassador))
-    return run_source(ws, source, brand=brand, opts=_opts(dry_run, progress, kw))
-
-
-def ingest_facebook(ws: Workspace, *, page_id: str, brand: str, token: str | None = None,
-                    base_url: str | None = None, campaign: str | None = None,
-                    channel: str | None = None, ambassador: str | None = None,
-                    dry_run: bool = False, progress: Progress | None = None,
-                    **kw: Any) -> IngestSummary:
-    """Ingest a Facebook Page's posts (Page token from the environment)."""
-    source = FacebookSource(page_id, token=token, base_url=base_url,
-                            meta=_meta(campaign, channel, ambassador))
-    return run_source(ws, source, brand=brand, opts=_opts(dry_run, progress, kw))
-
-
-def ingest_youtube(ws: Workspace, *, youtube_channel: str, brand: str, key: str | None = None,
-                   base_url: str | None = None, campaign: str | None = None,
-                   channel: str | None = None, ambassador: str | None = None,
-                   dry_run: bool = False, progress: Progress | None = None,
-                   **kw: Any) -> IngestSummary:
-    """Ingest a YouTube channel's uploads (video thumbnails with statistics)."""
-    source = YouTubeSource(youtube_channel, key=key, base_url=base_url,
-                           meta=_meta(campaign, channel, ambassador))
-    return run_source(ws, source, brand=brand, opts=_opts(dry_run, progress, kw))

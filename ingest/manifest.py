@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ingest.base import (
     Candidate,
@@ -23,6 +23,8 @@ from ingest.base import (
     PostMetadata,
     SourceContext,
     SourceError,
+    SourceKind,
+    SourceRequest,
     parse_count,
     parse_time,
 )
@@ -83,11 +85,17 @@ class ManifestSource:
     manifest: Path
     meta: PostMetadata = field(default_factory=PostMetadata)
     base_dir: Path | None = None
-    kind: str = "manifest"
+    kind: ClassVar[str] = SourceKind.MANIFEST
 
     def __post_init__(self) -> None:
         if not Path(self.manifest).is_file():
             raise FileNotFoundError(f"no such manifest: {self.manifest}")
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> ManifestSource:
+        """The manifest named by the request's one target (relative paths: ``base_dir``)."""
+        return cls(Path(request.one_target("manifest")), meta=request.meta,
+                   base_dir=request.base_dir)
 
     @property
     def label(self) -> str:

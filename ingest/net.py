@@ -234,13 +234,31 @@ class Fetcher:
     def close(self) -> None:
         self.session.close()
 
-    @contextmanager
-    def _host_slot(self, url: str) -> Iterator[None]:
+    def _slot(self, url: str) -> threading.BoundedSemaphore:
         host = (urlsplit(url).hostname or "").lower()
         with self._lock:
-            slot = self._slots.setdefault(host, threading.BoundedSemaphore(self.limits.per_host))
-        with slot:
-            yield
+            return self._slots.setdefault(host, threading.BoundedSemaphore(self.limits.per_host))
+
+    def _attempt(self, slot: threading.BoundedSemaphore, url: str, *,
+                 params: dict[str, Any] | None, headers: dict[str, str] | None,
+                 stream: bool) -> requests.Response | str:
+        """One try in one of the host's slots.
+
+        Returns:
+            The response, its slot still held, or why the try failed (slot released).
+        """
+        slot.acquire()
+        try:
+            return self._follow(url, params=params, headers=headers, stream=stream)
+        except BaseException as exc:
+            slot.release()
+            if isinstance(exc, requests.Timeout):
+                return "timed out"
+            if isinstance(exc, requests.ConnectionError):
+                return "connection failed" + (": refused" if "refused" in str(exc) else "")
+            if isinstance(exc, requests.RequestException):
+                raise FetchError(f"request failed: {type(exc).__name__}") from None
+            raise
 
     def _follow(self, url: str, *, params: dict[str, Any] | None,
                 headers: dict[str, str] | None, stream: bool) -> requests.Response:
@@ -263,39 +281,40 @@ class Fetcher:
             wait = float(resp.headers["Retry-After"])
         return min(wait, self.limits.max_retry_after_s)
 
+    @contextmanager
     def request(self, url: str, *, params: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None, stream: bool = False,
-                retry_status: bool = True) -> requests.Response:
+                retry_status: bool = True) -> Iterator[requests.Response]:
         """GET with retries on connection errors, timeouts, 429 (Retry-After) and 5xx.
+
+        Use as ``with fetcher.request(url) as resp:``. The response holds one of its
+        host's ``limits.per_host`` slots until the block ends, so a streamed body counts
+        against the limit until it is read, not only until its headers arrive.
 
         Raises:
             BlockedURLError: if the guard refuses the URL or a redirect.
             FetchError: if every attempt failed (message without secrets).
         """
-        last = "no attempt"
+        slot, last = self._slot(url), "no attempt"
         for attempt in range(self.limits.retries + 1):
             final = attempt == self.limits.retries
-            try:
-                with self._host_slot(url):
-                    resp = self._follow(url, params=params, headers=headers, stream=stream)
-            except requests.Timeout:
-                last = "timed out"
-            except requests.ConnectionError as exc:
-                last = "connection failed" + (": refused" if "refused" in str(exc) else "")
-            except requests.RequestException as exc:
-                raise FetchError(f"request failed: {type(exc).__name__}") from None
+            got = self._attempt(slot, url, params=params, headers=headers, stream=stream)
+            if isinstance(got, str):
+                last, wait = got, self._wait_s(None, attempt)
+            elif final or not (retry_status and (got.status_code == 429
+                                                 or got.status_code >= 500)):
+                try:
+                    yield got
+                finally:
+                    got.close()
+                    slot.release()
+                return
             else:
-                retryable = resp.status_code == 429 or resp.status_code >= 500
-                if not (retry_status and retryable) or final:
-                    return resp
-                last = f"HTTP {resp.status_code}"
-                wait = self._wait_s(resp, attempt)
-                resp.close()
+                last, wait = f"HTTP {got.status_code}", self._wait_s(got, attempt)
+                got.close()
+                slot.release()
+            if not final:
                 self.sleep(wait)
-                continue
-            if final:
-                break
-            self.sleep(self._wait_s(None, attempt))
         host = urlsplit(url).hostname
         raise FetchError(f"{host}: {last} after {self.limits.retries + 1} attempts")
 

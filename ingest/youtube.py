@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from brandmood.core.settings import load_config
 from db.models import Platform
@@ -20,6 +20,8 @@ from ingest.base import (
     PostMetadata,
     SourceContext,
     SourceError,
+    SourceKind,
+    SourceRequest,
     TokenError,
     parse_time,
 )
@@ -99,7 +101,13 @@ class YouTubeSource:
     key: str | None = None
     base_url: str | None = None
     meta: PostMetadata = field(default_factory=PostMetadata)
-    kind: str = "youtube"
+    kind: ClassVar[str] = SourceKind.YOUTUBE
+
+    @classmethod
+    def from_request(cls, request: SourceRequest) -> YouTubeSource:
+        """Built from the request (its one target; token: its own, else the environment)."""
+        return cls(request.one_target("YouTube channel id or @handle"), key=request.token,
+                   base_url=request.base_url, meta=request.meta)
 
     def __post_init__(self) -> None:
         self._key = token_from(KEY_ENV, self.key)

@@ -9,10 +9,6 @@ from db.queries.core import list_brand_names
 st.title("Upload")
 filters = views.require_filters() if views.current_filters() else None
 views.model_caption(filters)
-missing = jobs_views.engine_missing()
-if missing:
-    st.warning(f"Uploading needs the ingest and analysis jobs, which are not available: "
-               f"{missing}.")
 with workspace().session() as s:
     brands = list_brand_names(session=s)
 with st.form("upload"):
@@ -27,23 +23,25 @@ with st.form("upload"):
     channel = c1.text_input("Channel as platform:handle", value="upload:dashboard",
                             key="up_channel")
     ambassador = c2.text_input("Ambassador (optional)", key="up_ambassador")
-    submitted = st.form_submit_button("Upload and analyze", type="primary",
-                                      disabled=bool(missing))
+    submitted = st.form_submit_button("Upload and analyze", type="primary")
 if submitted:
     if not files:
         st.error("Choose at least one file first.")
     elif not brand.strip():
         st.error("Name the brand these files belong to.")
     else:
-        result = jobs_views.ingest_and_analyze(
-            files, brand=brand.strip(), campaign=campaign.strip(), channel=channel.strip(),
-            ambassador=ambassador.strip(), model=None)
-        st.session_state["up_result"] = result
+        try:
+            st.session_state["up_result"] = jobs_views.ingest_and_analyze(
+                files, brand=brand.strip(), campaign=campaign.strip(), channel=channel.strip(),
+                ambassador=ambassador.strip(), model=None)
+        except ValueError as exc:  # e.g. a channel that is not platform:handle
+            st.error(str(exc))
 result = st.session_state.get("up_result")
 if result is not None:
     if result.analysis_error:
         st.error(f"Analysis failed: {result.analysis_error}")
-    st.success(f"{len(set(result.stored))} files stored and analyzed"
+    stored = jobs_views.count(len(set(result.stored)), "file")
+    st.success(f"{stored} stored and analyzed"
                + (f", {len(result.duplicates)} already known" if result.duplicates else ""))
     for name, reason in result.refused:
         st.error(f"Refused {name}: {reason}")

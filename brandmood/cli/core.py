@@ -16,6 +16,15 @@ from db.migrate import current_revision, head_revision
 from db.queries.core import get_or_create_brand
 
 ROOT = Path(__file__).resolve().parents[2]
+# ``streamlit run`` for an app that declares its pages with st.navigation. Streamlit 1.67
+# takes an app with a pages/ folder beside it for a pages-folder app until the process's
+# first st.navigation call: the first visitor's first run then lists pages/*.py in the
+# sidebar, and a first visit straight to /upload runs pages/upload.py alone, without
+# app.py's navigation and filters (tests/e2e/test_navigation_browser.py).
+STREAMLIT_RUN = ("import sys; from streamlit.runtime.pages_manager import PagesManager; "
+                 "PagesManager.uses_pages_directory = False; "
+                 "from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; "
+                 "sys.exit(main())")
 
 
 @app.command()
@@ -50,7 +59,7 @@ def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
     app_py = ROOT / "app.py"
     if not app_py.exists():
         raise FileNotFoundError(f"app.py not found at {app_py}")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py),
+    cmd = [sys.executable, "-c", STREAMLIT_RUN, "run", str(app_py),
            "--server.address", address, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer"]

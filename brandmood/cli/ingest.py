@@ -1,10 +1,10 @@
-"""``brandmood ingest files|manifest|feed|instagram|facebook|youtube``."""
+"""``brandmood ingest files|manifest|feed|instagram|facebook|youtube|source``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +12,10 @@ import typer
 from tqdm import tqdm
 
 from brandmood.cli.common import app, fail, user_errors, workspace
-from ingest import jobs
-from ingest.base import ChannelRef
-from ingest.jobs import IngestSummary
+from ingest.base import PostMetadata, SourceKind, SourceRequest
+from ingest.jobs import IngestSummary, JobOptions, run_source
 from ingest.net import DEFAULT_WORKERS
+from ingest.sources import build_source, source_names
 
 ingest_app = typer.Typer(no_args_is_help=True, help=(
     "Bring media into the store: files, manifests, feeds, Instagram, Facebook, YouTube."))
@@ -33,23 +33,18 @@ BASE_URL = typer.Option(None, "--base-url", help="API base URL (tests, proxies).
 
 
 class _Bars:
-    """Two tqdm bars on stderr (items with rate and ETA; bytes), created on first use."""
+    """Two tqdm bars on stderr (items with rate and ETA; bytes).
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.items: tqdm | None = None
-        self.data: tqdm | None = None
+    Both exist from the start; the job calls them through a SafeProgress, one thread
+    at a time.
+    """
 
-    def _open(self) -> None:
-        if self.items is None:
-            self.items = tqdm(desc="items", unit="item", file=sys.stderr, dynamic_ncols=True)
-            self.data = tqdm(desc="bytes", unit="B", unit_scale=True, unit_divisor=1024,
-                             file=sys.stderr, dynamic_ncols=True)
+    def __init__(self) -> None:
+        self.items = tqdm(desc="items", unit="item", file=sys.stderr, dynamic_ncols=True)
+        self.data = tqdm(desc="bytes", unit="B", unit_scale=True, unit_divisor=1024,
+                         file=sys.stderr, dynamic_ncols=True)
 
     def progress(self, done: int, total: int, message: str) -> None:
-        if not self.enabled:
-            return
-        self._open()
         if self.items.total != total:
             self.items.total = total
         self.items.n = done
@@ -57,23 +52,21 @@ class _Bars:
         self.items.refresh()
 
     def bytes(self, n: int) -> None:
-        if self.enabled:
-            self._open()
-            self.data.update(n)
+        self.data.update(n)
 
     def close(self) -> None:
-        for bar in (self.items, self.data):
-            if bar is not None:
-                bar.close()
+        self.items.close()
+        self.data.close()
 
 
 @contextmanager
-def _bars(enabled: bool) -> Iterator[_Bars]:
-    bars = _Bars(enabled)
+def _bars(enabled: bool) -> Iterator[_Bars | None]:
+    bars = _Bars() if enabled else None
     try:
         yield bars
     finally:
-        bars.close()
+        if bars is not None:
+            bars.close()
 
 
 def _table(summary: IngestSummary) -> str:
@@ -93,13 +86,20 @@ def _table(summary: IngestSummary) -> str:
     return "\n".join(lines)
 
 
-def _run(as_json: bool, call: Callable[..., IngestSummary], **kwargs) -> None:
-    if kwargs.get("channel"):
-        ChannelRef.parse(kwargs["channel"])  # a typo fails before any work
-    if not str(kwargs.get("brand") or "").strip():
+def _run(kind: str, targets: Sequence[str | Path], *, brand: str, campaign: str | None,
+         channel: str | None, ambassador: str | None, as_json: bool, dry_run: bool,
+         workers: int, base_url: str | None = None, base_dir: Path | None = None) -> None:
+    """Build the source (a typo fails before any work), ingest, print the outcome."""
+    if not (brand or "").strip():
         raise ValueError("brand name must not be empty")
+    meta = PostMetadata.assigned(campaign=campaign, channel=channel, ambassador=ambassador)
+    source = build_source(kind, SourceRequest(tuple(str(t) for t in targets), meta=meta,
+                                              base_url=base_url, base_dir=base_dir))
     with workspace() as ws, _bars(not as_json) as bars:
-        summary = call(ws, progress=bars.progress, on_bytes=bars.bytes, **kwargs)
+        opts = JobOptions(workers=workers, dry_run=dry_run,
+                          progress=bars.progress if bars else None,
+                          on_bytes=bars.bytes if bars else None)
+        summary = run_source(ws, source, brand=brand, opts=opts)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -115,11 +115,8 @@ def files(paths: list[Path] = typer.Argument(..., help="Files, folders or zip ar
           ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
           workers: int = WORKERS) -> None:
     """Ingest local files, folders (recursive) and zip archives."""
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
-    _run(as_json, jobs.ingest_paths, paths=paths, brand=brand, campaign=campaign,
-         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers)
+    _run(SourceKind.FILES, paths, brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers)
 
 
 @ingest_app.command("manifest")
@@ -131,8 +128,8 @@ def manifest(path: Path = typer.Argument(..., help="CSV, JSON or JSON Lines mani
              base_dir: Path = typer.Option(None, help="Folder that relative paths start at."),
              ) -> None:
     """Ingest a manifest of media URLs or paths with their post metadata."""
-    _run(as_json, jobs.ingest_manifest, manifest=path, brand=brand, campaign=campaign,
-         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers,
+    _run(SourceKind.MANIFEST, [path], brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers,
          base_dir=base_dir)
 
 
@@ -143,8 +140,8 @@ def feed(url: str = typer.Argument(..., help="RSS or Atom feed URL."),
          ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
          workers: int = WORKERS) -> None:
     """Ingest the images and videos of an RSS/Atom feed (only what is new)."""
-    _run(as_json, jobs.ingest_feed, url=url, brand=brand, campaign=campaign,
-         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers)
+    _run(SourceKind.FEED, [url], brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers)
 
 
 @ingest_app.command("instagram")
@@ -154,9 +151,9 @@ def instagram(account_id: str = typer.Argument(..., help="Instagram Graph user i
               ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
               workers: int = WORKERS, base_url: str = BASE_URL) -> None:
     """Ingest an Instagram business/creator account (token: BRANDMOOD_INSTAGRAM_TOKEN)."""
-    _run(as_json, jobs.ingest_instagram, account_id=account_id, brand=brand,
-         campaign=campaign, channel=channel, ambassador=ambassador, dry_run=dry_run,
-         workers=workers, base_url=base_url)
+    _run(SourceKind.INSTAGRAM, [account_id], brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers,
+         base_url=base_url)
 
 
 @ingest_app.command("facebook")
@@ -166,8 +163,8 @@ def facebook(page_id: str = typer.Argument(..., help="Facebook Page id."),
              ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
              workers: int = WORKERS, base_url: str = BASE_URL) -> None:
     """Ingest a Facebook Page's posts (token: BRANDMOOD_FACEBOOK_TOKEN)."""
-    _run(as_json, jobs.ingest_facebook, page_id=page_id, brand=brand, campaign=campaign,
-         channel=channel, ambassador=ambassador, dry_run=dry_run, workers=workers,
+    _run(SourceKind.FACEBOOK, [page_id], brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers,
          base_url=base_url)
 
 
@@ -179,6 +176,25 @@ def youtube(youtube_channel: str = typer.Argument(..., metavar="CHANNEL_ID",
             ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
             workers: int = WORKERS, base_url: str = BASE_URL) -> None:
     """Ingest a YouTube channel's uploads (API key: BRANDMOOD_YOUTUBE_KEY)."""
-    _run(as_json, jobs.ingest_youtube, youtube_channel=youtube_channel, brand=brand,
-         campaign=campaign, channel=channel, ambassador=ambassador, dry_run=dry_run,
+    _run(SourceKind.YOUTUBE, [youtube_channel], brand=brand, campaign=campaign,
+         channel=channel, ambassador=ambassador, as_json=as_json, dry_run=dry_run,
          workers=workers, base_url=base_url)
+
+
+@ingest_app.command("source")
+@user_errors
+def source(name: str = typer.Argument(..., help="Registered source name (plug-ins too)."),
+           targets: list[str] = typer.Argument(..., help="What the source reads."),
+           brand: str = BRAND, campaign: str = CAMPAIGN, channel: str = CHANNEL,
+           ambassador: str = AMBASSADOR, as_json: bool = AS_JSON, dry_run: bool = DRY_RUN,
+           workers: int = WORKERS, base_url: str = BASE_URL) -> None:
+    """Ingest with any registered source, plug-ins included (see `ingest sources`)."""
+    _run(name, targets, brand=brand, campaign=campaign, channel=channel,
+         ambassador=ambassador, as_json=as_json, dry_run=dry_run, workers=workers,
+         base_url=base_url)
+
+
+@ingest_app.command("sources")
+def sources() -> None:
+    """List the registered source names (built-in and plug-ins)."""
+    typer.echo("\n".join(source_names()))

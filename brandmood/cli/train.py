@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import app, user_errors, workspace
+from brandmood.core.progress import safe_progress
 
 
 class TrainArch(enum.StrEnum):
@@ -94,7 +95,8 @@ def train(
             bar.refresh()
 
         report = train_resnet(data, out, cfg, init=imagenet_resnet50() if pretrained else None,
-                              name=name, version=version, progress=progress)
+                              name=name, version=version,
+                              progress=safe_progress(progress, job="training"))
     typer.echo(f"{arch.value}: init {report.init}; {report.epochs_run} epochs "
                f"(best {report.best_epoch}), validation accuracy {_pct(report.val_accuracy)}, "
                f"macro-F1 {report.val_macro_f1:.3f}; {report.seconds:.0f} s")

@@ -35,6 +35,7 @@ from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer, prefetch
 from analytics.uncertainty import UncertaintyRule
 from analytics.video import VideoDecodeError
+from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
@@ -45,7 +46,6 @@ from db.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
 IMAGE_BATCH = 8
 """Assets per batch: their images are decoded and analyzed together."""
 BATCH_PIXELS = 40_000_000
@@ -151,7 +151,8 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
             :func:`workspace_analyzer`).
         asset_ids: analyze exactly these assets (again, if already done).
         every_s: video sampling interval in seconds.
-        progress: called with ``(done, total, message)`` after each asset.
+        progress: told ``(done, total, message)`` after each asset (a reporter that
+            raises is logged once and ignored).
         new_run: start a new run even if one with the same signature exists.
         analyzer: use this analyzer instead of building one (``model`` is then ignored).
         make_analyzer: builds the analyzer, called only when there is work (or when the
@@ -336,7 +337,8 @@ class _Job:
     def __init__(self, ws: Workspace, analyzer: Analyzer, run_id: int, every_s: float,
                  summary: AnalysisSummary, progress: Progress | None, total: int) -> None:
         self.ws, self.analyzer, self.run_id, self.every_s = ws, analyzer, run_id, every_s
-        self.summary, self.progress, self.total = summary, progress, total
+        self.summary, self.total = summary, total
+        self.progress = safe_progress(progress, job="analysis")
 
     def process(self, ids: Sequence[int]) -> None:
         """Analyze one batch of assets: images together, then videos one by one."""
@@ -465,10 +467,8 @@ class _Job:
 
     def _done(self, outcome: AssetOutcome) -> None:
         self.summary.items.append(outcome)
-        if self.progress is not None:
-            word = "failed" if outcome.status is AssetStatus.FAILED else f"{outcome.n_faces} faces"
-            self.progress(len(self.summary.items), self.total,
-                          f"asset {outcome.asset_id}: {word}")
+        word = "failed" if outcome.status is AssetStatus.FAILED else f"{outcome.n_faces} faces"
+        self.progress(len(self.summary.items), self.total, f"asset {outcome.asset_id}: {word}")
 
 
 def _reason(exc: BaseException) -> str:

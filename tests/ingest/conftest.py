@@ -24,19 +24,27 @@ from ingest.net import Fetcher, FetchLimits, UrlGuard
 
 @dataclass
 class Reply:
-    """One HTTP answer."""
+    """One HTTP answer; ``delay_s`` before the headers, ``stall_s`` between them and the body."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    stall_s: float = 0.0
 
 
 Route = Reply | Callable[[dict[str, list[str]]], Reply]
 
 
 class LocalServer:
-    """Routes by path; counts hits; tracks peak concurrency."""
+    """Routes by path; counts hits; measures how many requests are open at once.
+
+    A request counts as open from its arrival until just before the last byte of its
+    answer is sent, a span that lies inside the client's own (a client cannot have read
+    the answer before that byte), so ``peak`` never exceeds what the client had open.
+    ``changed`` is notified whenever ``hits`` or ``active`` change; a callable route runs
+    while its request is open and may wait on it.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -46,6 +54,7 @@ class LocalServer:
         self.peak = 0
         self.latency_s = 0.0
         self._lock = threading.Lock()
+        self.changed = threading.Condition(self._lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,11 +86,13 @@ class LocalServer:
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         query = parse_qs(parts.query)
-        with self._lock:
+        with self.changed:
             self.hits[parts.path] = self.hits.get(parts.path, 0) + 1
             self.queries.append((parts.path, query))
             self.active += 1
             self.peak = max(self.peak, self.active)
+            self.changed.notify_all()
+        open_ = True
         try:
             route = self.routes.get(parts.path)
             reply = Reply(404, b"not found") if route is None else (
@@ -93,12 +104,22 @@ class LocalServer:
                 h.send_header(k, v)
             h.send_header("Content-Length", str(len(reply.body)))
             h.end_headers()
-            h.wfile.write(reply.body)
+            if reply.stall_s:
+                time.sleep(reply.stall_s)
+            h.wfile.write(reply.body[:-1])
+            open_ = self._close_request()
+            h.wfile.write(reply.body[-1:])
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            with self._lock:
-                self.active -= 1
+            if open_:
+                self._close_request()
+
+    def _close_request(self) -> bool:
+        with self.changed:
+            self.active -= 1
+            self.changed.notify_all()
+        return False
 
     def close(self) -> None:
         self.httpd.shutdown()

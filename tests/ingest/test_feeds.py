@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from db.models import Asset, Platform, RunStatus
 from db.queries import ingest as q
-from ingest.jobs import ingest_feed
+from ingest.base import PostMetadata
+from ingest.feeds import FeedSource
+from ingest.jobs import JobOptions, run_source
 from tests.ingest.conftest import Reply, jpeg_bytes
 
 
@@ -36,7 +38,7 @@ def test_rss_media_content_enclosure_thumbnail_and_only_new(ws, server, fetcher)
         _item(4, ""),  # text only: nothing to ingest
     ]
     feed = _rss(server, items)
-    first = ingest_feed(ws, url=feed, brand="Acme", fetcher=fetcher)
+    first = run_source(ws, FeedSource(feed), brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert (first.stored, first.duplicate, first.failed) == (3, 0, 0)
     assert [i.source for i in first.items] == urls[:3]
     with ws.session() as s:
@@ -47,7 +49,7 @@ def test_rss_media_content_enclosure_thumbnail_and_only_new(ws, server, fetcher)
     # a new item appears: the second run downloads only that one
     items.append(_item(5, f'<media:content url="{urls[3]}" type="image/jpeg"/>'))
     _rss(server, items)
-    second = ingest_feed(ws, url=feed, brand="Acme", fetcher=fetcher)
+    second = run_source(ws, FeedSource(feed), brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert (second.stored, second.duplicate, second.failed) == (1, 3, 0)
     assert all(server.hits[f"/m/{n}.jpg"] == 1 for n in range(1, 5))
     assert "/m/pod.mp3" not in server.hits
@@ -78,8 +80,8 @@ def test_atom_and_youtube_channel_feed(ws, server, fetcher) -> None:
  </entry>
 </feed>"""
     feed = server.route("/feeds/videos.xml", Reply(200, body.encode()))
-    summary = ingest_feed(ws, url=feed, brand="Acme", channel="youtube:AcmeTV",
-                          fetcher=fetcher)
+    summary = run_source(ws, FeedSource(feed, meta=PostMetadata.assigned(channel="youtube:AcmeTV")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert summary.stored == 1 and summary.items[0].source == thumb
     with ws.session() as s:
         a = s.scalar(select(Asset))
@@ -90,9 +92,10 @@ def test_atom_and_youtube_channel_feed(ws, server, fetcher) -> None:
 
 def test_not_a_feed_ends_the_run_failed(ws, server, fetcher) -> None:
     url = server.route("/feed", Reply(200, b"<html><body>nope</body></html>"))
-    summary = ingest_feed(ws, url=url, brand="Acme", fetcher=fetcher)
+    summary = run_source(ws, FeedSource(url), brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert summary.error and "not an RSS/Atom feed" in summary.error
     with ws.session() as s:
         assert q.list_runs(s)[0].status is RunStatus.FAILED
-    missing = ingest_feed(ws, url=server.url("/gone"), brand="Acme", fetcher=fetcher)
+    missing = run_source(ws, FeedSource(server.url("/gone")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert "HTTP 404" in missing.error and not missing.items

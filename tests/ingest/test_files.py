@@ -23,8 +23,9 @@ from db.models import (
     RunStatus,
 )
 from db.queries import ingest as q
-from ingest.files import ArchiveLimits
-from ingest.jobs import ingest_paths
+from ingest.base import PostMetadata
+from ingest.files import ArchiveLimits, FileSource
+from ingest.jobs import JobOptions, run_source
 
 
 def _count(ws, model) -> int:
@@ -50,8 +51,8 @@ def test_folder_with_assignment(ws, media, tmp_path: Path) -> None:
     shutil.copy(media.path("single_face.jpg"), folder / "a.jpg")
     shutil.copy(media.path("single_face.mp4"), folder / "sub" / "b.mp4")
     (folder / ".hidden.jpg").write_bytes(b"not looked at")
-    summary = ingest_paths(ws, paths=[folder], brand="Acme", campaign="Spring",
-                           channel="upload:web", ambassador="@maya")
+    meta = PostMetadata.assigned(campaign="Spring", channel="upload:web", ambassador="@maya")
+    summary = run_source(ws, FileSource([folder], meta=meta), brand="Acme")
     assert (summary.stored, summary.duplicate, summary.failed) == (2, 0, 0)
     _reconciles(ws, summary)
     with ws.session() as s:
@@ -75,14 +76,14 @@ def test_folder_with_assignment(ws, media, tmp_path: Path) -> None:
 def test_exact_duplicates_stored_once_and_linked(ws, media, tmp_path: Path) -> None:
     for name in ("one.jpg", "two.jpg"):
         shutil.copy(media.path("multi_face.jpg"), tmp_path / name)
-    summary = ingest_paths(ws, paths=[tmp_path / "one.jpg", tmp_path / "two.jpg"], brand="A")
+    summary = run_source(ws, FileSource([tmp_path / "one.jpg", tmp_path / "two.jpg"]), brand="A")
     assert (summary.stored, summary.duplicate) == (1, 1)
     assert _count(ws, Asset) == 1 and _count(ws, AssetPost) == 2
-    again = ingest_paths(ws, paths=[tmp_path / "one.jpg", tmp_path / "two.jpg"], brand="A")
+    again = run_source(ws, FileSource([tmp_path / "one.jpg", tmp_path / "two.jpg"]), brand="A")
     assert (again.stored, again.duplicate, again.failed) == (0, 2, 0)
     assert {i.reason for i in again.items} == {"already ingested from this source"}
     assert _count(ws, Asset) == 1 and _count(ws, AssetPost) == 2
-    other = ingest_paths(ws, paths=[tmp_path / "one.jpg"], brand="B")  # per brand
+    other = run_source(ws, FileSource([tmp_path / "one.jpg"]), brand="B")  # per brand
     assert other.stored == 1 and _count(ws, Asset) == 2
     _reconciles(ws, again)
 
@@ -90,8 +91,8 @@ def test_exact_duplicates_stored_once_and_linked(ws, media, tmp_path: Path) -> N
 def test_near_duplicate_is_flagged(ws, media, tmp_path: Path) -> None:
     with Image.open(media.path("single_face.jpg")) as img:
         img.resize((img.width // 2, img.height // 2)).save(tmp_path / "repost.jpg", quality=70)
-    summary = ingest_paths(ws, paths=[media.path("single_face.jpg"), tmp_path / "repost.jpg",
-                                      media.path("free-mountain-vector-01.jpg")], brand="A")
+    summary = run_source(ws, FileSource([media.path("single_face.jpg"), tmp_path / "repost.jpg",
+                                         media.path("free-mountain-vector-01.jpg")]), brand="A")
     assert summary.stored == 3
     with ws.session() as s:
         by_name = {Path(a.source_uri).name: a for a in s.scalars(select(Asset))}
@@ -112,7 +113,7 @@ def test_bad_files_fail_one_by_one(ws, media, tmp_path: Path) -> None:
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "page.jpg").write_bytes(b"<html><body>404</body></html>")
     shutil.copy(media.path("single_face.jpg"), tmp_path / "good.jpg")
-    summary = ingest_paths(ws, paths=[tmp_path], brand="A")
+    summary = run_source(ws, FileSource([tmp_path]), brand="A")
     reasons = {Path(i.source).name: i.reason for i in summary.items}
     assert summary.stored == 1 and summary.failed == 3
     assert "truncated" in reasons["cut.jpg"]
@@ -142,7 +143,7 @@ def _zip_with_everything(path: Path, media) -> None:
 def test_zip_archive_entries_refused_with_reasons(ws, media, tmp_path: Path) -> None:
     archive = tmp_path / "campaign.zip"
     _zip_with_everything(archive, media)
-    summary = ingest_paths(ws, paths=[archive], brand="A")
+    summary = run_source(ws, FileSource([archive]), brand="A")
     by_entry = {i.source.split("!/", 1)[1]: i for i in summary.items}
     assert set(by_entry) == {"photos/good.jpg", "../escape.jpg", "/abs/evil.jpg",
                              "photos/link.jpg", "nested/inner.zip", "nested/disguised.jpg",
@@ -165,19 +166,20 @@ def test_zip_caps_on_real_bytes_and_entry_count(ws, media, tmp_path: Path) -> No
     with zipfile.ZipFile(archive, "w") as zf:
         for n in range(3):
             zf.writestr(f"{n}.jpg", media.path("single_face.jpg").read_bytes())
-    summary = ingest_paths(ws, paths=[archive], brand="A",
-                           archive_limits=ArchiveLimits(max_entries=2))
+    summary = run_source(ws, FileSource([archive], limits=ArchiveLimits(max_entries=2)),
+                         brand="A")
     assert len(summary.items) == 1 and "3 entries" in summary.items[0].reason
     size = media.path("single_face.jpg").stat().st_size
-    capped = ingest_paths(ws, paths=[archive], brand="A",
-                          archive_limits=ArchiveLimits(max_total_bytes=size * 2))
+    capped = run_source(ws, FileSource([archive], limits=ArchiveLimits(max_total_bytes=size * 2)),
+                        brand="A")
     assert [i.outcome for i in capped.items] == [Outcome.STORED, Outcome.DUPLICATE,
                                                  Outcome.FAILED]
     assert "expands beyond" in capped.items[2].reason
 
 
 def test_dry_run_writes_nothing(ws, media, tmp_path: Path) -> None:
-    summary = ingest_paths(ws, paths=[media.path("single_face.jpg")], brand="A", dry_run=True)
+    summary = run_source(ws, FileSource([media.path("single_face.jpg")]), brand="A",
+                         opts=JobOptions(dry_run=True))
     assert summary.dry_run and summary.stored == 1 and summary.run_id is None
     assert _count(ws, Asset) == 0 and _count(ws, IngestItem) == 0
     assert not [p for p in ws.media.root.rglob("*") if p.is_file()]
@@ -187,8 +189,9 @@ def test_ingest_on_both_backends(any_ws, media, tmp_path: Path) -> None:
     shutil.copy(media.path("single_face.jpg"), tmp_path / "a.jpg")
     shutil.copy(media.path("single_face.jpg"), tmp_path / "b.jpg")
     shutil.copy(media.path("no_face.mp4"), tmp_path / "c.mp4")
-    summary = ingest_paths(any_ws, paths=[tmp_path / n for n in ("a.jpg", "b.jpg", "c.mp4")],
-                           brand="A", campaign="C", channel="instagram:@a", ambassador="@x")
+    meta = PostMetadata.assigned(campaign="C", channel="instagram:@a", ambassador="@x")
+    summary = run_source(any_ws, FileSource([tmp_path / n for n in ("a.jpg", "b.jpg", "c.mp4")],
+                                            meta=meta), brand="A")
     assert (summary.stored, summary.duplicate, summary.failed) == (2, 1, 0)
     _reconciles(any_ws, summary)
     assert _count(any_ws, AssetPost) == 3

@@ -11,7 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from db.models import Asset, AssetPost, Outcome
-from ingest.jobs import ingest_manifest
+from ingest.base import PostMetadata
+from ingest.jobs import JobOptions, run_source
+from ingest.manifest import ManifestSource
 from tests.ingest.conftest import Reply, jpeg_bytes
 
 
@@ -55,7 +57,8 @@ def test_csv_manifest_urls_metadata_and_bad_rows(ws, server, fetcher, media,
         {"url": photo + "?y", "channel": "myspace:@acme"},
     ]
     manifest = _write_csv(tmp_path / "posts.csv", rows)
-    summary = ingest_manifest(ws, manifest=manifest, brand="Acme", fetcher=fetcher)
+    summary = run_source(ws, ManifestSource(manifest),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     out = {i.source: i for i in summary.items}
     assert len(summary.items) == len(rows)
     assert out[photo].outcome is Outcome.STORED and out[video].outcome is Outcome.STORED
@@ -95,8 +98,9 @@ def test_json_manifest_with_paths_and_dedup(ws, media, tmp_path: Path) -> None:
         {"path": "img/missing.jpg"},
         "not an object",
     ]}))
-    summary = ingest_manifest(ws, manifest=manifest, brand="Acme", campaign="Default",
-                              workers=1)
+    summary = run_source(ws, ManifestSource(manifest,
+                                            meta=PostMetadata.assigned(campaign="Default")),
+                         brand="Acme", opts=JobOptions(workers=1))
     assert [i.outcome for i in summary.items] == [Outcome.STORED, Outcome.DUPLICATE,
                                                   Outcome.FAILED, Outcome.FAILED]
     assert "item 3" in summary.items[2].reason and "item 4" in summary.items[3].reason
@@ -111,11 +115,11 @@ def test_jsonl_manifest_and_unreadable_manifest(ws, media, tmp_path: Path) -> No
     good = tmp_path / "m.jsonl"
     good.write_text(json.dumps({"path": str(media.path("single_face.jpg"))}) + "\n\n"
                     + json.dumps({"path": str(media.path("single_face.jpg")), "likes": "x"}))
-    summary = ingest_manifest(ws, manifest=good, brand="A")
+    summary = run_source(ws, ManifestSource(good), brand="A")
     assert summary.stored == 1 and summary.items[1].reason.startswith("line 3: likes")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    failed = ingest_manifest(ws, manifest=broken, brand="A")
+    failed = run_source(ws, ManifestSource(broken), brand="A")
     assert failed.error and "not a readable manifest" in failed.error and not failed.items
 
 
@@ -125,5 +129,5 @@ def test_server_answers_with_retry_after_then_succeeds(ws, server, fetcher,
     data = jpeg_bytes(9)
     url = server.route("/r.jpg", lambda q: next(answers, Reply(200, data)))
     manifest = _write_csv(tmp_path / "m.csv", [{"url": url}])
-    summary = ingest_manifest(ws, manifest=manifest, brand="A", fetcher=fetcher)
+    summary = run_source(ws, ManifestSource(manifest), brand="A", opts=JobOptions(fetcher=fetcher))
     assert summary.stored == 1 and server.hits["/r.jpg"] == 2

@@ -140,17 +140,34 @@ def test_size_cap_by_detected_type(server, tmp_path: Path) -> None:
 
 
 def test_per_host_concurrency_limit(server, tmp_path: Path) -> None:
-    f = Fetcher(UrlGuard(["127.0.0.1"]), FetchLimits(per_host=2), pool_size=8)
-    server.latency_s = 0.05
-    server.serve_file("/a.jpg", jpeg_bytes(5))
-    threads = [threading.Thread(target=f.download, args=(server.url("/a.jpg"), tmp_path))
-               for _ in range(8)]
+    """Eight downloads from one host with a per-host limit of two: exactly two at a time.
+
+    The server counts a request open until just before its last body byte (inside the
+    client's span), so ``peak`` cannot exceed what the fetcher had open: no timing can
+    make a correct fetcher fail. Each request waits until two are open (or all eight
+    have arrived), so a correct fetcher always reaches two. The answer stalls between
+    headers and body: a fetcher that frees the slot at the headers lets more in.
+    """
+    n, limit, data = 8, 2, jpeg_bytes(5)
+
+    def gate(_query) -> Reply:
+        with server.changed:
+            server.changed.wait_for(lambda: server.active >= limit
+                                    or server.hits["/a.jpg"] == n, timeout=60)
+        return Reply(200, data, {"Content-Type": "image/jpeg"}, stall_s=0.05)
+
+    server.route("/a.jpg", gate)
+    f = Fetcher(UrlGuard(["127.0.0.1"]), FetchLimits(per_host=limit), pool_size=n)
+    done: list[int] = []
+    threads = [threading.Thread(target=lambda: done.append(
+        f.download(server.url("/a.jpg"), tmp_path).size)) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert server.hits["/a.jpg"] == 8
-    assert server.peak == 2
+    assert done == [len(data)] * n
+    assert server.hits["/a.jpg"] == n
+    assert server.peak == limit
 
 
 def test_redact_hides_tokens() -> None:

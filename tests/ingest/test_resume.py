@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from db.models import Asset, AssetPost, Outcome, RunStatus
 from db.queries import ingest as q
 from db.workspace import open_workspace
-from ingest.jobs import ingest_manifest
+from ingest.jobs import JobOptions, run_source
+from ingest.manifest import ManifestSource
 from tests.ingest.conftest import jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,9 +27,10 @@ CHILD = """
 import sys
 from pathlib import Path
 from db.workspace import open_workspace
-from ingest.jobs import ingest_manifest
+from ingest.jobs import JobOptions, run_source
+from ingest.manifest import ManifestSource
 ws = open_workspace()
-ingest_manifest(ws, manifest=Path(sys.argv[1]), brand="Acme", workers=2)
+run_source(ws, ManifestSource(Path(sys.argv[1])), brand="Acme", opts=JobOptions(workers=2))
 """
 
 
@@ -75,7 +77,7 @@ def test_kill_9_mid_run_then_resume(ws, server, tmp_path: Path) -> None:
     server.latency_s = 0.0
     os.environ["BRANDMOOD_ALLOW_HOSTS"] = "127.0.0.1"
     try:
-        summary = ingest_manifest(ws, manifest=manifest, brand="Acme")
+        summary = run_source(ws, ManifestSource(manifest), brand="Acme")
     finally:
         del os.environ["BRANDMOOD_ALLOW_HOSTS"]
     assert len(summary.items) == N and summary.failed == 0
@@ -105,8 +107,8 @@ def test_two_jobs_at_once_on_one_sqlite_workspace(ws, server, fetcher, tmp_path:
 
     def job(name: str, manifest: Path, w) -> None:
         try:
-            results[name] = ingest_manifest(w, manifest=manifest, brand="Acme",
-                                            fetcher=fetcher, workers=4)
+            results[name] = run_source(w, ManifestSource(manifest), brand="Acme",
+                                       opts=JobOptions(fetcher=fetcher, workers=4))
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -14,9 +14,12 @@ from sqlalchemy import select, text
 
 from db.models import Asset, AssetKind, Outcome, Platform, RunStatus
 from db.queries import ingest as q
-from ingest.base import TokenError
-from ingest.jobs import ingest_facebook, ingest_instagram, ingest_youtube
+from ingest.base import PostMetadata, TokenError
+from ingest.facebook import FacebookSource
+from ingest.instagram import InstagramSource
+from ingest.jobs import JobOptions, run_source
 from ingest.net import Fetcher, FetchLimits, UrlGuard
+from ingest.youtube import YouTubeSource
 from tests.ingest.conftest import Reply, jpeg_bytes
 
 TOKEN = "EAAG-secret-token-123"
@@ -76,9 +79,9 @@ def _instagram_api(server, media) -> None:
 
 def test_instagram_pages_carousels_videos(ws, server, fetcher, media) -> None:
     _instagram_api(server, media)
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                               base_url=server.url("/v21.0"), fetcher=fetcher,
-                               campaign="Spring")
+    summary = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0"),
+                                             meta=PostMetadata.assigned(campaign="Spring")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert [i.source for i in summary.items] == [
         "instagram:1", "instagram:2", "instagram:3", "instagram:c/c-1", "instagram:c/c-2"]
     assert (summary.stored, summary.duplicate, summary.failed) == (4, 0, 1)
@@ -94,8 +97,8 @@ def test_instagram_pages_carousels_videos(ws, server, fetcher, media) -> None:
         v = s.scalar(select(Asset).where(Asset.source_uri == "instagram:2"))
         assert v.kind is AssetKind.VIDEO
     _no_secret_anywhere(ws, summary)
-    again = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                             base_url=server.url("/v21.0"), fetcher=fetcher)
+    again = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                       brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert (again.stored, again.duplicate) == (0, 4)
     assert server.hits["/cdn/1.jpg"] == 1  # not downloaded again
 
@@ -105,17 +108,18 @@ def test_instagram_token_from_environment_and_missing(ws, server, fetcher, media
     _instagram_api(server, media)
     monkeypatch.delenv("BRANDMOOD_INSTAGRAM_TOKEN", raising=False)
     with pytest.raises(TokenError, match="BRANDMOOD_INSTAGRAM_TOKEN"):
-        ingest_instagram(ws, account_id="1784", brand="Acme")
+        run_source(ws, InstagramSource("1784"), brand="Acme")
     monkeypatch.setenv("BRANDMOOD_INSTAGRAM_TOKEN", TOKEN)
     monkeypatch.setenv("BRANDMOOD_GRAPH_BASE", server.url("/v21.0"))
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", fetcher=fetcher)
+    summary = run_source(ws, InstagramSource("1784"),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert summary.stored == 4 and summary.error is None
 
 
 def test_graph_expired_token_stops_with_clear_error(ws, server, fetcher) -> None:
     server.route("/v21.0/1784/media", _graph_error(190))
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                               base_url=server.url("/v21.0"), fetcher=fetcher)
+    summary = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert "190" in summary.error and "expired" in summary.error
     assert "BRANDMOOD_INSTAGRAM_TOKEN" in summary.error
     with ws.session() as s:
@@ -129,16 +133,16 @@ def test_graph_rate_limit_codes_are_retried(ws, server, fetcher, code: int) -> N
     pic = server.serve_file("/cdn/x.jpg", jpeg_bytes(30 + code))
     ok = _json({"data": [{"id": "9", "media_type": "IMAGE", "media_url": pic}]})
     server.route("/v21.0/1784/media", lambda qs: next(answers, ok))
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                               base_url=server.url("/v21.0"), fetcher=fetcher)
+    summary = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert summary.error is None and summary.stored == 1
     assert server.hits["/v21.0/1784/media"] == 2
 
 
 def test_graph_rate_limit_that_persists_fails_the_run(ws, server, fetcher) -> None:
     server.route("/v21.0/1784/media", _graph_error(4, 403))
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                               base_url=server.url("/v21.0"), fetcher=fetcher)
+    summary = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert "rate limited" in summary.error and server.hits["/v21.0/1784/media"] == 4
 
 
@@ -150,16 +154,16 @@ def test_graph_429_5xx_and_timeouts(ws, server) -> None:
     answers = iter([_json({}, 429, {"Retry-After": "3"}), _json({}, 502)])
     ok = _json({"data": [{"id": "1", "media_type": "IMAGE", "media_url": pic}]})
     server.route("/v21.0/1784/media", lambda qs: next(answers, ok))
-    summary = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                               base_url=server.url("/v21.0"), fetcher=f)
+    summary = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                         brand="Acme", opts=JobOptions(fetcher=f))
     assert summary.stored == 1 and waits[0] == 3.0
     server.route("/v21.0/1784/media", Reply(200, b"{}", delay_s=1.0))
-    slow = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                            base_url=server.url("/v21.0"), fetcher=f)
+    slow = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                      brand="Acme", opts=JobOptions(fetcher=f))
     assert "timed out" in slow.error
     server.route("/v21.0/1784/media", _json({"error": {"message": "oops", "code": 1}}, 500))
-    broken = ingest_instagram(ws, account_id="1784", brand="Acme", token=TOKEN,
-                              base_url=server.url("/v21.0"), fetcher=f)
+    broken = run_source(ws, InstagramSource("1784", token=TOKEN, base_url=server.url("/v21.0")),
+                        brand="Acme", opts=JobOptions(fetcher=f))
     assert "500" in broken.error or "Graph error 1" in broken.error
 
 
@@ -183,8 +187,8 @@ def test_facebook_page_posts(ws, server, fetcher, media) -> None:
          "created_time": "2026-02-03T10:00:00+0000"},
         {"id": "p_4", "message": "text only", "created_time": "2026-02-04T10:00:00+0000"}],
         "paging": {"cursors": {"before": "x", "after": "y"}}}))
-    summary = ingest_facebook(ws, page_id="acmepage", brand="Acme", token=TOKEN,
-                              base_url=server.url("/v21.0"), fetcher=fetcher)
+    summary = run_source(ws, FacebookSource("acmepage", token=TOKEN, base_url=server.url("/v21.0")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert [i.source for i in summary.items] == ["facebook:p_1", "facebook:p_2",
                                                  "facebook:p_2/1", "facebook:p_3"]
     assert summary.stored == 4
@@ -223,8 +227,8 @@ def _youtube_api(server, key: str) -> None:
 
 def test_youtube_uploads_with_statistics(ws, server, fetcher) -> None:
     _youtube_api(server, "K-123")
-    summary = ingest_youtube(ws, youtube_channel="UCacme", brand="Acme", key="K-123",
-                             base_url=server.url("/yt"), fetcher=fetcher)
+    summary = run_source(ws, YouTubeSource("UCacme", key="K-123", base_url=server.url("/yt")),
+                         brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert [i.source for i in summary.items] == ["youtube:v1", "youtube:v2", "youtube:v3"]
     assert summary.stored == 3 and server.hits["/yt/playlistItems"] == 2
     with ws.session() as s:
@@ -232,8 +236,8 @@ def test_youtube_uploads_with_statistics(ws, server, fetcher) -> None:
         assert (a.views, a.likes, a.comments) == (1000, 50, 4)
         assert a.permalink == "https://www.youtube.com/watch?v=v2" and a.caption == "Video v2"
         assert a.channel.platform is Platform.YOUTUBE
-    bad = ingest_youtube(ws, youtube_channel="UCacme", brand="Acme", key="wrong",
-                         base_url=server.url("/yt"), fetcher=fetcher)
+    bad = run_source(ws, YouTubeSource("UCacme", key="wrong", base_url=server.url("/yt")),
+                     brand="Acme", opts=JobOptions(fetcher=fetcher))
     assert "keyInvalid" in bad.error and "BRANDMOOD_YOUTUBE_KEY" in bad.error
     assert "wrong" not in bad.error
     assert not [i for i in bad.items if i.outcome is Outcome.STORED]

@@ -36,12 +36,13 @@ from tests.conftest import media_file
 def analyzed(ws, detector):
     """Acme with single_face.mp4 and multi_face.jpg ingested and analyzed."""
     from brandmood.services.analyze import run_analysis
-    from ingest.jobs import ingest_paths
+    from ingest.files import FileSource
+    from ingest.jobs import run_source
 
     with ws.sessions.begin() as s:
         get_or_create_brand(s, name="Acme")
-    summary = ingest_paths(ws, paths=[media_file("single_face.mp4"),
-                                      media_file("multi_face.jpg")], brand="Acme")
+    summary = run_source(ws, FileSource([media_file("single_face.mp4"),
+                                         media_file("multi_face.jpg")]), brand="Acme")
     assert summary.stored == 2
     run_analysis(ws)
     return ws

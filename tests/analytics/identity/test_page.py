@@ -21,15 +21,16 @@ def matched(tmp_path, monkeypatch, detector, embedder, video_frames):
     from brandmood.services.analyze import run_analysis
     from brandmood.services.identity import enroll, match_faces
     from db.queries.core import get_or_create_brand
-    from ingest.jobs import ingest_paths
+    from ingest.files import FileSource
+    from ingest.jobs import run_source
 
     monkeypatch.setenv("BRANDMOOD_HOME", str(tmp_path / "ws"))
     monkeypatch.delenv("BRANDMOOD_DATABASE_URL", raising=False)
     ws = open_workspace(load_config())
     with ws.sessions.begin() as s:
         get_or_create_brand(s, name="Acme")
-    ingest_paths(ws, paths=[media_file("single_face.mp4"), media_file("multi_face.jpg")],
-                 brand="Acme")
+    run_source(ws, FileSource([media_file("single_face.mp4"), media_file("multi_face.jpg")]),
+               brand="Acme")
     run_analysis(ws)
     enroll(ws, brand="Acme", name="Ana", images=[("f0", video_frames[0])], detector=detector,
            embedder=embedder)
