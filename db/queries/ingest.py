@@ -141,9 +141,3 @@ def list_runs(session: Session, *, brand_id: int | None = None,
     if brand_id is not None:
         q = q.where(IngestRun.brand_id == brand_id)
     return session.scalars(q).all()
-
-
-def asset_posts(session: Session, *, asset_id: int) -> Sequence[AssetPost]:
-    """Every post that used an asset."""
-    return session.scalars(select(AssetPost).where(AssetPost.asset_id == asset_id)
-                           .order_by(AssetPost.id)).all()
