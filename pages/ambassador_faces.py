@@ -59,9 +59,11 @@ if spec.threshold is None:
                   "(benchmarks/identity.py) before trusting its matches.")
 threshold = right.slider(f"Match threshold ({spec.name.value} embedding distance)", 0.1, 1.6,
                          float(spec.threshold or 1.0), 0.01,
-                         help=(f"Calibrated default {spec.threshold}" if spec.threshold
-                               else "Not calibrated") + " (see docs/identity_and_adaptation.md)."
-                         " Lower = fewer false matches.")
+                         help=(f"Calibrated default {spec.threshold} for one reference photo"
+                               + (f"; spread-out references widen it up to {spec.rule.top}"
+                                  if spec.rule.top > spec.rule.floor else "")
+                               if spec.rule else "Not calibrated")
+                         + " (see docs/identity_and_adaptation.md). Lower = fewer false matches.")
 if right.button("Match all analyzed faces"):
     from brandmood.services.identity import match_faces
 

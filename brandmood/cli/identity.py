@@ -55,7 +55,9 @@ def enroll_cmd(
 def match_cmd(
     brand: str = typer.Option(..., help="Brand whose analyzed faces are matched."),
     threshold: float = typer.Option(None, help="Largest embedding distance that counts as "
-                                    "the same person (default: the embedder's calibrated one; "
+                                    "the same person for an ambassador with one reference; "
+                                    "spread-out references widen it up to the embedder's "
+                                    "ceiling (default: the embedder's calibrated rule; "
                                     "required for an uncalibrated embedder)."),
     embedder: str = typer.Option(None, help=EMBEDDER_HELP),
 ) -> None:

@@ -20,13 +20,14 @@ from analytics.identity import (
     Embedder,
     Gallery,
     IdentityError,
+    ThresholdRule,
     largest_face,
     match,
     match_tracks,
     vector_from_bytes,
     vector_to_bytes,
 )
-from analytics.identity_registry import embedder_spec, get_embedder, resolve_threshold
+from analytics.identity_registry import embedder_spec, get_embedder, resolve_rule
 from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections
@@ -60,7 +61,8 @@ class EnrollSummary:
 
 @dataclass
 class MatchSummary:
-    """Outcome of one matching pass over analyzed faces (with the ``embedder`` named)."""
+    """Outcome of one matching pass over analyzed faces (with the ``embedder`` named);
+    ``threshold`` is the one-reference threshold (the rule's floor)."""
 
     threshold: float
     embedder: str = ""
@@ -246,8 +248,10 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
     face track. Faces a reviewer confirmed or rejected keep the reviewer's verdict.
 
     Args:
-        threshold: largest distance that counts as the same person (None: the embedder's
-            calibrated one; an uncalibrated embedder needs one).
+        threshold: largest distance that counts as the same person for an ambassador with
+            one reference (None: the embedder's calibrated rule; an uncalibrated embedder
+            needs one). The embedder's rule widens it by the spread of an ambassador's
+            references (:func:`analytics.identity_registry.resolve_rule`).
         embedder: the embedder or its name (None: ``BRANDMOOD_EMBEDDER``'s).
 
     Raises:
@@ -255,10 +259,10 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
         IdentityError: no threshold given for an embedder without a calibrated one.
         ValueError: for a threshold that is not positive, or an unknown embedder name.
     """
-    threshold = resolve_threshold(_name_of(embedder), threshold)  # before loading weights
+    rule = resolve_rule(_name_of(embedder), threshold)  # before loading weights
     embedder = configured_embedder(embedder)
     model, dim = embedder.info.name, _dim(embedder)
-    summary = MatchSummary(threshold=threshold, embedder=model)
+    summary = MatchSummary(threshold=rule.floor, embedder=model)
     with ws.session() as s:
         b = get_brand(s, name=brand)
         gallery = Gallery.build([(a, vector_from_bytes(v, dim)) for a, v in q.brand_references(
@@ -271,15 +275,15 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
     for k, (asset_id, group) in enumerate(by_asset.items()):
         report(k, len(by_asset), f"asset {asset_id}")
         try:
-            _match_asset(ws, group, gallery, threshold, embedder, summary)
+            _match_asset(ws, group, gallery, rule, embedder, summary)
         except (OSError, ValueError, MediaStoreError) as exc:
             summary.failed.append((asset_id, str(exc) or type(exc).__name__))
     report(len(by_asset), len(by_asset), "done")
     return summary
 
 
-def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery, threshold: float,
-                 embedder: Embedder, summary: MatchSummary) -> None:
+def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery,
+                 threshold: ThresholdRule, embedder: Embedder, summary: MatchSummary) -> None:
     model = embedder.info.name
     with ws.session() as s:
         stored = q.face_embeddings(session=s, face_ids=[f.face_id for f in group],
