@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from brandmood.core.settings import load_config
 from brandmood.core.types import EMOTIONS, LABELS, Emotion
@@ -219,3 +219,26 @@ def test_fairness_page_before_any_estimate(filled):
     (row,) = at.dataframe[0].value.to_dict("records")
     assert row["skin-tone group"] == "not estimated"
     assert not at.warning
+
+
+@pytest.mark.slow
+def test_fairness_page_on_the_demo_workspace(empty_home):
+    """``brandmood demo`` (real media, real analysis): the page shows its faces in their
+    groups, counted here from the face rows."""
+    from brandmood.services.demo import load_demo
+
+    ws = open_workspace(load_config())
+    try:
+        load_demo(ws, analyze=True)
+        with ws.engine.connect() as conn:
+            rows = conn.execute(text("SELECT ita FROM face WHERE dominant IS NOT NULL")).all()
+    finally:
+        ws.close()
+    want: dict[str, int] = {}
+    for (ita,) in rows:  # one run: every analyzed face is counted
+        want[group_by_hand(ita)] = want.get(group_by_hand(ita), 0) + 1
+    assert len([g for g in want if g != "not estimated"]) >= 2
+    at = run_page("fairness.py")
+    table = at.dataframe[0].value
+    assert dict(zip(table["skin-tone group"], table["faces"], strict=True)) == want
+    assert at.get("plotly_chart")
