@@ -22,6 +22,7 @@ import streamlit as st  # noqa: E402
 
 from brandmood.ui.data import workspace  # noqa: E402
 from brandmood.ui.filters import sidebar_filters  # noqa: E402
+from brandmood.ui.responsible_use_views import intended_use_banner  # noqa: E402
 from db.session import DatabaseError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -37,8 +38,10 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("upload.py", "Upload", ":material/upload:"),
     ("review.py", "Review", ":material/fact_check:"),
     ("reports.py", "Reports", ":material/description:"),
+    ("fairness.py", "Fairness", ":material/balance:"),
     ("jobs.py", "Jobs", ":material/work_history:"),
     ("settings.py", "Settings", ":material/settings:"),
+    ("responsible_use.py", "Responsible use", ":material/gavel:"),
 )
 
 
@@ -60,4 +63,5 @@ except DatabaseError as exc:
     st.error(f"The workspace cannot be opened: {exc}")
     st.stop()
 sidebar_filters()
+intended_use_banner()  # until an admin confirms the intended use (Responsible use page)
 page.run()

@@ -30,6 +30,7 @@ from analytics.align import crop_faces
 from analytics.classifiers.base import EmotionClassifier
 from analytics.classifiers.registry import get_classifier
 from analytics.detection import MTCNNDetector, configure_torch_threads
+from analytics.fairness import with_ita
 from analytics.images import load_image
 from analytics.tracks import FaceTracker
 from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
@@ -90,6 +91,7 @@ class StageTimings:
     detect_s: float = 0.0
     crop_s: float = 0.0
     classify_s: float = 0.0
+    ita_s: float = 0.0
     images: int = 0
     faces: int = 0
 
@@ -193,7 +195,8 @@ class Analyzer:
 
     def _detect_crop(self, sources: list[ImageSource]
                      ) -> tuple[list[FaceDetections], np.ndarray]:
-        """Decode any paths, detect, and cut all crops ``(n, S, S, 3)`` (timed)."""
+        """Decode any paths, detect, and cut all crops ``(n, S, S, 3)`` (timed); each
+        detection carries its faces' skin-tone angles (``extra["ita"]``, ``(n,)``)."""
         t = time.perf_counter()
         images = [load_image(s) if isinstance(s, (str, Path)) else s for s in sources]
         t0 = time.perf_counter()
@@ -201,10 +204,14 @@ class Analyzer:
         t1 = time.perf_counter()
         spec = self.classifier.input_spec
         crops = [crop_faces(img, d, spec) for img, d in zip(images, dets, strict=True)]
+        t2 = time.perf_counter()
+        # the skin-tone estimate of each face (analytics.fairness), kept in ``extra``
+        dets = [with_ita(img, d) for img, d in zip(images, dets, strict=True)]
         with self._timing_lock:  # detection may run in several threads
             self.timings.decode_s += t0 - t
             self.timings.detect_s += t1 - t0
-            self.timings.crop_s += time.perf_counter() - t1
+            self.timings.crop_s += t2 - t1
+            self.timings.ita_s += time.perf_counter() - t2
         return dets, (np.concatenate(crops) if crops else
                       np.zeros((0, spec.size, spec.size, 3), np.uint8))
 

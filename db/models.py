@@ -299,6 +299,10 @@ class Face(Base):
     ambassador_distance: Mapped[float | None] = mapped_column(Float)
     # None: machine match only; True: a reviewer confirmed it; False: a reviewer rejected it.
     ambassador_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    # Fairness check (issue 14): the individual typology angle of the face crop's skin, in
+    # degrees (analytics.fairness); an appearance measure of this crop (lighting, filters),
+    # never a person attribute. None: not estimated (yet).
+    ita: Mapped[float | None] = mapped_column(Float)
     __table_args__ = (
         CheckConstraint("x2 >= x1 AND y2 >= y1", name="box_ordered"),
         CheckConstraint("det_score >= 0 AND det_score <= 1", name="det_score_range"),

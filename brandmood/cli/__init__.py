@@ -17,8 +17,10 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     core,
     demo,
     export,
+    fairness,
     identity,
     ingest,
+    responsible_use,
     train,
 )
 from brandmood.cli.common import app, run_cli  # noqa: E402

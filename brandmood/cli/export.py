@@ -87,8 +87,16 @@ def export(
     uncertain: bool = typer.Option(True, "--uncertain/--no-uncertain",
                                    help="Count faces flagged uncertain."),
     reviewed: bool = typer.Option(False, "--reviewed", help="Reviewed labels over model labels."),
+    show_faces: bool = typer.Option(
+        False, "--show-faces",
+        help="PDF: show faces unblurred, for internal use only (default: every face that is "
+             "not a consenting ambassador's is blurred; the report says which)."),
 ) -> None:
-    """Export faces/assets (CSV), a workbook (xlsx) or a PDF brand report."""
+    """Export faces/assets (CSV), a workbook (xlsx) or a PDF brand report.
+
+    Images in the PDF blur every face that is not a consenting ambassador's unless
+    --show-faces is given.
+    """
     if out.parent and not out.parent.exists():
         raise UserError(f"folder {out.parent} does not exist")
     with workspace() as ws, ws.session() as s:
@@ -97,7 +105,7 @@ def export(
                                 until=until, min_confidence=min_confidence,
                                 uncertain=uncertain, reviewed=reviewed)
         data = reports.collect_report(s, filters=filters, media_root=ws.media.root,
-                                      brand=brand)
+                                      brand=brand, show_faces=show_faces)
         if fmt is reports.ReportFormat.CSV:
             payload = (reports.faces_csv(data) if csv_kind is CsvKind.FACES
                        else reports.assets_csv(data))

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from analytics.classifiers.registry import ModelKind, model_kind
+from analytics.fairness import ITA_KEY
 from analytics.images import ImageDecodeError, load_image
 from analytics.pipeline import Analyzer, default_analyzer, prefetch
 from analytics.uncertainty import UncertaintyRule
@@ -446,7 +447,8 @@ class _Job:
                 if asset is None:  # deleted while the job ran
                     return
                 n = q.write_asset_result(session=session, run_id=self.run_id, asset=asset,
-                                         frames=frames, summary=summary, seconds=seconds)
+                                         frames=frames, summary=summary, seconds=seconds,
+                                         ita=[f.extra.get(ITA_KEY) for _, f in frames])
         except IntegrityError:  # a concurrent job of the same run stored it first
             log.warning("asset %s was stored by another job of run %s", asset_id, self.run_id)
             return

@@ -15,17 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from analytics.aggregate import shares
+from analytics.privacy import blur_faces
 from analytics.uncertainty import DEFAULT_RULE
-from brandmood.core.types import LABELS, UNCERTAIN
+from brandmood.core.types import LABELS, UNCERTAIN, Box
 from brandmood.services import dashboard as sd
 from db.models import AnalysisRun
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
 from db.queries import export
 from db.queries.export import AssetExportRow, FaceExportRow
+from db.queries.privacy import faces_to_blur
 from db.queries.selection import DashboardFilters
 
 EXCEL_MAX_ROWS = 1_048_575
@@ -60,6 +63,9 @@ class ReportData:
         top_assets: label → ``(asset id, media file, confidence)`` best first.
         faces: callable that streams the counted faces' rows, for raw data.
         assets: callable that streams the selected assets' rows.
+        show_faces: images show faces as they are (internal use); False (the default):
+            every face that is not a consenting ambassador's is blurred.
+        blur_boxes: asset id → the face boxes its images blur (:func:`faces_to_blur`).
     """
 
     brand: str
@@ -75,6 +81,18 @@ class ReportData:
     assets: Callable[[], Iterator[AssetExportRow]]
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     use_reviews: bool = False
+    show_faces: bool = False
+    blur_boxes: dict[int, list[Box]] = field(default_factory=dict)
+
+    @property
+    def faces_note(self) -> str:
+        """What the report's images do with faces (its methodology line and metadata)."""
+        if self.show_faces:
+            return ("Faces: shown unblurred, as the person who exported this report chose "
+                    "(internal use only; do not publish or pass it on).")
+        return ("Faces: blurred in every image of this report (the whole head, from the "
+                "face boxes the analysis found), except faces matched to an ambassador who "
+                "consented to recognition. A face the detector missed is not blurred.")
 
 
 def _rule_of(parameters: Mapping[str, object] | None) -> tuple[float, float]:
@@ -128,8 +146,13 @@ def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
 
 
 def collect_report(session: Session, *, filters: DashboardFilters, media_root: Path,
-                   brand: str) -> ReportData:
-    """Gather a report's numbers for ``filters``."""
+                   brand: str, show_faces: bool = False) -> ReportData:
+    """Gather a report's numbers for ``filters``.
+
+    Args:
+        show_faces: images show faces unblurred (internal use); by default every face that
+            is not a consenting ambassador's is blurred.
+    """
     overall = sd.page_data(session=session, filters=filters)
     k = overall.kpis()
     prev_f = filters.previous_period()
@@ -147,6 +170,8 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
            for lbl in LABELS if lbl != UNCERTAIN and k.counts.get(lbl)}
     period = (f"{filters.date_from or 'first post'} to {filters.date_to or 'last post'}")
     runs = dq.selection_runs(session=session, filters=filters)
+    blur = {} if show_faces else faces_to_blur(
+        session=session, asset_ids=[a for items in top.values() for a, _, _ in items])
     return ReportData(
         brand=brand, period=period,
         model_versions=sorted({f"{r.model_name}@{r.model_version}" for r in runs}),
@@ -155,7 +180,7 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
         top_assets=top,
         faces=lambda: export.iter_face_rows(session=session, filters=filters),
         assets=lambda: export.iter_asset_rows(session=session, filters=filters),
-        use_reviews=filters.use_reviews)
+        use_reviews=filters.use_reviews, show_faces=show_faces, blur_boxes=blur)
 
 
 # ---------------------------------------------------------------------------- CSV / Excel
@@ -316,12 +341,17 @@ class _Pdf:
                     r.cell(self.text(str(cell)))
 
 
-def _thumb_jpeg(path: Path, size: int = 240) -> io.BytesIO | None:
+def _thumb_jpeg(path: Path, size: int = 240, *,
+                blur: list[Box] | None = None) -> io.BytesIO | None:
+    """A JPEG thumbnail of an image file, with the faces at ``blur`` blurred (None: none)."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im).convert("RGB")
+            if blur is not None:  # on the full-size pixels, where the boxes are
+                im = Image.fromarray(blur_faces(np.asarray(im),
+                                                np.asarray(blur, np.float64).reshape(-1, 4)))
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=85)
@@ -341,6 +371,10 @@ def pdf_report(data: ReportData, *, charts: bool = True) -> bytes:
 
     doc = _Pdf()
     pdf = doc.pdf
+    pdf.set_title(doc.text(f"Brand emotion report: {data.brand}"))
+    pdf.set_subject(doc.text(data.faces_note))
+    pdf.set_keywords("brandmood; " + ("faces shown unblurred (internal use)" if data.show_faces
+                                      else "faces blurred"))
     pdf.add_page()
     doc.heading(f"Brand emotion report: {data.brand}", 20)
     doc.para(f"Period: {data.period}")
@@ -372,7 +406,10 @@ def _top_assets_pages(doc: _Pdf, data: ReportData) -> None:
         y = pdf.get_y()
         x = pdf.l_margin
         for asset_id, path, conf in items:
-            img = _thumb_jpeg(path)
+            boxes = data.blur_boxes.get(asset_id)
+            if boxes is None and not data.show_faces:
+                continue  # faces not known: never shown unblurred by default
+            img = _thumb_jpeg(path, blur=None if data.show_faces else boxes)
             if img is None:
                 continue
             pdf.image(img, x=x, y=y, h=40)
@@ -394,6 +431,7 @@ def _methodology_page(doc: _Pdf, data: ReportData) -> None:
              "'uncertain' (gray in the charts) rather than forced into a label.")
     doc.para("Labels: " + ("where a person reviewed a face, the reviewed label replaces the "
                            "model's." if data.use_reviews else "model labels only."))
+    doc.para(data.faces_note)
     doc.para("Shares are of counted faces; intervals are 95% Wilson intervals for shares and "
              "95% t intervals for engagement means. Each asset counts under its most frequent "
              "label for engagement. Engagement figures show association, not cause.")

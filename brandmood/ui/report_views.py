@@ -18,8 +18,9 @@ KINDS = {
 }
 
 
-def build(kind: str, filters: DashboardFilters) -> bytes:
-    """The bytes of one export for the filters.
+def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> bytes:
+    """The bytes of one export for the filters (``show_faces``: the PDF's images show
+    faces unblurred, for internal use).
 
     Raises:
         KeyError: for an unknown kind.
@@ -28,7 +29,8 @@ def build(kind: str, filters: DashboardFilters) -> bytes:
     ws = workspace()
     with ws.session() as s:
         brand = s.get(Brand, filters.brand_id).name if filters.brand_id else "all brands"
-        data = reports.collect_report(s, filters=filters, media_root=ws.media.root, brand=brand)
+        data = reports.collect_report(s, filters=filters, media_root=ws.media.root, brand=brand,
+                                      show_faces=show_faces)
         writer = {"faces_csv": reports.faces_csv, "assets_csv": reports.assets_csv,
                   "xlsx": reports.excel_report, "pdf": reports.pdf_report}[kind]
         return writer(data)
@@ -37,17 +39,26 @@ def build(kind: str, filters: DashboardFilters) -> bytes:
 def reports_view(filters: DashboardFilters) -> None:
     """One prepare button and, once prepared, one download button per export."""
     st.write("Exports contain exactly what the sidebar filters select.")
+    show_faces = st.toggle(
+        "Show faces unblurred in the PDF (internal use only)", value=False, key="rep_faces",
+        help="By default the PDF's images blur every face that is not a consenting "
+             "ambassador's; the report says which was chosen.")
+    if show_faces:
+        st.warning("The PDF will show faces of people who did not consent: keep it inside "
+                   "the organisation.")
     ready = st.session_state.setdefault("rep_ready", {})
     for kind, (title, name, mime) in KINDS.items():
         c1, c2 = st.columns([1, 2])
+        wanted = (filters, show_faces if kind == "pdf" else False)
         if c1.button(f"Prepare {title}", key=f"prep_{kind}"):
             with st.spinner(f"Preparing {title}…"):
                 try:
-                    ready[kind] = (filters, build(kind, filters))
+                    ready[kind] = (wanted, build(kind, filters, show_faces=wanted[1]))
                 except reports.ChartExportError as exc:
                     st.error(str(exc))
-        if kind in ready and ready[kind][0] == filters:
+        if kind in ready and ready[kind][0] == wanted:
             c2.download_button(f"Download {name}", ready[kind][1], file_name=name, mime=mime,
                                key=f"dl_{kind}")
         elif kind in ready:
-            c2.caption("The filters changed since this file was prepared: prepare it again.")
+            c2.caption("The filters or the face option changed since this file was prepared: "
+                       "prepare it again.")

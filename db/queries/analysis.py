@@ -8,6 +8,7 @@ picks a run sees every asset; another model or other parameters start a new run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -181,18 +182,28 @@ def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> di
 
 def write_asset_result(*, session: Session, run_id: int, asset: Asset,
                        frames: Sequence[tuple[int, FaceDetections]], summary: dict,
-                       seconds: float) -> int:
+                       seconds: float,
+                       ita: Sequence[Sequence[float] | None] | None = None) -> int:
     """Store an analyzed asset: frames, faces and its outcome; marks it analyzed.
 
     Replaces whatever this run stored for the asset before (no duplicate faces).
+
+    Args:
+        ita: per frame, each face's skin-tone angle in degrees (NaN or None: not
+            estimated), or None for the whole frame / asset (``face.ita`` stays NULL).
 
     Returns:
         The number of faces written.
     """
     clear_asset(session=session, run_id=run_id, asset_id=asset.id)
     ids = _frame_ids(session, asset.id, [ts for ts, _ in frames])
+    angles = list(ita) if ita is not None else [None] * len(frames)
+    if len(angles) != len(frames):
+        raise ValueError(f"ita has {len(angles)} entries for {len(frames)} frames")
     rows = [{"frame_id": ids[int(ts)], "run_id": run_id, "asset_id": asset.id,
-             **face_values(row)} for ts, faces in frames for row in faces.to_rows()]
+             **face_values(row), "ita": _angle(frame_ita, i)}
+            for (ts, faces), frame_ita in zip(frames, angles, strict=True)
+            for i, row in enumerate(faces.to_rows())]
     if rows:
         session.execute(insert(Face), rows)
     session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.ANALYZED,
@@ -203,6 +214,14 @@ def write_asset_result(*, session: Session, run_id: int, asset: Asset,
     session.flush()
     refresh_face_counts(session=session, asset_ids=[asset.id])
     return len(rows)
+
+
+def _angle(values: Sequence[float] | None, i: int) -> float | None:
+    """The ``i``-th angle as a column value (None where unknown or NaN)."""
+    if values is None:
+        return None
+    v = float(values[i])
+    return None if math.isnan(v) else v
 
 
 def write_asset_failure(*, session: Session, run_id: int, asset: Asset, reason: str,

@@ -20,6 +20,12 @@ class SettingKey(enum.StrEnum):
     DEFAULT_MODEL = "default_model"
     UNCERTAINTY_THRESHOLD = "uncertainty_threshold"
     USE_REVIEWS = "use_reviews"
+    # responsible use (issue 14): the intended-use confirmation (JSON: who, when, text
+    # version) and the Art. 50(3) disclosure's fields
+    INTENDED_USE_CONFIRMATION = "intended_use_confirmation"
+    DISCLOSURE_CONTACT = "disclosure_contact"
+    DISCLOSURE_PURPOSE = "disclosure_purpose"
+    DISCLOSURE_RETENTION = "disclosure_retention"
 
 
 DEFAULT_UNCERTAINTY_THRESHOLD = 0.5

@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TITLES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Ambassador faces", "Assets",
-          "Upload", "Review", "Reports", "Jobs", "Settings"}
+          "Upload", "Review", "Reports", "Fairness", "Jobs", "Settings", "Responsible use"}
 SHOTS = REPO / "artifacts" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -57,3 +57,6 @@ def test_first_visit_straight_to_a_page_runs_it_inside_the_app(serve, browser_pa
     sidebar.get_by_text("Filters", exact=True).wait_for()
     sidebar.get_by_text("Brand", exact=True).wait_for()  # the filters' brand choice
     assert browser_page.title() == "brandmood"  # the app's page config, not the bare page
+    # until an admin confirms the intended use, every page says so (here not the default
+    # page: the banner is the app's, drawn before any page)
+    browser_page.get_by_text("Intended use not confirmed yet").wait_for()
