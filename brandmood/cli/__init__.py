@@ -19,6 +19,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     export,
     identity,
     ingest,
+    member,
     train,
 )
 from brandmood.cli.common import app, run_cli  # noqa: E402
