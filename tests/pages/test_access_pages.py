@@ -91,7 +91,7 @@ def _links(at) -> dict[str, str]:
 
 @pytest.mark.parametrize("role", list(USERS))
 def test_every_page_of_a_role_shows_brand_a_only(two_brands, media_reads, role):
-    filled, b = two_brands
+    _filled, b = two_brands
     at = run_page(user=USERS[role])
     links = _links(at)
     assert set(links) == LINKS[role]  # no Settings (owners), Upload only from analyst on
@@ -109,7 +109,7 @@ def test_every_page_of_a_role_shows_brand_a_only(two_brands, media_reads, role):
 
 
 def test_forged_url_parameters_are_refused(two_brands):
-    filled, b = two_brands
+    _filled, b = two_brands
     forged = [({"brand": NAME}, None, f"the brand '{NAME}'"),
               ({"campaigns": str(b["campaign"])}, None, f"campaign #{b['campaign']}"),
               ({"asset": str(b["asset"])}, "assets.py", f"asset #{b['asset']}"),
