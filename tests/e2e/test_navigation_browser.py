@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TITLES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Ambassador faces", "Assets",
-          "Upload", "Review", "Reports", "Jobs", "Settings"}
+          "Upload", "Review", "Reports", "Jobs", "Members", "Settings"}
 SHOTS = REPO / "artifacts" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
