@@ -73,7 +73,7 @@ def detail(asset_id: int, *, use_reviews: bool) -> None:
         with auth.session() as s:
             d = asset_detail(session=s, asset_id=asset_id, scope=auth.scope())
     except AccessDenied as exc:
-        st.error(str(exc), icon=":material/block:")
+        auth.show_refusal(exc)
         return
     a = d.asset
     st.subheader(f"Asset #{a.id} · {a.kind.value}")

@@ -43,9 +43,15 @@ def sign_in_enabled() -> bool:
         return False
 
 
+def show_refusal(message: str | AccessDenied) -> None:
+    """Show a refusal (a URL naming another brand or its rows, a page or an action the
+    role lacks): every refusal the app shows passes here."""
+    st.error(str(message), icon=":material/block:")
+
+
 def refuse(message: str | AccessDenied) -> NoReturn:
     """Show a refusal and stop the run."""
-    st.error(str(message), icon=":material/block:")
+    show_refusal(message)
     st.stop()
 
 

@@ -110,8 +110,7 @@ def sidebar_filters() -> DashboardFilters | None:
         st.session_state[_STATE] = None
         return None
     refused = _seed_from_url(brands, use_reviews_default)
-    sb = st.sidebar
-    with sb:
+    with st.sidebar:
         st.header("Filters")
         if st.session_state.get("f_brand") not in brands:
             st.session_state["f_brand"] = next(iter(brands))
@@ -139,9 +138,9 @@ def sidebar_filters() -> DashboardFilters | None:
         include_uncertain=bool(unc), use_reviews=bool(rev), scope=scope)
     _write_url(filters, brands)
     st.session_state[_STATE] = filters
-    if refused:  # shown once: the URL now names what the sidebar shows
-        for message in refused:
-            st.error(message, icon=":material/block:")
+    for message in refused:  # shown once: the URL now names what the sidebar shows
+        auth.show_refusal(message)
+    if refused:
         st.stop()
     return filters
 

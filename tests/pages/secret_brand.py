@@ -70,34 +70,12 @@ def add_secret_brand(ws: Workspace, media, ids: dict[str, int]) -> dict[str, obj
         amb = Ambassador(id=90401, brand_id=brand.id, name="Zora Secret", handles=["@zora"])
         s.add_all([camp, chan, amb])
         s.flush()
-        faces, out = [], {}
-        for asset_id, fname, label in ((90001, "Image_with_alpha.png", Emotion.FEAR),
-                                       (90002, "single_face.jpg", Emotion.SURPRISE)):
-            stored = ws.media.put_file(media.path(fname))
-            a = Asset(id=asset_id, brand_id=brand.id, kind=AssetKind.IMAGE,
-                      source_uri=f"file:zenith-secret-{asset_id}.png",
-                      permalink=f"https://zenith.example/p/{asset_id}",
-                      channel_id=chan.id, campaign_id=camp.id, ambassador_id=amb.id,
-                      posted_at=datetime(2025, 1, 15, tzinfo=UTC), likes=7, comments=1,
-                      shares=0, views=70, sha256=stored.sha256, media_path=stored.relpath,
-                      status=AssetStatus.ANALYZED, caption="Zenith secret launch")
-            s.add(a)
-            s.flush()
-            fr = Frame(id=asset_id + 500, asset_id=a.id, timestamp_ms=0)
-            s.add(fr)
-            s.add(AssetAnalysis(asset_id=a.id, run_id=ids["run"], status=AssetStatus.ANALYZED,
-                                n_faces=2))
-            s.flush()
-            for i in range(2):
-                face = _face(a, fr, _Run(ids["run"]), i, label.value, 0.9, False)
-                face.id = 90100 + 10 * (asset_id - 90000) + i
-                face.ambassador_id = amb.id
-                s.add(face)
-                faces.append(face.id)
-            out["asset" if fname != "single_face.jpg" else "shared_asset"] = a.id
-            if fname != "single_face.jpg":
-                out["media"] = stored.relpath
-        s.flush()
+        own, own_faces = _asset(ws, s, media, 90001, "Image_with_alpha.png", Emotion.FEAR,
+                                ids["run"], (camp, chan, amb))
+        shared, shared_faces = _asset(ws, s, media, 90002, "single_face.jpg", Emotion.SURPRISE,
+                                      ids["run"], (camp, chan, amb))
+        faces = own_faces + shared_faces
+        out = {"asset": own.id, "shared_asset": shared.id, "media": own.media_path}
         s.add(Review(face_id=faces[0], label=Emotion.SAD, reviewer="zenith-reviewer"))
         run = IngestRun(id=90601, brand_id=brand.id, source_kind="files",
                         source="/tmp/zenith-secret", status=RunStatus.DONE)
@@ -110,6 +88,35 @@ def add_secret_brand(ws: Workspace, media, ids: dict[str, int]) -> dict[str, obj
         out.update(brand=brand.id, campaign=camp.id, channel=chan.id, ambassador=amb.id,
                    faces=faces)
     return out
+
+
+def _asset(ws, s, media, asset_id: int, fname: str, label: Emotion, run_id: int,
+           groups) -> tuple[Asset, list[int]]:
+    """One analyzed image of the secret brand with two faces of ``label``."""
+    camp, chan, amb = groups
+    stored = ws.media.put_file(media.path(fname))
+    a = Asset(id=asset_id, brand_id=camp.brand_id, kind=AssetKind.IMAGE,
+              source_uri=f"file:zenith-secret-{asset_id}.png",
+              permalink=f"https://zenith.example/p/{asset_id}",
+              channel_id=chan.id, campaign_id=camp.id, ambassador_id=amb.id,
+              posted_at=datetime(2025, 1, 15, tzinfo=UTC), likes=7, comments=1, shares=0,
+              views=70, sha256=stored.sha256, media_path=stored.relpath,
+              status=AssetStatus.ANALYZED, caption="Zenith secret launch")
+    s.add(a)
+    s.flush()
+    fr = Frame(id=asset_id + 500, asset_id=a.id, timestamp_ms=0)
+    s.add(fr)
+    s.add(AssetAnalysis(asset_id=a.id, run_id=run_id, status=AssetStatus.ANALYZED, n_faces=2))
+    s.flush()
+    faces = []
+    for i in range(2):
+        face = _face(a, fr, _Run(run_id), i, label.value, 0.9, False)
+        face.id = 90100 + 10 * (asset_id - 90000) + i
+        face.ambassador_id = amb.id
+        s.add(face)
+        faces.append(face.id)
+    s.flush()
+    return a, faces
 
 
 class _Run:
