@@ -132,6 +132,8 @@ def _sign_in(page, site: Site, user: dict) -> None:
 
 def _links(page) -> set[str]:
     links = page.locator('[data-testid="stSidebar"] .st-key-nav a')
+    links.first.wait_for()
+    _settle(page)
     return {links.nth(i).inner_text().split("\n")[-1].strip() for i in range(links.count())}
 
 
@@ -146,7 +148,8 @@ def test_a_viewer_sees_only_their_brand_and_is_refused_elsewhere(site, browser_p
     page = browser_page
     _sign_in(page, site, VIEWER)
     links = _links(page)
-    assert links == {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports"}
+    assert links == {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports"}, \
+        links
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     options = page.get_by_role("option")
     options.first.wait_for()
@@ -207,9 +210,10 @@ def test_an_analyst_uploads_and_reviews(site, browser_page, media):
 def test_an_admin_changes_a_role(site, browser_page):
     page = browser_page
     _sign_in(page, site, ADMIN)
-    assert "Members" in _links(page) and "Settings" not in _links(page)
+    links = _links(page)
+    assert "Members" in links and "Settings" not in links, links
     body = _open(page, site, "members", "Change a role")
-    assert "zenith" not in body.lower()
+    assert "zenith" not in body.lower(), body
     form = page.locator('[data-testid="stForm"]').filter(has_text="Change a role")
     form.locator('[data-testid="stSelectbox"]').filter(has_text="Member").click()
     page.get_by_role("option", name="vera@acme.test").click()
@@ -217,5 +221,6 @@ def test_an_admin_changes_a_role(site, browser_page):
     page.get_by_role("option", name="analyst").click()
     form.get_by_role("button", name="Change role").click()
     page.get_by_text("vera@acme.test: viewer → analyst in Acme.").wait_for()
-    assert site.db("SELECT m.role FROM membership m JOIN app_user u ON u.id = m.user_id "
-                   "WHERE u.email = 'vera@acme.test'") == [("analyst",)]
+    role = site.db("SELECT m.role FROM membership m JOIN app_user u ON u.id = m.user_id "
+                   "WHERE u.email = 'vera@acme.test'")
+    assert role == [("analyst",)], role
