@@ -56,6 +56,9 @@ class Identity:
     email: str
     display_name: str
     groups: tuple[str, ...]
+    issued_at: int | None = None
+    """The ID token's ``iat``: one value per sign-in at the provider (a browser session of
+    the app starts on every page load; this tells a new sign-in from a reload)."""
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, object], *, groups_claim: str) -> Identity:
@@ -72,9 +75,11 @@ class Identity:
         if claims.get("email_verified") is False:
             email = ""
         name = str(claims.get("name") or claims.get("preferred_username") or "").strip()
-        raw = claims.get(groups_claim) or ()
-        groups = (raw,) if isinstance(raw, str) else tuple(str(g) for g in raw)  # type: ignore[union-attr]
-        return cls(subject, email, name, groups)
+        raw = claims.get(groups_claim)
+        groups = ((raw,) if isinstance(raw, str)
+                  else tuple(str(g) for g in raw) if isinstance(raw, list | tuple) else ())
+        iat = claims.get("iat")
+        return cls(subject, email, name, groups, int(iat) if isinstance(iat, int) else None)
 
 
 def group_roles(groups: Iterable[str], brands: Mapping[str, int]) -> list[tuple[int, Role]]:
@@ -102,7 +107,8 @@ def _principal(session: Session, who: Identity, user) -> Principal:
 
 
 def sign_in(session: Session, who: Identity) -> Principal:
-    """A browser session's first run after signing in: bind the stored user (an email
+    """A browser session's first run while signed in (each page load starts one; a new
+    sign-in at the provider has a new ``who.issued_at``): bind the stored user (an email
     invitation gets its subject now), note the time, and return the principal."""
     user = mq.user_for_sign_in(session=session, subject=who.subject, email=who.email or None,
                                display_name=who.display_name)

@@ -70,10 +70,12 @@ def test_loopback_addresses():
 
 def test_identity_from_claims():
     who = access.Identity.from_claims(
-        {"sub": "abc", "email": "Ana@Example.COM", "name": "Ana", "roles": "brand:x:viewer"},
-        groups_claim="roles")
-    assert (who.subject, who.email, who.display_name, who.groups) == \
-        ("abc", "ana@example.com", "Ana", ("brand:x:viewer",))
+        {"sub": "abc", "email": "Ana@Example.COM", "name": "Ana", "roles": "brand:x:viewer",
+         "iat": 1796195714}, groups_claim="roles")
+    assert (who.subject, who.email, who.display_name, who.groups, who.issued_at) == \
+        ("abc", "ana@example.com", "Ana", ("brand:x:viewer",), 1796195714)
+    assert access.Identity.from_claims({"sub": "x", "groups": {"not": "a list"}},
+                                       groups_claim="groups").groups == ()
     unverified = access.Identity.from_claims({"sub": "abc", "email": "a@x.test",
                                               "email_verified": False}, groups_claim="groups")
     assert unverified.email == ""  # an unverified email never matches an invitation
