@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.peer_common import write_json
+from brandmood.core.access import BrandScope
 from brandmood.core.settings import load_config
 from brandmood.core.types import EMOTIONS
 from brandmood.services.dashboard import page_data
@@ -139,14 +140,16 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
     derive their numbers from it in Python; that derivation is timed too.
     """
     end = (START + timedelta(days=539)).date()
+    scope = BrandScope.ALL  # the local admin's (a brand member's adds nothing for one brand)
     f = DashboardFilters(brand_id=brand_id, date_from=end - timedelta(days=days - 1),
-                         date_to=end) if days else DashboardFilters(brand_id=brand_id)
+                         date_to=end, scope=scope) if days else DashboardFilters(
+                             brand_id=brand_id, scope=scope)
     prev = f.previous_period()
 
     def common():
         dq.data_version(session=session)
         dq.model_versions(session=session, filters=f)
-        dq.brand_options(session=session, brand_id=brand_id)
+        dq.brand_options(session=session, brand_id=brand_id, scope=scope)
 
     def overview():
         data = page_data(session=session, filters=f)  # the page's one face scan
@@ -166,11 +169,12 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
         "ambassadors": group(dq.GroupBy.AMBASSADOR),
         "assets": lambda: (common(), da.gallery(session=session, filters=f, limit=24),
                            da.gallery(session=session, filters=f, labels=("sad",), limit=24),
-                           da.asset_detail(session=session, asset_id=12345)),
+                           da.asset_detail(session=session, asset_id=12345, scope=scope)),
         "review": lambda: (common(), rq.review_queue(session=session, filters=f, limit=10),
-                           rq.review_count(session=session)),
-        "jobs": lambda: (common(), jq.ingest_runs(session=session),
-                         jq.analysis_runs(session=session), jq.analysis_failures(session=session)),
+                           rq.review_count(session=session, scope=scope)),
+        "jobs": lambda: (common(), jq.ingest_runs(session=session, scope=scope),
+                         jq.analysis_runs(session=session, scope=scope),
+                         jq.analysis_failures(session=session, scope=scope)),
     }
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from brandmood.core.access import Role
 from brandmood.core.types import Emotion
 
 
@@ -449,3 +450,38 @@ class ModelVersion(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("name", "version"),)
+
+
+# ---------------------------------------------------------------- access: users and roles
+
+
+class User(Base):
+    """A person who may sign in: known by the identity provider's subject, or by email
+    until their first sign-in binds the subject (the Members page invites by either)."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    """Lower case."""
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    is_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    __table_args__ = (
+        CheckConstraint("subject IS NOT NULL OR email IS NOT NULL", name="has_identity"),
+        CheckConstraint("email IS NULL OR email = lower(email)", name="email_lower"),
+    )
+
+
+class Membership(Base):
+    """A user's role in one brand."""
+
+    __tablename__ = "membership"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"),
+                                          index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "member_role"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("user_id", "brand_id"),)

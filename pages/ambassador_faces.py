@@ -9,9 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.identity_registry import embedder_spec
+from brandmood.core.access import Permission
 from brandmood.core.settings import load_config
 from brandmood.services import charts
-from brandmood.ui import media
+from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries import identity as q
@@ -19,8 +20,8 @@ from db.queries.core import list_brands
 
 st.title("Ambassador faces")
 ws = workspace()
-with ws.session() as s:
-    brands = {b.name: b.id for b in list_brands(session=s)}
+with auth.session(Permission.REVIEW) as s:
+    brands = {b.name: b.id for b in list_brands(session=s, scope=auth.scope(Permission.REVIEW))}
 if not brands:
     st.info("No brand yet: ingest media first (Upload page or `brandmood ingest`).")
     st.stop()

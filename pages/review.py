@@ -2,10 +2,11 @@
 
 import streamlit as st
 
+from brandmood.core.access import Permission
 from brandmood.ui import review_views, views
 
 st.title("Review")
-filters = views.require_filters()
+filters = views.require_filters(Permission.REVIEW)
 views.model_caption(filters)
 if filters is not None:
     st.caption("Turn on **Use reviewed labels over model labels** in the sidebar to make every "

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from brandmood.ui import asset_views, jobs_views, views
-from brandmood.ui.data import workspace
+from brandmood.core.access import AccessDenied, Permission
+from brandmood.ui import asset_views, auth, jobs_views, views
 from db.queries.core import list_brand_names
 
 st.title("Upload")
 filters = views.require_filters() if views.current_filters() else None
 views.model_caption(filters)
-with workspace().session() as s:
-    brands = list_brand_names(session=s)
+with auth.session() as s:
+    brands = list_brand_names(session=s, scope=auth.scope(Permission.UPLOAD))
 with st.form("upload"):
     files = st.file_uploader(
         "Images, videos or a zip", accept_multiple_files=True, key="up_files",
@@ -31,10 +31,11 @@ if submitted:
         st.error("Name the brand these files belong to.")
     else:
         try:
+            auth.check_upload(brand)
             st.session_state["up_result"] = jobs_views.ingest_and_analyze(
                 files, brand=brand.strip(), campaign=campaign.strip(), channel=channel.strip(),
                 ambassador=ambassador.strip(), model=None)
-        except ValueError as exc:  # e.g. a channel that is not platform:handle
+        except (ValueError, AccessDenied) as exc:  # e.g. a channel that is not platform:handle
             st.error(str(exc))
 result = st.session_state.get("up_result")
 if result is not None:

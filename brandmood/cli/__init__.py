@@ -20,6 +20,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     fairness,
     identity,
     ingest,
+    member,
     responsible_use,
     train,
 )

@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
+from brandmood.core.access import AccessDenied
 from brandmood.core.fetch import AssetError
 from db.media_store import MediaStoreError
 from db.queries.core import NotFoundError
@@ -32,7 +33,7 @@ class UserError(Exception):
 
 
 USER_ERRORS = (UserError, NotFoundError, DatabaseError, AssetError, MediaStoreError,
-               FileNotFoundError, ValueError)
+               FileNotFoundError, ValueError, AccessDenied)
 
 
 def fail(message: str, code: int = 2) -> None:

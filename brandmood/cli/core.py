@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import app, config_app, db_app, user_errors, workspace
+from brandmood.cli.serving import INSECURE_FLAG, prepare
+from brandmood.core.access import is_loopback
 from brandmood.core.fetch import fetch_all
 from brandmood.core.settings import SETTINGS, load_config, settings_given, settings_markdown
 from db.migrate import current_revision, head_revision
@@ -51,9 +53,15 @@ def fetch() -> None:
 
 @app.command()
 @user_errors
-def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
-          address: str = typer.Option("127.0.0.1", help="Address to listen on.")) -> None:
+def serve(port: int = typer.Option(8501, help="Port."),
+          address: str = typer.Option("127.0.0.1", help="Address to listen on; any but a "
+                                      "loopback one needs sign-in (README: Sign-in)."),
+          insecure: bool = typer.Option(False, INSECURE_FLAG, help="Serve on a network "
+                                        "address WITHOUT sign-in: everyone who reaches the "
+                                        "port is an admin of every brand.")) -> None:
     """Serve the dashboard (Streamlit) on http://127.0.0.1:8501."""
+    # refuses (one line, exit code 2) a network address without sign-in: ServeRefused
+    secrets, changes = prepare(load_config(), address=address, port=port, insecure=insecure)
     with workspace() as ws:
         pass  # migrate before the app starts
     app_py = ROOT / "app.py"
@@ -62,14 +70,24 @@ def serve(port: int = typer.Option(8501, help="Port on 127.0.0.1."),
     cmd = [sys.executable, "-c", STREAMLIT_RUN, "run", str(app_py),
            "--server.address", address, "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer"]
-    typer.echo(f"serving on http://{address}:{port}")
+           "--client.toolbarMode", "viewer", "--secrets.files", str(secrets)]
+    typer.echo(f"serving on http://{address}:{port}"
+               + (" with sign-in" if secrets.exists() else " without sign-in"))
+    if insecure and not secrets.exists() and not is_loopback(address):
+        typer.echo(f"WARNING: {INSECURE_FLAG}: everyone who reaches {address}:{port} is an "
+                   "admin of every brand", err=True)
     sys.stdout.flush()
     # become Streamlit (no child process): a stop signal from a terminal, a supervisor or a
     # test reaches the server itself instead of leaving it running as an orphan
-    # the app reads the same workspace and cache, although it runs in the repository folder
+    # the app reads the same workspace and cache, although it runs in the repository folder;
+    # the sign-in secrets reach it through the secrets file only
     env = {**os.environ, "BRANDMOOD_HOME": str(ws.config.home),
            "BRANDMOOD_CACHE": str(ws.config.cache_dir)}
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     os.chdir(ROOT)
     os.execve(sys.executable, cmd, env)
 

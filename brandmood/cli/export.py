@@ -10,6 +10,7 @@ import typer
 
 from brandmood.cli.common import UserError, app, user_errors, workspace
 from brandmood.services import reports
+from brandmood.services.access import cli_operator
 from db.models import Platform
 from db.queries.core import get_brand
 from db.queries.dashboard import brand_options
@@ -51,7 +52,8 @@ def build_filters(session, *, brand: str, campaign: list[str], channel: list[str
         UserError: for unknown names, bad dates or a bad confidence.
     """
     b = get_brand(session, name=brand)
-    opts = brand_options(session=session, brand_id=b.id)
+    scope = cli_operator().allowed_brands()
+    opts = brand_options(session=session, brand_id=b.id, scope=scope)
     try:
         platforms = tuple(Platform(p.lower()) for p in platform)
     except ValueError:
@@ -64,7 +66,7 @@ def build_filters(session, *, brand: str, campaign: list[str], channel: list[str
             ambassador_ids=_pick("ambassador", ambassador, opts["ambassador"]),
             platforms=platforms, date_from=_day(since, "--since"),
             date_to=_day(until, "--until"), min_confidence=min_confidence,
-            include_uncertain=uncertain, use_reviews=reviewed)
+            include_uncertain=uncertain, use_reviews=reviewed, scope=scope)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brandmood.core.access import is_loopback
+
 DEFAULT_MODEL = "fer+facex"
 """The default emotion classifier, the equal-weight ``fer-mini-xception`` + ``facex`` ensemble
 (registered in :mod:`analytics.classifiers.registry`). Chosen by measured accuracy on the dev
@@ -50,6 +52,8 @@ class Kind(enum.Enum):
     """Comma-separated; blanks dropped."""
     URL = "url"
     """Kept as given; a password in it is masked when shown."""
+    FLAG = "flag"
+    """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``."""
 
 
 Default = Callable[[Mapping[str, str], Mapping[str, object]], object]
@@ -142,6 +146,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("onnx_weights", f"{ONNX_PREFIX}{NAME}", Kind.PATH, None, "cache",
             "path of an ONNX emotion model's weights, `<NAME>` its name upper-cased with `_` "
             "for `-` (e.g. `BRANDMOOD_ONNX_HSEMOTION_ENET_B0_8`, `BRANDMOOD_ONNX_FERPLUS_8`)"),
+    # sign-in (OpenID Connect; README "Sign-in")
+    Setting("oidc_metadata_url", "BRANDMOOD_OIDC_METADATA_URL", Kind.TEXT, None, "none",
+            "the identity provider's `.well-known/openid-configuration` URL (https; "
+            "http only on loopback); with the client id and secret and a cookie secret, "
+            "turns sign-in on"),
+    Setting("oidc_client_id", "BRANDMOOD_OIDC_CLIENT_ID", Kind.TEXT, None, "none",
+            "the OpenID Connect client id registered for brandmood"),
+    Setting("oidc_client_secret", "BRANDMOOD_OIDC_CLIENT_SECRET", Kind.TEXT, None, "none",
+            "the client's secret, never logged or shown", secret=True),
+    Setting("cookie_secret", "BRANDMOOD_COOKIE_SECRET", Kind.TEXT, None, "none",
+            "signs the sign-in cookie: at least 32 random characters", secret=True),
+    Setting("cookie_secret_file", "BRANDMOOD_COOKIE_SECRET_FILE", Kind.PATH, None, "none",
+            "a file holding the cookie secret (instead of `BRANDMOOD_COOKIE_SECRET`)"),
+    Setting("public_url", "BRANDMOOD_PUBLIC_URL", Kind.TEXT, None,
+            "`http://localhost:<port>`",
+            "the URL users reach brandmood at; the identity provider redirects to "
+            "`<public url>/oauth2callback` (required off loopback)"),
+    Setting("oidc_groups_claim", "BRANDMOOD_OIDC_GROUPS_CLAIM", Kind.TEXT, "groups",
+            "`groups`",
+            "the ID-token claim whose values `brand:<brand>:<role>` and `brandmood:owner` "
+            "grant roles"),
+    Setting("insecure_no_sign_in", "BRANDMOOD_INSECURE_NO_SIGN_IN_ON_TRUSTED_NETWORK",
+            Kind.FLAG, False, "off",
+            "serve without sign-in on a network address: everyone who reaches the port "
+            "is an admin of every brand (`brandmood serve "
+            "--insecure-no-sign-in-on-trusted-network`)"),
 )
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 
@@ -166,6 +196,14 @@ class Config:
     facenet_weights: Path | None
     onnx_weights: Mapping[str, Path]
     """Per ``<NAME>`` of ``BRANDMOOD_ONNX_<NAME>``, as the variable spells it."""
+    oidc_metadata_url: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None = field(repr=False)
+    cookie_secret: str | None = field(repr=False)
+    cookie_secret_file: Path | None
+    public_url: str | None
+    oidc_groups_claim: str
+    insecure_no_sign_in: bool
 
     @property
     def media_dir(self) -> Path:
@@ -175,6 +213,46 @@ class Config:
     def onnx_weights_for(self, model: str) -> Path | None:
         """The ``BRANDMOOD_ONNX_<NAME>`` path given for the ONNX model ``model``, if any."""
         return self.onnx_weights.get(name_part(model))
+
+    def sign_in(self) -> SignIn | None:
+        """The OpenID Connect sign-in these settings configure (None: none of its
+        settings is given).
+
+        Raises:
+            SettingError: part of it is given, a secret is too short, a URL is not
+                https (http only on loopback), or the secret file cannot be read.
+        """
+        secret = self.cookie_secret
+        if self.cookie_secret_file is not None:
+            if secret:
+                raise SettingError("set BRANDMOOD_COOKIE_SECRET or BRANDMOOD_COOKIE_SECRET_FILE, "
+                                   "not both")
+            try:
+                secret = self.cookie_secret_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingError(f"BRANDMOOD_COOKIE_SECRET_FILE: cannot read "
+                                   f"{self.cookie_secret_file}: {exc.__class__.__name__}") from None
+        given = {"BRANDMOOD_OIDC_METADATA_URL": self.oidc_metadata_url,
+                 "BRANDMOOD_OIDC_CLIENT_ID": self.oidc_client_id,
+                 "BRANDMOOD_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+                 "BRANDMOOD_COOKIE_SECRET": secret}
+        if not any(given.values()):
+            return None
+        missing = [k for k, v in given.items() if not v]
+        if missing:
+            raise SettingError(f"sign-in is half configured: set {', '.join(missing)} too "
+                               "(README, Sign-in)")
+        if len(secret or "") < MIN_COOKIE_SECRET:
+            raise SettingError(f"the cookie secret must be at least {MIN_COOKIE_SECRET} "
+                               "characters; make one with: python -c \"import secrets; "
+                               "print(secrets.token_urlsafe(32))\"")
+        _check_url("BRANDMOOD_OIDC_METADATA_URL", str(self.oidc_metadata_url))
+        if self.public_url:
+            _check_url("BRANDMOOD_PUBLIC_URL", self.public_url)
+        return SignIn(str(self.oidc_metadata_url), str(self.oidc_client_id),
+                      str(self.oidc_client_secret), str(secret),
+                      self.public_url.rstrip("/") if self.public_url else None,
+                      self.oidc_groups_claim)
 
     def by_env(self, variable: str) -> object:
         """The value of the setting read from ``variable`` (e.g. a token's variable name).
@@ -189,6 +267,38 @@ class Config:
         out = {s.name: _shown(s, getattr(self, s.name), hide_secrets) for s in SETTINGS}
         out["media_dir"] = str(self.media_dir)
         return out
+
+
+MIN_COOKIE_SECRET = 32
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """OpenID Connect sign-in, as :meth:`Config.sign_in` validated it."""
+
+    metadata_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    cookie_secret: str = field(repr=False)
+    public_url: str | None
+    """Without a trailing ``/``; None: ``http://localhost:<port>``."""
+    groups_claim: str
+
+    def redirect_uri(self, port: int) -> str:
+        """Where the identity provider sends the browser back to."""
+        return f"{self.public_url or f'http://localhost:{port}'}/oauth2callback"
+
+
+def _check_url(variable: str, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and is_loopback(parts.hostname):
+        return
+    raise SettingError(f"{variable} must be an https:// URL (http:// only on localhost), "
+                       f"got {url!r}")
 
 
 def mask_url(url: str) -> str:
@@ -225,7 +335,15 @@ def _parse(setting: Setting, variable: str, text: str) -> object:
         return int(text)
     if setting.kind is Kind.LIST:
         return tuple(item.strip() for item in text.split(",") if item.strip())
+    if setting.kind is Kind.FLAG:
+        if text.lower() not in FLAG_WORDS:
+            raise SettingError(f"{variable}={text!r}: must be 1 or 0 (true/false, yes/no)")
+        return FLAG_WORDS[text.lower()]
     return text
+
+
+FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+              "0": False, "false": False, "no": False, "off": False}
 
 
 def _read(setting: Setting, env: Mapping[str, str], values: Mapping[str, object]) -> object:

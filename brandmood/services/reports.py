@@ -159,7 +159,7 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
     p = sd.page_data(session=session, filters=prev_f).kpis() if prev_f else None
     groups: dict[str, list[GroupSummary]] = {}
     for g in (dq.GroupBy.CAMPAIGN, dq.GroupBy.CHANNEL, dq.GroupBy.AMBASSADOR):
-        names = dq.group_names(session=session, group=g, brand_id=filters.brand_id)
+        names = dq.group_names(session=session, group=g, filters=filters)
         per: dict[str, dict[str, int]] = {}
         for r in sd.page_data(session=session, filters=filters, group=g).distribution():
             per.setdefault(r.key, {})[r.label] = r.count

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import Permission, Principal
 from db.queries.core import get_brand
 from db.queries.dashboard import brand_options
 from db.queries.review import SettingKey, get_setting, set_setting
@@ -68,13 +69,10 @@ GDPR_POINTS: tuple[str, ...] = (
 
 # ---------------------------------------------------------------------------- confirmation
 
-def can_confirm_intended_use() -> bool:
-    """Whether the current user may confirm the workspace's intended use.
-
-    True for now: the embedded local admin can. Sign-in and roles are being added
-    separately; this is the one place their admin check goes.
-    """
-    return True
+def can_confirm_intended_use(principal: Principal) -> bool:
+    """Whether ``principal`` may confirm the workspace's intended use: it covers every
+    brand, so it takes the workspace-wide settings right (owners, the local admin)."""
+    return principal.can(Permission.SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def needs_confirmation(*, session: Session) -> bool:
     return c is None or not c.current
 
 
-def confirm_intended_use(*, session: Session, by: str,
+def confirm_intended_use(*, session: Session, principal: Principal, by: str,
                          at: datetime | None = None) -> Confirmation:
     """Store that ``by`` confirmed the current intended-use text (replaces an older one).
 
@@ -118,8 +116,8 @@ def confirm_intended_use(*, session: Session, by: str,
         PermissionError: where :func:`can_confirm_intended_use` says no.
         ValueError: for an empty name.
     """
-    if not can_confirm_intended_use():
-        raise PermissionError("only an administrator can confirm the intended use")
+    if not can_confirm_intended_use(principal):
+        raise PermissionError("only a workspace owner can confirm the intended use")
     who = by.strip()[:200]
     if not who:
         raise ValueError("say who confirms (a name)")

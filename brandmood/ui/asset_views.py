@@ -5,9 +5,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from brandmood.core.access import AccessDenied
 from brandmood.core.types import EMOTIONS, LABELS
 from brandmood.services.charts import EMOTION_COLORS
-from brandmood.ui import data, media
+from brandmood.ui import auth, data, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries.dashboard_assets import AssetDetail, asset_detail
@@ -66,11 +67,13 @@ def gallery(filters: DashboardFilters) -> None:
 
 
 def detail(asset_id: int, *, use_reviews: bool) -> None:
-    """One asset: faces drawn with labels, probability table, video timeline."""
-    with workspace().session() as s:
-        d = asset_detail(session=s, asset_id=asset_id)
-    if d is None:
-        st.warning(f"There is no asset #{asset_id}.")
+    """One asset: faces drawn with labels, probability table, video timeline (an asset
+    outside the user's brands, or none: a refusal)."""
+    try:
+        with auth.session() as s:
+            d = asset_detail(session=s, asset_id=asset_id, scope=auth.scope())
+    except AccessDenied as exc:
+        auth.show_refusal(exc)
         return
     a = d.asset
     st.subheader(f"Asset #{a.id} · {a.kind.value}")

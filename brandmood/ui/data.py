@@ -2,7 +2,10 @@
 
 Results are cached with ``st.cache_data`` keyed by the database, the data version (which
 changes whenever a job or a reviewer writes) and the arguments, so a rerun that changes
-nothing costs a few index lookups. A page's numbers come from one cached scan
+nothing costs a few index lookups. The filters carry the caller's brand scope
+(:class:`~brandmood.core.access.BrandScope`), so every cached result is keyed by it too: a
+new cached read must take the filters (or a scope) as an argument, never read a brand's
+rows keyed by the database alone. A page's numbers come from one cached scan
 (:func:`page_data`); :func:`kpis`, :func:`trend`, :func:`distribution` and
 :func:`engagement` read it.
 """

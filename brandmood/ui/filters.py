@@ -10,7 +10,8 @@ from datetime import date
 
 import streamlit as st
 
-from brandmood.ui.data import workspace
+from brandmood.core.access import refusal
+from brandmood.ui import auth
 from db.models import Platform
 from db.queries.core import list_brands
 from db.queries.dashboard import brand_options
@@ -44,14 +45,22 @@ def _seed(key: str, value) -> None:
         st.session_state[key] = value
 
 
-def _seed_from_url(brands: dict[int, str], use_reviews_default: bool) -> None:
-    """On a session's first run, give the widgets the values the URL carries."""
+def _seed_from_url(brands: dict[int, str], use_reviews_default: bool) -> list[str]:
+    """On a session's first run, give the widgets the values the URL carries.
+
+    Returns:
+        Refusals for what the URL names outside the user's brands (a brand they may
+        not see, or one that does not exist: the same words for both).
+    """
     if st.session_state.get("bm_seeded"):
-        return
+        return []
+    refused = []
     qp = st.query_params
     by_name = {v: k for k, v in brands.items()}
     if qp.get("brand") in by_name:
         _seed("f_brand", by_name[qp["brand"]])
+    elif qp.get("brand"):
+        refused.append(refusal(f"the brand {qp['brand']!r}"))
     for key in ("campaigns", "channels", "ambassadors"):
         if key in qp and f"f_{key}" not in st.session_state:
             st.session_state[f"f_{key}_url"] = _ids(qp.get(key))
@@ -67,12 +76,16 @@ def _seed_from_url(brands: dict[int, str], use_reviews_default: bool) -> None:
     _seed("f_uncertain", qp.get("uncertain", "1") != "0")
     _seed("f_reviews", qp.get("reviews") == "1" if "reviews" in qp else use_reviews_default)
     st.session_state["bm_seeded"] = True
+    return refused
 
 
-def _multiselect(label: str, key: str, options: dict[int, str]) -> list[int]:
+def _multiselect(label: str, key: str, options: dict[int, str],
+                 refused: list[str]) -> list[int]:
     url_key, widget = f"f_{key}_url", f"f_{key}"
     if url_key in st.session_state:
-        st.session_state[widget] = [i for i in st.session_state.pop(url_key) if i in options]
+        ids = st.session_state.pop(url_key)
+        refused += [refusal(f"{key.removesuffix('s')} #{i}") for i in ids if i not in options]
+        st.session_state[widget] = [i for i in ids if i in options]
     elif any(i not in options for i in st.session_state.get(widget, [])):
         # another brand was picked: drop the previous brand's choices
         st.session_state[widget] = [i for i in st.session_state[widget] if i in options]
@@ -83,28 +96,30 @@ def _multiselect(label: str, key: str, options: dict[int, str]) -> list[int]:
 def sidebar_filters() -> DashboardFilters | None:
     """Render the filters in the sidebar and mirror them in the URL.
 
+    Only the brands the user may see are offered; a URL naming another brand (or its
+    campaigns, channels, ambassadors) is refused with a message, and the run stops.
+
     Returns:
-        The selection, or None while the workspace has no brand yet.
+        The selection, or None while the workspace has no brand (that the user may see).
     """
-    ws = workspace()
-    with ws.session() as s:
-        brands = {b.id: b.name for b in list_brands(session=s)}
+    scope = auth.scope()
+    with auth.session() as s:
+        brands = {b.id: b.name for b in list_brands(session=s, scope=scope)}
         use_reviews_default = get_setting(session=s, key=SettingKey.USE_REVIEWS) == "1"
     if not brands:
         st.session_state[_STATE] = None
         return None
-    _seed_from_url(brands, use_reviews_default)
-    sb = st.sidebar
-    with sb:
+    refused = _seed_from_url(brands, use_reviews_default)
+    with st.sidebar:
         st.header("Filters")
         if st.session_state.get("f_brand") not in brands:
             st.session_state["f_brand"] = next(iter(brands))
         brand_id = st.selectbox("Brand", list(brands), format_func=brands.get, key="f_brand")
-        with ws.session() as s:
-            opts = brand_options(session=s, brand_id=brand_id)
-        campaigns = _multiselect("Campaigns", "campaigns", opts["campaign"])
-        channels = _multiselect("Channels", "channels", opts["channel"])
-        ambassadors = _multiselect("Ambassadors", "ambassadors", opts["ambassador"])
+        with auth.session() as s:
+            opts = brand_options(session=s, brand_id=brand_id, scope=scope)
+        campaigns = _multiselect("Campaigns", "campaigns", opts["campaign"], refused)
+        channels = _multiselect("Channels", "channels", opts["channel"], refused)
+        ambassadors = _multiselect("Ambassadors", "ambassadors", opts["ambassador"], refused)
         platforms = st.multiselect("Platforms", [p.value for p in Platform], key="f_platforms",
                                    placeholder="all")
         c1, c2 = st.columns(2)
@@ -120,9 +135,13 @@ def sidebar_filters() -> DashboardFilters | None:
         brand_id=brand_id, campaign_ids=tuple(campaigns), channel_ids=tuple(channels),
         ambassador_ids=tuple(ambassadors), platforms=tuple(Platform(p) for p in platforms),
         date_from=d_from, date_to=d_to, min_confidence=float(min_conf),
-        include_uncertain=bool(unc), use_reviews=bool(rev))
+        include_uncertain=bool(unc), use_reviews=bool(rev), scope=scope)
     _write_url(filters, brands)
     st.session_state[_STATE] = filters
+    for message in refused:  # shown once: the URL now names what the sidebar shows
+        auth.show_refusal(message)
+    if refused:
+        st.stop()
     return filters
 
 

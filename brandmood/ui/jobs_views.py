@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from brandmood.core.access import Permission
 from brandmood.core.progress import Progress
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from ingest.base import PostMetadata
 from ingest.files import FileSource
@@ -99,7 +101,8 @@ def retry_analysis(asset_ids: list[int]) -> str:
 
     ws = workspace()
     with ws.sessions.begin() as s:
-        ids = reset_failed_assets(session=s, asset_ids=asset_ids)
+        ids = reset_failed_assets(session=s, asset_ids=asset_ids,
+                                  scope=auth.scope(Permission.INGEST))
     if not ids:
         return "Nothing to retry."
     bar = st.progress(0.0, text="Analyzing again…")
@@ -113,7 +116,8 @@ def retry_ingest(run_id: int) -> str:
 
     ws = workspace()
     with ws.session() as s:
-        brand, paths = retryable_ingest_sources(session=s, run_id=run_id)
+        brand, paths = retryable_ingest_sources(session=s, run_id=run_id,
+                                                scope=auth.scope(Permission.INGEST))
     if not paths:
         return "No failed local file of this run still exists to retry."
     bar = st.progress(0.0, text="Ingesting again…")
@@ -127,11 +131,12 @@ def jobs_view() -> None:
     """Ingest and analysis runs with counts, failures with reasons, and retry actions."""
     from db.queries import dashboard_jobs as jq
 
-    with workspace().session() as s:
-        ingests = jq.ingest_runs(session=s)
-        runs = jq.analysis_runs(session=s)
-        ifail = jq.ingest_failures(session=s)
-        afail = jq.analysis_failures(session=s)
+    scope = auth.scope(Permission.INGEST)
+    with auth.session(Permission.INGEST) as s:
+        ingests = jq.ingest_runs(session=s, scope=scope)
+        runs = jq.analysis_runs(session=s, scope=scope)
+        ifail = jq.ingest_failures(session=s, scope=scope)
+        afail = jq.analysis_failures(session=s, scope=scope)
     st.subheader("Ingest runs")
     if ingests:
         st.dataframe([{"run": r.run_id, "brand": r.brand, "source": f"{r.source_kind}: "

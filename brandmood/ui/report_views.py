@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
-from brandmood.services import reports
+from brandmood.core.access import Permission
+from brandmood.services import access, reports
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.models import Brand
 from db.queries.selection import DashboardFilters
 
 KINDS = {
-    "faces_csv": ("Faces (CSV)", "faces.csv", "text/csv"),
-    "assets_csv": ("Assets (CSV)", "assets.csv", "text/csv"),
+    "faces_csv": ("Faces (CSV)", "faces.csv", "text/csv", Permission.EXPORT_FACES),
+    "assets_csv": ("Assets (CSV)", "assets.csv", "text/csv", Permission.VIEW),
     "xlsx": ("Excel workbook", "brandmood-report.xlsx",
-             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    "pdf": ("PDF brand report", "brandmood-report.pdf", "application/pdf"),
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             Permission.EXPORT_FACES),  # its Faces sheet
+    "pdf": ("PDF brand report", "brandmood-report.pdf", "application/pdf", Permission.VIEW),
 }
+"""Each export: title, file name, MIME type, and the permission it needs in the brand."""
 
 
 def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> bytes:
@@ -24,10 +30,14 @@ def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> 
 
     Raises:
         KeyError: for an unknown kind.
+        AccessDenied: the user may not export this kind in the brand.
         reports.ChartExportError: where the PDF's charts cannot be rendered.
     """
     ws = workspace()
-    with ws.session() as s:
+    permission = KINDS[kind][3]
+    access.require(auth.principal(), permission, filters.brand_id)
+    filters = replace(filters, scope=auth.scope(permission))
+    with auth.session(permission) as s:
         brand = s.get(Brand, filters.brand_id).name if filters.brand_id else "all brands"
         data = reports.collect_report(s, filters=filters, media_root=ws.media.root, brand=brand,
                                       show_faces=show_faces)
@@ -47,7 +57,10 @@ def reports_view(filters: DashboardFilters) -> None:
         st.warning("The PDF will show faces of people who did not consent: keep it inside "
                    "the organisation.")
     ready = st.session_state.setdefault("rep_ready", {})
-    for kind, (title, name, mime) in KINDS.items():
+    for kind, (title, name, mime, permission) in KINDS.items():
+        if not auth.may(permission, filters.brand_id):
+            st.caption(f"{title}: needs the analyst role in this brand (it holds faces).")
+            continue
         c1, c2 = st.columns([1, 2])
         wanted = (filters, show_faces if kind == "pdf" else False)
         if c1.button(f"Prepare {title}", key=f"prep_{kind}"):

@@ -7,6 +7,7 @@ import streamlit as st
 
 from brandmood.services import model_card as mc
 from brandmood.services import responsible_use as ru
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.queries.core import list_brand_names
 from db.queries.review import SettingKey, get_setting
@@ -44,7 +45,7 @@ def intended_use_section() -> None:
         st.caption(f"Confirmed earlier by {c.by} on {c.at:%Y-%m-%d} for text version "
                    f"{c.version}; the text has changed since (version "
                    f"{ru.INTENDED_USE_VERSION}).")
-    if not ru.can_confirm_intended_use():
+    if not ru.can_confirm_intended_use(auth.principal()):
         st.info("An administrator has to confirm the intended use.")
         return
     with st.form("intended_use"):
@@ -56,7 +57,7 @@ def intended_use_section() -> None:
                 st.error("Give your name and tick the confirmation.")
                 return
             with workspace().sessions.begin() as s:
-                ru.confirm_intended_use(session=s, by=who)
+                ru.confirm_intended_use(session=s, principal=auth.principal(), by=who)
             st.rerun()
 
 

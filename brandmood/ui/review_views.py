@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from brandmood.core.access import Permission
 from brandmood.core.types import EMOTIONS, Emotion
-from brandmood.ui import media
+from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries.faces import StoredFace
@@ -18,7 +19,8 @@ SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
 def _save(face_id: int, label: Emotion) -> None:
     with workspace().sessions.begin() as s:
         store_review(session=s, face_id=face_id, label=label,
-                     reviewer=st.session_state.get("rv_name", ""))
+                     scope=auth.scope(Permission.REVIEW),
+                     reviewer=auth.reviewer_name() or st.session_state.get("rv_name", ""))
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
 
 
@@ -34,11 +36,16 @@ def _picture(item: StoredFace):
 
 
 def review(filters: DashboardFilters) -> None:
-    """Show the most uncertain unreviewed face with confirm / relabel buttons."""
-    st.text_input("Your name (stored with each review)", key="rv_name")
-    with workspace().session() as s:
+    """Show the most uncertain unreviewed face with confirm / relabel buttons.
+
+    Args:
+        filters: the selection, scoped to the brands where the user may review.
+    """
+    if not auth.reviewer_name():  # signed in: reviews carry the user's name
+        st.text_input("Your name (stored with each review)", key="rv_name")
+    with auth.session(Permission.REVIEW) as s:
         queue = review_queue(session=s, filters=filters, limit=10)
-        done, changed = review_count(session=s)
+        done, changed = review_count(session=s, scope=filters.scope)
     st.caption(f"{done} faces reviewed so far, {changed} relabeled.")
     if msg := st.session_state.pop("rv_last", None):
         st.success(msg)

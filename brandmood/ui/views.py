@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from analytics.aggregate import change
+from brandmood.core.access import Permission
 from brandmood.services import charts
 from brandmood.services.dashboard import Period
-from brandmood.ui import data
+from brandmood.ui import auth, data
 from brandmood.ui.filters import current_filters
 from db.queries.dashboard import ENGAGEMENT_METRICS, GroupBy, group_names
 from db.queries.selection import DashboardFilters
@@ -18,11 +21,21 @@ NO_FACES = ("No analyzed faces match these filters. Widen the filters in the sid
             "**Upload** / **Jobs** to analyze pending assets (`brandmood analyze`).")
 
 
-def require_filters() -> DashboardFilters | None:
-    """The sidebar's selection, or None after showing what a new user should do."""
+def require_filters(permission: Permission = Permission.VIEW) -> DashboardFilters | None:
+    """The sidebar's selection, or None after showing what a new user should do.
+
+    Args:
+        permission: what the page does with it: the selection is narrowed to the brands
+            where the user holds it, and a brand where they do not is refused (the run
+            stops with the reason).
+    """
     f = current_filters()
     if f is None:
         st.info(NO_BRAND)
+        return None
+    if permission is not Permission.VIEW:
+        auth.require(permission, f.brand_id)
+        f = replace(f, scope=auth.scope(permission))
     return f
 
 
@@ -112,8 +125,8 @@ def group_page(group: GroupBy, title: str) -> None:
 
 
 def _names(group: GroupBy, filters: DashboardFilters) -> dict[str, str]:
-    with data.workspace().session() as s:
-        return group_names(session=s, group=group, brand_id=filters.brand_id)
+    with auth.session() as s:
+        return group_names(session=s, group=group, filters=filters)
 
 
 def engagement_section(filters: DashboardFilters, key: str, group: GroupBy) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, case, delete, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import BrandScope
 from brandmood.core.types import LABELS, FaceDetections
 from db.models import (
     AnalysisRun,
@@ -139,7 +140,8 @@ def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None) 
         asset_ids: only these assets (None: every asset).
     """
     cur = current_runs(None if asset_ids is None else list(asset_ids))
-    faces = counted_faces(DashboardFilters(), asset_id=cur.c.asset_id, run_id=cur.c.run_id)
+    faces = counted_faces(DashboardFilters(scope=BrandScope.ALL),  # the job: every brand
+                          asset_id=cur.c.asset_id, run_id=cur.c.run_id)
     per = (select(cur.c.asset_id, cur.c.run_id, func.count(Face.id).label("n_faces"),
                   *(func.count(case((faces.has_label(lbl), 1))).label(f"n_{lbl}")
                     for lbl in LABELS))

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import BrandScope
 from db.models import (
     Ambassador,
     Asset,
@@ -16,6 +17,7 @@ from db.models import (
     Channel,
     Platform,
 )
+from db.queries.selection import in_scope
 
 
 class NotFoundError(LookupError):
@@ -47,17 +49,21 @@ def get_brand(session: Session, *, name: str) -> Brand:
     """
     brand = session.scalar(select(Brand).where(Brand.name == name))
     if brand is None:
-        known = ", ".join(list_brand_names(session=session)) or "none yet"
+        known = ", ".join(list_brand_names(session=session, scope=BrandScope.ALL)) or "none yet"
         raise NotFoundError(f"unknown brand {name!r} (brands: {known})")
     return brand
 
 
-def list_brand_names(*, session: Session) -> list[str]:
-    return list(session.scalars(select(Brand.name).order_by(Brand.name)))
+def list_brand_names(*, session: Session, scope: BrandScope) -> list[str]:
+    """Names of the brands in ``scope``, sorted."""
+    return list(session.scalars(select(Brand.name).where(in_scope(Brand.id, scope))
+                                .order_by(Brand.name)))
 
 
-def list_brands(*, session: Session) -> Sequence[Brand]:
-    return session.scalars(select(Brand).order_by(Brand.name)).all()
+def list_brands(*, session: Session, scope: BrandScope) -> Sequence[Brand]:
+    """The brands in ``scope``, by name."""
+    return session.scalars(select(Brand).where(in_scope(Brand.id, scope))
+                           .order_by(Brand.name)).all()
 
 
 def get_or_create_campaign(session: Session, *, brand: Brand, name: str,

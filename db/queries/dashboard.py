@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import BrandScope
 from db.models import (
     Ambassador,
     AnalysisRun,
@@ -33,6 +34,7 @@ from db.queries.selection import (
     ambassador_key,
     asset_conditions,
     current_run_of_asset,
+    in_scope,
 )
 
 ENGAGEMENT_METRICS = ("likes", "comments", "shares", "views")
@@ -77,8 +79,10 @@ def group_key(group: GroupBy) -> ColumnElement:
     raise ValueError(f"unknown group {group!r}")
 
 
-def group_names(*, session: Session, group: GroupBy, brand_id: int | None) -> dict[str, str]:
-    """Display name of every group key of a brand (keys as strings; ``"none"`` for NULL)."""
+def group_names(*, session: Session, group: GroupBy,
+                filters: DashboardFilters) -> dict[str, str]:
+    """Display name of every group key of the selection's brand, or of every brand in its
+    scope (keys as strings; ``"none"`` for NULL)."""
     names: dict[str, str] = {"none": "(none)"}
     if group is GroupBy.PLATFORM:
         names.update({p.value: p.value for p in Platform})
@@ -86,8 +90,10 @@ def group_names(*, session: Session, group: GroupBy, brand_id: int | None) -> di
     model = {GroupBy.CAMPAIGN: Campaign, GroupBy.CHANNEL: Channel,
              GroupBy.AMBASSADOR: Ambassador}[group]
     q = select(model)
-    if brand_id is not None:
-        q = q.where(model.brand_id == brand_id)
+    if filters.brand_id is not None:
+        q = q.where(model.brand_id == filters.brand_id)
+    else:
+        q = q.where(in_scope(model.brand_id, filters.scope))
     for obj in session.scalars(q):
         names[str(obj.id)] = obj.label if isinstance(obj, Channel) else obj.name
     return names
@@ -114,8 +120,14 @@ def model_versions(*, session: Session, filters: DashboardFilters) -> list[str]:
                    for r in selection_runs(session=session, filters=filters)})
 
 
-def brand_options(*, session: Session, brand_id: int) -> dict[str, dict[int, str]]:
-    """Names of a brand's campaigns, channels and ambassadors (for the filter widgets)."""
+def brand_options(*, session: Session, brand_id: int,
+                  scope: BrandScope) -> dict[str, dict[int, str]]:
+    """Names of a brand's campaigns, channels and ambassadors (for the filter widgets).
+
+    Raises:
+        AccessDenied: the brand is outside ``scope``.
+    """
+    scope.check(brand_id, f"brand #{brand_id}")
     out: dict[str, dict[int, str]] = {}
     for name, model in (("campaign", Campaign), ("channel", Channel),
                         ("ambassador", Ambassador)):

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import AccessDenied, BrandScope, refusal
 from brandmood.core.types import UNCERTAIN, dominant_label
 from db.models import AnalysisRun, Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
 from db.queries.faces import StoredFace, stored_faces
@@ -93,11 +94,16 @@ def _has_counted_face(filters: DashboardFilters,
     return exists().where(*faces.on, *faces.where(), *label)
 
 
-def asset_detail(*, session: Session, asset_id: int) -> AssetDetail | None:
-    """An asset with every face of its latest successful analysis run (None: no asset)."""
+def asset_detail(*, session: Session, asset_id: int, scope: BrandScope) -> AssetDetail:
+    """An asset with every face of its latest successful analysis run.
+
+    Raises:
+        AccessDenied: the asset does not exist or its brand is outside ``scope`` (one
+            message for both).
+    """
     asset = session.get(Asset, asset_id)
-    if asset is None:
-        return None
+    if asset is None or not scope.allows(asset.brand_id):
+        raise AccessDenied(refusal(f"asset #{asset_id}"))
     run_id = session.scalar(select(func.max(AssetAnalysis.run_id)).where(
         AssetAnalysis.asset_id == asset_id, AssetAnalysis.status == AssetStatus.ANALYZED))
     run = session.get(AnalysisRun, run_id) if run_id else None

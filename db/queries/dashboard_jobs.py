@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import AccessDenied, BrandScope, refusal
 from db.models import (
     AnalysisRun,
     Asset,
@@ -20,6 +21,7 @@ from db.models import (
     Outcome,
     RunStatus,
 )
+from db.queries.selection import in_scope
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class Failure:
     asset_id: int | None
 
 
-def ingest_runs(*, session: Session, limit: int = 50) -> list[IngestRunRow]:
-    """Newest ingest runs with stored / duplicate / failed counts."""
+def ingest_runs(*, session: Session, scope: BrandScope, limit: int = 50) -> list[IngestRunRow]:
+    """Newest ingest runs of the brands in ``scope`` with stored / duplicate / failed counts."""
     runs = session.execute(select(IngestRun, Brand.name).join(Brand, Brand.id == IngestRun.brand_id)
+                           .where(in_scope(IngestRun.brand_id, scope))
                            .order_by(IngestRun.id.desc()).limit(limit)).all()
     ids = [r.id for r, _ in runs]
     counts: dict[int, dict[Outcome, int]] = {}
@@ -82,23 +85,32 @@ def ingest_runs(*, session: Session, limit: int = 50) -> list[IngestRunRow]:
     return out
 
 
-def analysis_runs(*, session: Session, limit: int = 50) -> list[AnalysisRunRow]:
-    """Newest analysis runs with their counts."""
-    runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(limit))
+def analysis_runs(*, session: Session, scope: BrandScope, limit: int = 50) -> list[AnalysisRunRow]:
+    """Newest analysis runs that analyzed an asset of a brand in ``scope``, with their
+    counts (a run's counts cover every brand it analyzed)."""
+    q = select(AnalysisRun)
+    if not scope.is_all:
+        q = q.where(exists().where(AssetAnalysis.run_id == AnalysisRun.id,
+                                   AssetAnalysis.asset_id == Asset.id,
+                                   in_scope(Asset.brand_id, scope)))
+    runs = session.scalars(q.order_by(AnalysisRun.id.desc()).limit(limit))
     return [AnalysisRunRow(r.id, f"{r.model_name}@{r.model_version}", r.status, r.started_at,
                            r.finished_at, r.n_assets, r.n_faces, r.n_failed) for r in runs]
 
 
-def ingest_failures(*, session: Session, limit: int = 200) -> list[Failure]:
-    """Failed ingest items, newest first."""
-    q = (select(IngestItem).where(IngestItem.outcome == Outcome.FAILED)
+def ingest_failures(*, session: Session, scope: BrandScope, limit: int = 200) -> list[Failure]:
+    """Failed ingest items of the brands in ``scope``, newest first."""
+    q = (select(IngestItem).join(IngestRun, IngestRun.id == IngestItem.run_id)
+         .where(IngestItem.outcome == Outcome.FAILED, in_scope(IngestRun.brand_id, scope))
          .order_by(IngestItem.id.desc()).limit(limit))
     return [Failure(i.run_id, i.source, i.reason or "", i.asset_id) for i in session.scalars(q)]
 
 
-def analysis_failures(*, session: Session, limit: int = 200) -> list[Failure]:
-    """Assets whose analysis failed (status ``failed``), with the reason."""
-    q = (select(Asset).where(Asset.status == AssetStatus.FAILED)
+def analysis_failures(*, session: Session, scope: BrandScope,
+                      limit: int = 200) -> list[Failure]:
+    """Assets of the brands in ``scope`` whose analysis failed, with the reason."""
+    q = (select(Asset).where(Asset.status == AssetStatus.FAILED,
+                             in_scope(Asset.brand_id, scope))
          .order_by(Asset.id.desc()).limit(limit))
     out = []
     for a in session.scalars(q):
@@ -108,14 +120,17 @@ def analysis_failures(*, session: Session, limit: int = 200) -> list[Failure]:
     return out
 
 
-def reset_failed_assets(*, session: Session, asset_ids: list[int]) -> list[int]:
-    """Put failed assets back to pending so an analysis run picks them up again.
+def reset_failed_assets(*, session: Session, asset_ids: list[int],
+                        scope: BrandScope) -> list[int]:
+    """Put failed assets of the brands in ``scope`` back to pending so an analysis run
+    picks them up again.
 
     Returns:
-        The ids that were reset (ids that are not failed are ignored).
+        The ids that were reset (ids that are not failed or outside ``scope`` are ignored).
     """
     assets = session.scalars(select(Asset).where(Asset.id.in_(asset_ids),
-                                                 Asset.status == AssetStatus.FAILED)).all()
+                                                 Asset.status == AssetStatus.FAILED,
+                                                 in_scope(Asset.brand_id, scope))).all()
     for a in assets:
         a.status = AssetStatus.PENDING
         a.error = None
@@ -123,15 +138,16 @@ def reset_failed_assets(*, session: Session, asset_ids: list[int]) -> list[int]:
     return [a.id for a in assets]
 
 
-def retryable_ingest_sources(*, session: Session, run_id: int) -> tuple[str, list[Path]]:
+def retryable_ingest_sources(*, session: Session, run_id: int,
+                             scope: BrandScope) -> tuple[str, list[Path]]:
     """The brand and the failed local files of an ingest run that still exist.
 
     Raises:
-        LookupError: if the run does not exist.
+        AccessDenied: the run does not exist or its brand is outside ``scope``.
     """
     run = session.get(IngestRun, run_id)
-    if run is None:
-        raise LookupError(f"no ingest run {run_id}")
+    if run is None or not scope.allows(run.brand_id):
+        raise AccessDenied(refusal(f"ingest run {run_id}"))
     brand = session.scalar(select(Brand.name).where(Brand.id == run.brand_id))
     paths = [Path(i.source) for i in session.scalars(select(IngestItem).where(
         IngestItem.run_id == run_id, IngestItem.outcome == Outcome.FAILED))]

@@ -8,10 +8,11 @@ from dataclasses import replace
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from brandmood.core.access import BrandScope
 from brandmood.core.types import Emotion
-from db.models import Face, Review, Setting
+from db.models import Asset, Face, Review, Setting
 from db.queries.faces import StoredFace, stored_faces
-from db.queries.selection import DashboardFilters, counted_faces, latest_reviews
+from db.queries.selection import DashboardFilters, counted_faces, in_scope, latest_reviews
 
 
 class SettingKey(enum.StrEnum):
@@ -54,30 +55,41 @@ def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20
     return [by_id[i] for i in ids if i in by_id]
 
 
-def store_review(*, session: Session, face_id: int, label: Emotion,
+def store_review(*, session: Session, face_id: int, label: Emotion, scope: BrandScope,
                  reviewer: str = "") -> Review:
     """Record a person's label for a face (a confirmation stores the model's label).
 
+    Args:
+        scope: the brands the reviewer may review in (the face's asset must be in one).
+
     Raises:
         LookupError: if the face does not exist.
+        AccessDenied: the face's brand is outside ``scope``.
         TypeError: if ``label`` is not an :class:`Emotion`.
     """
     if not isinstance(label, Emotion):
         raise TypeError(f"label must be an Emotion, got {type(label).__name__}")
     if session.get(Face, face_id) is None:
         raise LookupError(f"no face with id {face_id}")
+    brand_id = session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
+                              .where(Face.id == face_id))
+    scope.check(brand_id, f"face #{face_id}")
     review = Review(face_id=face_id, label=label, reviewer=reviewer.strip()[:200])
     session.add(review)
     session.flush()
     return review
 
 
-def review_count(*, session: Session) -> tuple[int, int]:
-    """``(reviewed faces, reviewed faces whose label differs from the model's)``."""
+def review_count(*, session: Session, scope: BrandScope) -> tuple[int, int]:
+    """``(reviewed faces, reviewed faces whose label differs from the model's)`` of the
+    brands in ``scope``."""
     rv = latest_reviews()
-    total = session.scalar(select(func.count()).select_from(rv))
-    changed = session.scalar(select(func.count()).select_from(rv).join(
-        Face, Face.id == rv.c.face_id).where(rv.c.label != type_coerce(Face.dominant, String)))
+    q = (select(func.count(), func.count().filter(rv.c.label != type_coerce(Face.dominant,
+                                                                           String)))
+         .select_from(rv).join(Face, Face.id == rv.c.face_id))
+    if not scope.is_all:
+        q = q.join(Asset, Asset.id == Face.asset_id).where(in_scope(Asset.brand_id, scope))
+    total, changed = session.execute(q).one()
     return int(total), int(changed or 0)
 
 

@@ -7,7 +7,7 @@ review queue, the exports and the per-asset summary table the analysis job keeps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
+    false,
     func,
     literal,
     not_,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from brandmood.core.access import BrandScope
 from brandmood.core.types import LABELS, UNCERTAIN, Emotion
 from db.models import Asset, AssetAnalysis, AssetStatus, Channel, Face, Platform, Review
 
@@ -38,7 +40,10 @@ class DashboardFilters:
     """What the sidebar selects; hashable so it can key a cache.
 
     Attributes:
-        brand_id: the brand (None: every brand).
+        scope: the brands the caller may read (required, keyword-only): every query of
+            the selection stays inside it, and a ``brand_id`` outside it is refused when
+            the filters are made (:class:`~brandmood.core.access.AccessDenied`).
+        brand_id: the brand (None: every brand of the scope).
         campaign_ids, channel_ids, ambassador_ids: empty means all.
         platforms: channel platforms, empty means all.
         date_from, date_to: inclusive posting-date range (None: open).
@@ -57,8 +62,13 @@ class DashboardFilters:
     min_confidence: float = 0.0
     include_uncertain: bool = True
     use_reviews: bool = False
+    scope: BrandScope = field(kw_only=True)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.scope, BrandScope):
+            raise TypeError(f"scope must be a BrandScope, got {type(self.scope).__name__}")
+        if self.brand_id is not None:
+            self.scope.check(self.brand_id, f"brand #{self.brand_id}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if self.date_from and self.date_to and self.date_to < self.date_from:
@@ -80,11 +90,21 @@ def _date_bounds(f: DashboardFilters) -> tuple[datetime | None, datetime | None]
     return lo, hi
 
 
+def in_scope(column: ColumnElement[int], scope: BrandScope) -> ColumnElement[bool]:
+    """``column`` (a brand id) lies in ``scope``: the brand condition of every read."""
+    if scope.ids is None:
+        return true()
+    return column.in_(sorted(scope.ids)) if scope.ids else false()
+
+
 def asset_conditions(f: DashboardFilters) -> list[ColumnElement[bool]]:
-    """WHERE conditions on ``asset`` for the asset-level filters."""
+    """WHERE conditions on ``asset`` for the asset-level filters, the brand scope first
+    (one brand: already checked against the scope when the filters were made)."""
     cond: list[ColumnElement[bool]] = []
     if f.brand_id is not None:
         cond.append(Asset.brand_id == f.brand_id)
+    elif not f.scope.is_all:
+        cond.append(in_scope(Asset.brand_id, f.scope))
     if f.campaign_ids:
         cond.append(Asset.campaign_id.in_(f.campaign_ids))
     if f.channel_ids:

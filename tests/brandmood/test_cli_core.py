@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from brandmood.cli import app
+from brandmood.core.access import BrandScope
 from brandmood.core.settings import load_config
 from db.migrate import head_revision
 from db.queries.core import list_brand_names
@@ -34,7 +35,7 @@ def test_init_creates_workspace_and_brand(ws_env) -> None:
     assert (ws_env / "brandmood.db").exists()
     ws = open_workspace(load_config())
     with ws.session() as s:
-        assert list_brand_names(session=s) == ["Acme"]
+        assert list_brand_names(session=s, scope=BrandScope.ALL) == ["Acme"]
     ws.close()
 
 

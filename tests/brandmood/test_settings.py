@@ -27,7 +27,8 @@ from brandmood.core.settings import (
 REPO = Path(__file__).resolve().parents[2]
 BRANDMOOD = Path(sys.executable).parent / "brandmood"
 SECRETS = {"BRANDMOOD_INSTAGRAM_TOKEN": "ig-s3cret-token", "BRANDMOOD_FACEBOOK_TOKEN": "fb-s3cret",
-           "BRANDMOOD_YOUTUBE_KEY": "yt-s3cret-key"}
+           "BRANDMOOD_YOUTUBE_KEY": "yt-s3cret-key", "BRANDMOOD_OIDC_CLIENT_SECRET": "oidc-s3cret",
+           "BRANDMOOD_COOKIE_SECRET": "ck-s3cret" * 4}
 
 
 def test_one_config_attribute_per_table_row_in_order() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
 PAGES = ("overview", "campaigns", "channels", "ambassadors", "ambassador_faces", "assets",
-         "upload", "review", "reports", "jobs", "settings")
+         "upload", "review", "reports", "jobs", "members", "settings")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TITLES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Ambassador faces", "Assets",
-          "Upload", "Review", "Reports", "Fairness", "Jobs", "Settings", "Responsible use"}
+          "Upload", "Review", "Reports", "Fairness", "Jobs", "Members", "Settings",
+          "Responsible use"}
 SHOTS = REPO / "artifacts" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]

@@ -48,15 +48,30 @@ def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+SIGN_IN_SECRETS = {"auth": {
+    "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 40,
+    "client_id": "brandmood", "client_secret": "not-used-by-apptest",
+    "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"}}
+"""Streamlit's ``[auth]`` secrets: sign-in on (AppTest never contacts the provider)."""
+
+
 def run_page(page: str | None = None, *, query: dict[str, str] | None = None,
-             state: dict | None = None, timeout: float = 60) -> AppTest:
+             state: dict | None = None, timeout: float = 60,
+             user: dict | None = None) -> AppTest:
     """Run the app (optionally switching to ``pages/<page>``) and return the finished test.
 
     Filters are set before the first run, through the URL (``query``) or the widgets'
     session state (``state``): AppTest (Streamlit 1.67) reruns only the page script of an
     ``st.navigation`` app, so sidebar widgets changed after the first run would not apply.
+
+    Args:
+        user: with sign-in on, the signed-in user's ID-token claims (``sub``, ``email``,
+            ``groups`` …); None: sign-in off, the local admin.
     """
     at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if user is not None:
+        at.secrets = SIGN_IN_SECRETS
+        at.user = {"is_logged_in": True, **user}
     for k, v in (query or {}).items():
         at.query_params[k] = v
     for k, v in (state or {}).items():

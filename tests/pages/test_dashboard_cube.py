@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
+from brandmood.core.access import BrandScope
 from brandmood.services import dashboard as sd
 from db.models import AssetStatus, Face
 from db.queries import dashboard_assets as da
@@ -19,6 +20,8 @@ from db.queries.selection import DashboardFilters
 from tests.pages import expected
 from tests.pages.expected import ambassador_of
 from tests.pages.fill import fill
+
+ALL = BrandScope.ALL  # an operator's view: every brand
 
 ORDER = ("neutral", "happy", "sad", "surprise", "fear", "anger", "disgust", "contempt",
          "uncertain")
@@ -44,10 +47,10 @@ def test_ambassador_matches_move_faces_between_groups(filled_any):
         s.execute(update(Face).where(Face.id == rejected).values(
             ambassador_id=ids["ana"], ambassador_confirmed=False))
     with ws.session() as s:
-        data = sd.page_data(session=s, filters=DashboardFilters(brand_id=ids["brand"]),
+        data = sd.page_data(session=s, filters=DashboardFilters(scope=ALL, brand_id=ids["brand"]),
                             group=GroupBy.AMBASSADOR)
         got = {(r.key, r.label): r.count for r in data.distribution()}
-        only_ben = DashboardFilters(brand_id=ids["brand"], ambassador_ids=(ids["ben"],))
+        only_ben = DashboardFilters(scope=ALL, brand_id=ids["brand"], ambassador_ids=(ids["ben"],))
         ben_counts = dc.total_counts(dc.cube(session=s, filters=only_ben))
     for amb in ("ana", "ben"):
         want = expected.label_counts(ws, brand=ids["brand"],
@@ -62,7 +65,7 @@ def test_ambassador_matches_move_faces_between_groups(filled_any):
 
 def test_reviews_confidence_and_uncertain_filters_together(filled_any):
     ws, ids = filled_any
-    f = DashboardFilters(brand_id=ids["brand"], use_reviews=True, min_confidence=0.5,
+    f = DashboardFilters(scope=ALL, brand_id=ids["brand"], use_reviews=True, min_confidence=0.5,
                             include_uncertain=False)
     with ws.session() as s:
         k = sd.page_data(session=s, filters=f).kpis()
@@ -77,7 +80,7 @@ def test_reviews_confidence_and_uncertain_filters_together(filled_any):
 
 def test_kpis_of_a_date_range_count_assets_without_faces(filled_any):
     ws, ids = filled_any
-    f = DashboardFilters(brand_id=ids["brand"], date_from=date(2025, 2, 1),
+    f = DashboardFilters(scope=ALL, brand_id=ids["brand"], date_from=date(2025, 2, 1),
                             date_to=date(2025, 2, 28))
     with ws.session() as s:
         k = sd.page_data(session=s, filters=f).kpis()
@@ -102,7 +105,7 @@ def test_engagement_histograms_give_exact_means_and_medians(filled_any):
     top = {aid: max(ORDER, key=lambda lbl, c=c: (c.get(lbl, 0), -ORDER.index(lbl)))
            for aid, c in per.items()}
     with ws.session() as s:
-        got = {r.label: r for r in sd.page_data(session=s, filters=DashboardFilters(
+        got = {r.label: r for r in sd.page_data(session=s, filters=DashboardFilters(scope=ALL,
             brand_id=ids["brand"]), group=GroupBy.CHANNEL).engagement()}
     assert set(got) == set(top.values())
     for lbl, row in got.items():
@@ -116,16 +119,16 @@ def test_engagement_histograms_give_exact_means_and_medians(filled_any):
 
 def test_gallery_exists_filter_and_queue_order(filled_any):
     ws, ids = filled_any
-    f = DashboardFilters(brand_id=ids["brand"])
+    f = DashboardFilters(scope=ALL, brand_id=ids["brand"])
     with ws.session() as s:
         total, _ = da.gallery(session=s, filters=f, labels=("uncertain",))
         assert total == expected.assets_with_label(ws, brand=ids["brand"], label="uncertain")
-        high = DashboardFilters(brand_id=ids["brand"], min_confidence=0.9)
+        high = DashboardFilters(scope=ALL, brand_id=ids["brand"], min_confidence=0.9)
         total, items = da.gallery(session=s, filters=high)
         want = expected.assets_with(ws, brand=ids["brand"],
                                     where=lambda f: f.f["confidence"] >= 0.9)
         assert total == want == len(items)
-        certain = DashboardFilters(brand_id=ids["brand"], include_uncertain=False)
+        certain = DashboardFilters(scope=ALL, brand_id=ids["brand"], include_uncertain=False)
         assert da.gallery(session=s, filters=certain, labels=("disgust",))[0] == 0
         queue = rq.review_queue(session=s, filters=f, limit=3)
     assert [q.face_id for q in queue] == expected.review_queue(ws, brand=ids["brand"], limit=3)

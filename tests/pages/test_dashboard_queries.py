@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from brandmood.core.access import BrandScope
 from brandmood.core.types import Emotion
 from brandmood.services import dashboard as sd
 from db.models import Platform
@@ -15,6 +16,8 @@ from db.queries import review as rq
 from db.queries.dashboard import GroupBy
 from db.queries.selection import DashboardFilters
 from tests.pages.fill import PLAN, fill
+
+ALL = BrandScope.ALL  # an operator's view: every brand
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def _counts(s, filters: DashboardFilters) -> dict[str, int]:
 
 def test_counts_groups_and_trend(filled_any):
     ws, ids = filled_any
-    f = DashboardFilters(brand_id=ids["brand"])
+    f = DashboardFilters(scope=ALL, brand_id=ids["brand"])
     want = _plan_counts()
     for label in ("neutral", "happy"):  # the video's two sampled faces
         want[label] = want.get(label, 0) + 1
@@ -64,52 +67,53 @@ def test_counts_groups_and_trend(filled_any):
 def test_filters_reviews_and_engagement(filled_any):
     ws, ids = filled_any
     with ws.session() as s:
-        f = DashboardFilters(brand_id=ids["brand"], min_confidence=0.7,
+        f = DashboardFilters(scope=ALL, brand_id=ids["brand"], min_confidence=0.7,
                                 include_uncertain=False)
         assert _counts(s, f) == {"happy": 4, "surprise": 1,
                                                           "neutral": 1}
-        r = DashboardFilters(brand_id=ids["brand"], use_reviews=True)
+        r = DashboardFilters(scope=ALL, brand_id=ids["brand"], use_reviews=True)
         assert _counts(s, r)["uncertain"] == 1
-        d = DashboardFilters(brand_id=ids["brand"], date_from=date(2025, 1, 6),
+        d = DashboardFilters(scope=ALL, brand_id=ids["brand"], date_from=date(2025, 1, 6),
                                 date_to=date(2025, 1, 8), platforms=(Platform.INSTAGRAM,))
         assert sum(_counts(s, d).values()) == 5
         prev = d.previous_period()
         assert (prev.date_from, prev.date_to) == (date(2025, 1, 3), date(2025, 1, 5))
-        eng = {e.label: e for e in sd.page_data(session=s, filters=DashboardFilters(
+        eng = {e.label: e for e in sd.page_data(session=s, filters=DashboardFilters(scope=ALL,
             brand_id=ids["brand"]), group=GroupBy.CHANNEL).engagement()}
         # happy-dominant assets: single_face (120 likes) and 0-f15 (300 likes)
         assert eng["happy"].assets == 2 and eng["happy"].metrics["likes"].mean == 210
         assert eng["happy"].metrics["likes"].median == 210
-        other = DashboardFilters(brand_id=ids["other_brand"])
+        other = DashboardFilters(scope=ALL, brand_id=ids["other_brand"])
         assert _counts(s, other) == {"fear": 3}
 
 
 def test_gallery_detail_queue_and_version(filled_any):
     ws, ids = filled_any
-    f = DashboardFilters(brand_id=ids["brand"])
+    f = DashboardFilters(scope=ALL, brand_id=ids["brand"])
     with ws.session() as s:
         total, items = da.gallery(session=s, filters=f, labels=("surprise",))
         assert total == 2 and {i.asset_id for i in items} == {ids["multi_face.jpg"],
                                                               ids["0-f1-su-ph.jpg"]}
-        d = da.asset_detail(session=s, asset_id=ids["multi_face.jpg"])
+        d = da.asset_detail(session=s, asset_id=ids["multi_face.jpg"], scope=ALL)
         assert len(d.faces) == 4 and all(fc.row.probs[-1] is None for fc in d.faces)
         assert d.reviews == {ids["reviewed_face"]: "neutral"}
         queue = rq.review_queue(session=s, filters=f, limit=3)
         assert queue[0].row.uncertain and queue[0].face_id != ids["reviewed_face"]
         v1 = dq.data_version(session=s)
     with ws.sessions.begin() as s:
-        rq.store_review(session=s, face_id=queue[0].face_id, label=Emotion.SAD, reviewer="x")
+        rq.store_review(session=s, face_id=queue[0].face_id, label=Emotion.SAD, scope=ALL,
+                        reviewer="x")
     with ws.session() as s:
         assert dq.data_version(session=s) != v1
-        assert rq.review_count(session=s) == (2, 2)
+        assert rq.review_count(session=s, scope=ALL) == (2, 2)
         with pytest.raises(LookupError):
-            rq.store_review(session=s, face_id=10**9, label=Emotion.SAD)
+            rq.store_review(session=s, face_id=10**9, label=Emotion.SAD, scope=ALL)
         with pytest.raises(ValueError):
             rq.set_setting(session=s, key=rq.SettingKey.UNCERTAINTY_THRESHOLD, value="1.5")
 
 
 def test_bad_filters_raise():
     with pytest.raises(ValueError):
-        DashboardFilters(min_confidence=2)
+        DashboardFilters(scope=ALL, min_confidence=2)
     with pytest.raises(ValueError):
-        DashboardFilters(date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))
+        DashboardFilters(scope=ALL, date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
+from brandmood.core.access import BrandScope
 from brandmood.services import dashboard as sd
 from db.migrate import downgrade, upgrade
 from db.models import Asset, AssetAnalysis, AssetFaceCounts, AssetStatus, Face, Platform
@@ -19,6 +20,8 @@ from db.queries.selection import DashboardFilters
 from tests.pages import expected
 from tests.pages.expected import ambassador_of
 from tests.pages.fill import fill
+
+ALL = BrandScope.ALL  # an operator's view: every brand
 
 GROUPS = (None, GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM)
 
@@ -44,12 +47,12 @@ def _both(s, filters, group):
 
 def _views(ids) -> list[DashboardFilters]:
     b = ids["brand"]
-    return [DashboardFilters(), DashboardFilters(brand_id=b),
-            DashboardFilters(brand_id=b, include_uncertain=False),
-            DashboardFilters(brand_id=b, date_from=date(2025, 2, 1),
+    return [DashboardFilters(scope=ALL), DashboardFilters(scope=ALL, brand_id=b),
+            DashboardFilters(scope=ALL, brand_id=b, include_uncertain=False),
+            DashboardFilters(scope=ALL, brand_id=b, date_from=date(2025, 2, 1),
                                 date_to=date(2025, 2, 28)),
-            DashboardFilters(brand_id=b, campaign_ids=(ids["spring"],)),
-            DashboardFilters(brand_id=b, platforms=(Platform.YOUTUBE,),
+            DashboardFilters(scope=ALL, brand_id=b, campaign_ids=(ids["spring"],)),
+            DashboardFilters(scope=ALL, brand_id=b, platforms=(Platform.YOUTUBE,),
                                 include_uncertain=False)]
 
 
@@ -61,7 +64,7 @@ def test_summary_and_scan_give_the_same_pages(filled_any):
                 assert dc.summary_serves(filters, group)
                 fast, scan = _both(s, filters, group)
                 assert fast == scan, (filters, group)
-        whole = sd.page_data(session=s, filters=DashboardFilters(brand_id=ids["brand"]),
+        whole = sd.page_data(session=s, filters=DashboardFilters(scope=ALL, brand_id=ids["brand"]),
                              group=GroupBy.CAMPAIGN)
     # not vacuous: the numbers are the tests' own SQL count, engagement is there
     assert whole.kpis().counts == expected.label_counts(ws, brand=ids["brand"])
@@ -75,15 +78,15 @@ def test_summary_path_reads_the_table(filled_any):
             AssetFaceCounts.asset_id == ids["single_face.jpg"]).values(
             n_happy=AssetFaceCounts.n_happy + 5, n_faces=AssetFaceCounts.n_faces + 5))
     with ws.session() as s:
-        fast, scan = _both(s, DashboardFilters(brand_id=ids["brand"]), None)
+        fast, scan = _both(s, DashboardFilters(scope=ALL, brand_id=ids["brand"]), None)
     assert dc.total_counts(fast)["happy"] == dc.total_counts(scan)["happy"] + 5
 
 
 @pytest.mark.parametrize("filters, group", [
-    (DashboardFilters(min_confidence=0.5), None),
-    (DashboardFilters(use_reviews=True), GroupBy.CAMPAIGN),
-    (DashboardFilters(ambassador_ids=(1,)), GroupBy.CHANNEL),
-    (DashboardFilters(min_confidence=0.5), GroupBy.AMBASSADOR),
+    (DashboardFilters(scope=ALL, min_confidence=0.5), None),
+    (DashboardFilters(scope=ALL, use_reviews=True), GroupBy.CAMPAIGN),
+    (DashboardFilters(scope=ALL, ambassador_ids=(1,)), GroupBy.CHANNEL),
+    (DashboardFilters(scope=ALL, min_confidence=0.5), GroupBy.AMBASSADOR),
 ])
 def test_other_views_keep_the_scan(filters, group, ws):
     assert not dc.summary_serves(filters, group)
@@ -114,9 +117,9 @@ def test_ambassador_page_from_summary_equals_the_scan(filled_any):
             assert dc.summary_serves(filters, GroupBy.AMBASSADOR)
             fast, scan = _both(s, filters, GroupBy.AMBASSADOR)
             assert fast == scan, filters
-        page = sd.page_data(session=s, filters=DashboardFilters(brand_id=ids["brand"]),
+        page = sd.page_data(session=s, filters=DashboardFilters(scope=ALL, brand_id=ids["brand"]),
                             group=GroupBy.AMBASSADOR)
-        certain = DashboardFilters(brand_id=ids["brand"], include_uncertain=False)
+        certain = DashboardFilters(scope=ALL, brand_id=ids["brand"], include_uncertain=False)
         got_certain = _canon(dc.cube(session=s, filters=certain, group=GroupBy.AMBASSADOR,
                                      use_summary=True)).groups
     got = {(r.key, r.label): r.count for r in page.distribution()}
@@ -162,7 +165,7 @@ def test_job_writes_keep_the_row_current(filled_any):
         row = s.get(AssetFaceCounts, aid)
         assert (row.run_id, row.n_faces, row.n_anger, row.dominant) == (
             ids["old_run"], 1, 1, "anger")
-        fast, scan = _both(s, DashboardFilters(brand_id=ids["brand"]), GroupBy.CHANNEL)
+        fast, scan = _both(s, DashboardFilters(scope=ALL, brand_id=ids["brand"]), GroupBy.CHANNEL)
     assert fast == scan
     with ws.sessions.begin() as s:  # the asset itself goes: its row goes with it
         s.delete(s.get(Asset, aid))

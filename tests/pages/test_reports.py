@@ -9,6 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from brandmood.core.access import BrandScope
 from brandmood.core.types import EMOTIONS
 from brandmood.services import reports
 from db.models import AnalysisRun, AssetAnalysis, AssetStatus, RunStatus
@@ -17,9 +18,11 @@ from db.queries.selection import DashboardFilters
 from tests.pages import expected
 from tests.pages.conftest import run_page
 
+ALL = BrandScope.ALL  # an operator's view: every brand
+
 
 def _data(filled, **kw):
-    f = DashboardFilters(brand_id=filled.ids["brand"], **kw)
+    f = DashboardFilters(scope=ALL, brand_id=filled.ids["brand"], **kw)
     s = filled.ws.session()
     return s, reports.collect_report(s, filters=f, media_root=filled.ws.media.root, brand="Acme")
 

@@ -12,10 +12,15 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from brandmood.cli import app
+from brandmood.core.access import Principal, PrincipalKind, Role
 from brandmood.services import responsible_use as ru
 from tests.pages.conftest import run_page
 
 SERVICES = Path(__file__).resolve().parents[2] / "brandmood" / "services"
+
+ADMIN = Principal(PrincipalKind.LOCAL_ADMIN, display_name="local admin")
+BRAND_ADMIN = Principal(PrincipalKind.USER, subject="v", roles=((1, Role.ADMIN),))
+"""A brand admin is not a workspace owner: the intended use covers every brand."""
 
 
 def _settings(ws) -> dict[str, str]:
@@ -40,7 +45,8 @@ def test_banner_until_an_admin_confirms_and_the_confirmation_is_stored(filled):
     # tests/e2e/test_navigation_browser.py sees it on another page in Chromium)
     assert _banner(run_page())
     at = run_page("responsible_use.py")
-    assert ru.can_confirm_intended_use()
+    assert ru.can_confirm_intended_use(ADMIN)
+    assert not ru.can_confirm_intended_use(BRAND_ADMIN)
     _submit(at, "Confirm intended use")  # neither a name nor the tick: refused
     assert any("Give your name" in e.value for e in at.error)
     assert "intended_use_confirmation" not in _settings(filled.ws)
@@ -58,7 +64,7 @@ def test_banner_until_an_admin_confirms_and_the_confirmation_is_stored(filled):
 
 def test_an_older_text_version_asks_again(filled):
     with filled.ws.sessions.begin() as s:
-        ru.confirm_intended_use(session=s, by="Old Admin")
+        ru.confirm_intended_use(session=s, principal=ADMIN, by="Old Admin")
     with filled.ws.engine.begin() as conn:
         value = json.loads(conn.execute(text(
             "SELECT value FROM setting WHERE key='intended_use_confirmation'")).scalar())
