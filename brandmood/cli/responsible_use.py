@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import UserError, app, user_errors, workspace
+from brandmood.core.access import BrandScope
 
 
 @app.command()
@@ -28,7 +29,7 @@ def disclosure(
         raise UserError(f"folder {out.parent} does not exist")
     with workspace() as ws, ws.session() as s:
         model = get_setting(session=s, key=SettingKey.DEFAULT_MODEL, default=ws.config.model)
-        text = ru.disclosure_text(session=s, brand=brand, model=model)
+        text = ru.disclosure_text(session=s, brand=brand, scope=BrandScope.ALL, model=model)
         missing = ru.missing_fields(session=s)
     if missing:
         typer.echo(f"warning: not set yet: {', '.join(missing)} (Responsible use page)",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from brandmood.core.access import Permission, Principal
+from brandmood.core.access import BrandScope, Permission, Principal
 from db.queries.core import get_brand
 from db.queries.dashboard import brand_options
 from db.queries.review import SettingKey, get_setting, set_setting
@@ -159,18 +159,22 @@ def save_disclosure_fields(*, session: Session, fields: DisclosureFields) -> Non
         set_setting(session=session, key=key, value=(getattr(fields, name) or "").strip())
 
 
-def disclosure_text(*, session: Session, brand: str, model: str | None = None) -> str:
+def disclosure_text(*, session: Session, brand: str, scope: BrandScope,
+                    model: str | None = None) -> str:
     """The Art. 50(3) information text for ``brand`` (Markdown), from the workspace settings.
 
     Args:
         brand: the brand's name.
+        scope: the brands the caller may see (another brand's notice is refused).
         model: the emotion model named in the text (None: not named).
 
     Raises:
         db.queries.core.NotFoundError: for an unknown brand.
+        brandmood.core.access.AccessDenied: for a brand outside ``scope``.
     """
     b = get_brand(session, name=brand)
-    channels = list(brand_options(session=session, brand_id=b.id)["channel"].values())
+    channels = list(brand_options(session=session, brand_id=b.id,
+                                  scope=scope)["channel"].values())
     f = disclosure_fields(session=session)
     where = (f"on its channels ({', '.join(channels)})" if channels
              else "on its channels")

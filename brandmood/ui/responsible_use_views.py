@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from brandmood.core.access import Permission
 from brandmood.services import model_card as mc
 from brandmood.services import responsible_use as ru
 from brandmood.ui import auth
@@ -113,7 +114,29 @@ def disclosure_section() -> None:
     ws = workspace()
     with ws.session() as s:
         f = ru.disclosure_fields(session=s)
-        brands = list_brand_names(session=s)
+        brands = list_brand_names(session=s, scope=auth.scope())
+    if not auth.principal().can(Permission.SETTINGS):
+        st.caption("The notice's contact, purpose and retention are workspace settings: a "
+                   "workspace owner sets them here.")
+    else:
+        _disclosure_form(ws, f)
+    if not brands:
+        st.info("Add a brand first: the notice names it and its channels.")
+        return
+    brand = st.selectbox("Brand", brands, key="dc_brand")
+    with ws.session() as s:
+        model = get_setting(session=s, key=SettingKey.DEFAULT_MODEL, default=ws.config.model)
+        text = ru.disclosure_text(session=s, brand=brand, scope=auth.scope(), model=model)
+        missing = ru.missing_fields(session=s)
+    if missing:
+        st.warning(f"Not set yet: {', '.join(missing)}.")
+    st.markdown(text)
+    st.download_button("Download the notice (Markdown)", text, file_name="emotion-notice.md",
+                       mime="text/markdown", key="dc_download")
+    st.caption("From a terminal: `brandmood disclosure --brand NAME`.")
+
+
+def _disclosure_form(ws, f: ru.DisclosureFields) -> None:
     with st.form("disclosure"):
         contact = st.text_input("Contact for questions and requests (e-mail or address)",
                                 value=f.contact or "", key="dc_contact")
@@ -127,20 +150,6 @@ def disclosure_section() -> None:
                 ru.save_disclosure_fields(session=s, fields=ru.DisclosureFields(
                     contact, purpose, retention))
             st.success("Saved.")
-    if not brands:
-        st.info("Add a brand first: the notice names it and its channels.")
-        return
-    brand = st.selectbox("Brand", brands, key="dc_brand")
-    with ws.session() as s:
-        model = get_setting(session=s, key=SettingKey.DEFAULT_MODEL, default=ws.config.model)
-        text = ru.disclosure_text(session=s, brand=brand, model=model)
-        missing = ru.missing_fields(session=s)
-    if missing:
-        st.warning(f"Not set yet: {', '.join(missing)}.")
-    st.markdown(text)
-    st.download_button("Download the notice (Markdown)", text, file_name="emotion-notice.md",
-                       mime="text/markdown", key="dc_download")
-    st.caption("From a terminal: `brandmood disclosure --brand NAME`.")
 
 
 def responsible_use_view() -> None:

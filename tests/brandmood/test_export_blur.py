@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from brandmood.cli import app
+from brandmood.core.access import BrandScope
 from brandmood.services import reports
 from brandmood.services.analyze import run_analysis
 from db.models import Ambassador, Asset, AssetKind, Face
@@ -79,9 +80,9 @@ def blur_counts(ws: Workspace, asset_ids: list[int]) -> dict[int, int]:
 
 def _pdf(ws: Workspace, brand_id: int, *, show_faces: bool) -> bytes:
     with ws.session() as s:
-        data = reports.collect_report(s, filters=DashboardFilters(brand_id=brand_id),
-                                      media_root=ws.media.root, brand="Acme",
-                                      show_faces=show_faces)
+        data = reports.collect_report(
+            s, filters=DashboardFilters(brand_id=brand_id, scope=BrandScope.ALL),
+            media_root=ws.media.root, brand="Acme", show_faces=show_faces)
         return reports.pdf_report(data, charts=False)
 
 

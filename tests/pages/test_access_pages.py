@@ -30,7 +30,8 @@ ANALYST = {"sub": "analyst-sub", "email": "analyst@acme.test",
            "groups": ["brand:Acme:analyst", "other-group"]}  # a role from a group claim
 ADMIN = {"sub": "admin-sub", "email": "Admin@Acme.test"}  # invited by email, lower case
 USERS = {"viewer": VIEWER, "analyst": ANALYST, "admin": ADMIN}
-VIEW_PAGES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports"}
+VIEW_PAGES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports", "Fairness",
+              "Responsible use"}
 LINKS = {"viewer": VIEW_PAGES,
          "analyst": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Jobs"},
          "admin": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Jobs", "Members"}}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from brandmood.core.access import BrandScope
 from brandmood.core.settings import load_config
 from brandmood.core.types import EMOTIONS, LABELS, Emotion
 from brandmood.services.fairness import fairness_report
@@ -168,7 +169,7 @@ def test_report_numbers_match_an_independent_count(any_ws):
     want = expected(faces, "Acme")
     with any_ws.session() as s:
         rep = fairness_report(session=s, filters=DashboardFilters(brand_id=_brand_id(
-            any_ws, "Acme")))
+            any_ws, "Acme"), scope=BrandScope.ALL))
     got = {g.group: g for g in rep.groups}
     assert list(got) == [g for g in ("very light", "light", "intermediate", "tan", "brown",
                                      "dark", "not estimated") if g in want]
