@@ -5,6 +5,10 @@ changes whenever a job or a reviewer writes) and the arguments, so a rerun that 
 nothing costs a few index lookups. A page's numbers come from one cached scan
 (:func:`page_data`); :func:`kpis`, :func:`trend`, :func:`distribution` and
 :func:`engagement` read it.
+
+Sessions run in their own threads. Several sessions that miss the same key at once
+compute it once: ``st.cache_data`` holds a per-key compute lock on a miss and the others
+wait for its result (tests/pages/test_concurrent_reads.py asks with many threads at once).
 """
 
 from __future__ import annotations
