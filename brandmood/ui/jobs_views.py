@@ -180,7 +180,7 @@ def result_text(job: jq.JobView) -> str:
     r = job.result or {}
     if job.status is JobStatus.DONE:
         return (f"{r.get('analyzed', 0)} analyzed, {r.get('failed', 0)} failed, "
-                f"{r.get('faces', 0)} faces")
+                f"{count(int(r.get('faces', 0)), 'face')}")
     return job.message
 
 

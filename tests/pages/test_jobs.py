@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from brandmood.services.worker import Worker
 from brandmood.ui import jobs_views
+from brandmood.ui.jobs_views import count
 from db.models import JobKind
 from db.queries import jobs as jq
 from tests.pages.conftest import run_page
@@ -49,7 +50,8 @@ def test_retry_failed_analysis_is_queued_and_run_by_the_worker(filled):
     queue = next(d.value for d in at.dataframe if "attempts" in d.value.columns)
     assert list(queue["status"]) == ["done"]
     faces = outcome.result["faces"]
-    assert list(queue["result"]) == [f"1 analyzed, 0 failed, {faces} faces"]
+    assert faces >= 1
+    assert list(queue["result"]) == [f"1 analyzed, 0 failed, {count(faces, 'face')}"]
     assert not at.warning and any("No worker is running" in c.value for c in at.caption)
 
 
