@@ -50,7 +50,6 @@ def test_retry_failed_analysis_is_queued_and_run_by_the_worker(filled):
     queue = next(d.value for d in at.dataframe if "attempts" in d.value.columns)
     assert list(queue["status"]) == ["done"]
     faces = outcome.result["faces"]
-    assert faces >= 1
     assert list(queue["result"]) == [f"1 analyzed, 0 failed, {count(faces, 'face')}"]
     assert not at.warning and any("No worker is running" in c.value for c in at.caption)
 
