@@ -49,6 +49,8 @@ def worker(
     from brandmood.services.worker import Worker, WorkerOptions, die_with_parent
 
     if concurrency > 1:
+        with workspace():
+            pass  # migrate once here: children migrating a fresh store at once would clash
         argv = [*(["--once"] if once else []), *(["--engine", engine] if engine else []),
                 "--lease-s", str(lease_s), "--poll-s", str(poll_s)]
         code = _children(concurrency, argv)
