@@ -18,8 +18,14 @@ by design here (the app's ``:material/`` favicon comes from fonts.gstatic.com): 
 listed under ``blocked_external``, not counted as errors. Targets (issue 12): no error
 ever; the 4-user median first load within 3× the 1-user one (exit code 1 if missed).
 
+Each run also records the CPU seconds the server and the browsers spent: on one machine
+they share its cores, so the browsers' rendering (which real analysts do on their own
+machines) weighs on the times. ``--baseline-tree DIR`` first measures ``brandmood serve``
+of another checkout (e.g. the main branch) the same way, in the same run.
+
 Output JSON: ``{"runs": {"<users>": {"first_load_s": {"median", "p95", "max", "all"},
-"switch_s": {...}, "errors": [...]}}, "targets": {...}, "setup": {...}}``.
+"switch_s": {...}, "errors": [...], "server_cpu_s", "browser_cpu_s"}}, "targets": {...},
+"baseline": {"tree", "runs", "targets"} | null, "setup": {...}}``.
 """
 
 from __future__ import annotations
@@ -80,21 +86,56 @@ def prepare(home: Path, *, faces: int, assets: int) -> dict[str, float]:
     return setup
 
 
+def baseline_home(home: Path, tree: Path) -> Path:
+    """A copy of the workspace's database for the checkout ``tree``'s server: migrated down
+    to the newest migration both checkouts share (that server migrates it up to its own)."""
+    import sqlite3
+
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import MIGRATIONS, downgrade
+    from db.session import make_engine
+
+    def scripts(folder: Path) -> ScriptDirectory:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(folder))
+        return ScriptDirectory.from_config(cfg)
+
+    ours = {r.revision for r in scripts(MIGRATIONS).walk_revisions()}
+    shared = next((r.revision for r in scripts(tree / "db" / "migrations").walk_revisions()
+                   if r.revision in ours), "base")
+    dest = home / "baseline"
+    dest.mkdir(exist_ok=True)
+    db = dest / "brandmood.db"
+    db.unlink(missing_ok=True)
+    with sqlite3.connect(home / "brandmood.db") as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        downgrade(engine, shared)
+    finally:
+        engine.dispose()
+    return dest
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(home: Path, log: Path, timeout: float = 180) -> tuple[subprocess.Popen, str]:
-    """A fresh ``brandmood serve --no-worker`` on ``home``; returns it and its URL."""
+def start_server(home: Path, log: Path, tree: Path = ROOT,
+                 timeout: float = 180) -> tuple[subprocess.Popen, str]:
+    """A fresh ``brandmood serve`` of the checkout ``tree`` on ``home`` (this checkout's with
+    ``--no-worker``; another's as it is); returns it and its URL."""
     port = _free_port()
-    env = {**os.environ, "BRANDMOOD_HOME": str(home)}
+    env = {**os.environ, "BRANDMOOD_HOME": str(home), "PYTHONPATH": str(tree)}
     env.pop("BRANDMOOD_DATABASE_URL", None)
     exe = Path(sys.executable).parent / "brandmood"
+    cmd = [str(exe), "serve", "--port", str(port), *(["--no-worker"] if tree == ROOT else [])]
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--no-worker"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,6 +149,28 @@ def start_server(home: Path, log: Path, timeout: float = 180) -> tuple[subproces
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("brandmood serve did not answer in time")
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of the live processes in ``root``'s tree (Linux /proc)."""
+    tick, parent, cpu = os.sysconf("SC_CLK_TCK"), {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def under(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    return sum(c for pid, c in cpu.items() if under(pid))
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -162,8 +225,9 @@ def _stats(values: list[float]) -> dict:
             "all": [round(v, 3) for v in values]}
 
 
-async def run_users(browser, url: str, users: int, timeout: float) -> dict:
-    """``users`` sessions at once against one server."""
+async def run_users(browser, url: str, server_pid: int, users: int, timeout: float) -> dict:
+    """``users`` sessions at once against one server; also the CPU seconds the server and
+    the browsers (with this script) spent meanwhile: on one machine they share the cores."""
     errors: list[str] = []
     blocked: set[str] = set()
 
@@ -187,9 +251,12 @@ async def run_users(browser, url: str, users: int, timeout: float) -> dict:
         page.on("pageerror", lambda e, k=k: errors.append(f"user {k} page error: {e}"[:300]))
         page.on("requestfailed", failed)
         pages.append(page)
+    server0, total0 = cpu_seconds(server_pid), cpu_seconds(os.getpid())
     try:
         got = await asyncio.gather(*(one_user(p, url, errors, timeout) for p in pages),
                                    return_exceptions=True)
+        server_cpu = cpu_seconds(server_pid) - server0
+        browser_cpu = cpu_seconds(os.getpid()) - total0 - server_cpu  # + this script
     finally:
         for ctx in contexts:
             await ctx.close()
@@ -202,7 +269,8 @@ async def run_users(browser, url: str, users: int, timeout: float) -> dict:
         switches.extend(g[1])
     return {"first_load_s": _stats(firsts) if firsts else None,
             "switch_s": _stats(switches) if switches else None, "errors": errors,
-            "blocked_external": sorted(blocked)}
+            "blocked_external": sorted(blocked), "server_cpu_s": round(server_cpu, 2),
+            "browser_cpu_s": round(browser_cpu, 2)}
 
 
 def server_errors(log: Path) -> list[str]:
@@ -212,7 +280,8 @@ def server_errors(log: Path) -> list[str]:
             if "Traceback" in line or "Error:" in line or "partially initialized" in line]
 
 
-async def measure(home: Path, counts: list[int], timeout: float, logs: Path) -> dict:
+async def measure(home: Path, counts: list[int], timeout: float, logs: Path,
+                  tree: Path = ROOT) -> dict:
     from playwright.async_api import async_playwright
 
     runs = {}
@@ -223,10 +292,10 @@ async def measure(home: Path, counts: list[int], timeout: float, logs: Path) -> 
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
         try:
             for n in counts:
-                log = logs / f"serve-{n}.log"
-                proc, url = start_server(home, log)
+                log = logs / f"serve-{tree.name}-{n}.log"
+                proc, url = start_server(home, log, tree)
                 try:
-                    runs[str(n)] = await run_users(browser, url, n, timeout)
+                    runs[str(n)] = await run_users(browser, url, proc.pid, n, timeout)
                 finally:
                     stop_server(proc)
                 runs[str(n)]["errors"] += server_errors(log)
@@ -240,7 +309,8 @@ def _print_row(n: int, r: dict) -> None:
     f, s = r["first_load_s"] or {}, r["switch_s"] or {}
     print(f"{n:5d}  {f.get('median', float('nan')):9.2f} {f.get('p95', float('nan')):8.2f} "
           f"{f.get('max', float('nan')):8.2f}  {s.get('median', float('nan')):9.2f} "
-          f"{s.get('p95', float('nan')):8.2f}  {len(r['errors']):6d}", flush=True)
+          f"{s.get('p95', float('nan')):8.2f}  {len(r['errors']):6d}  "
+          f"{r['server_cpu_s']:10.1f} {r['browser_cpu_s']:11.1f}", flush=True)
 
 
 def targets(runs: dict) -> dict:
@@ -261,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per page, bounded")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the workspace here; an existing one is reused, not rebuilt")
+    ap.add_argument("--baseline-tree", type=Path, default=None,
+                    help="also measure `brandmood serve` of this checkout (e.g. the main "
+                         "branch), first, in the same run")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if any(n < 1 for n in args.users):
@@ -274,7 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     setup = prepare(home, faces=args.faces, assets=assets)
     print(f"workspace {home}: {assets:,} assets, {args.faces:,} faces "
           f"(ready in {time.perf_counter() - t0:.1f} s)")
-    print("users  first load median    p95      max  switch median    p95  errors  (s)")
+    header = ("users  first load median    p95      max  switch median    p95  errors  "
+              "server CPU  browser CPU  (s)")
+    baseline = None
+    if args.baseline_tree is not None:
+        print(f"baseline: brandmood serve of {args.baseline_tree}\n{header}")
+        tree = args.baseline_tree.resolve()
+        baseline = asyncio.run(measure(baseline_home(home, tree), args.users, args.timeout,
+                                       home, tree))
+        print("this checkout:")
+    print(header)
     runs = asyncio.run(measure(home, args.users, args.timeout, home))
     result = targets(runs)
     for r in runs.values():
@@ -284,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     if blocked:
         print(f"requests kept off the network (loopback only): {', '.join(blocked)}")
     print(f"targets: {result}")
-    write_json(args.json, {"runs": runs, "targets": result, "setup": {
+    write_json(args.json, {"runs": runs, "targets": result, "baseline": baseline and {
+        "tree": str(args.baseline_tree), "runs": baseline, "targets": targets(baseline)},
+        "setup": {
         "faces": args.faces, "assets": assets, "users": args.users, "home": str(home),
         "server": "brandmood serve --no-worker", "cpus": os.cpu_count(), **setup}})
     ok = result["no_errors"] and result.get("ratio_within_3x", True)
