@@ -1,5 +1,6 @@
 # brandmood: two commands do everything.
 #   make run   - install, migrate, load the demo workspace if empty, serve on http://127.0.0.1:8501
+#                with one job worker beside it (`brandmood serve` starts it and stops it)
 #   make test  - install what the tests need (Python + Debian packages) and run the whole suite
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

@@ -485,3 +485,78 @@ class Membership(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "member_role"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("user_id", "brand_id"),)
+
+
+# --- Job queue (issue 12): analysis off the request path, run by `brandmood worker` ---------
+
+
+class JobKind(enum.StrEnum):
+    """What a queued job does (every kind analyzes the assets its arguments name)."""
+
+    UPLOAD = "upload"
+    """The analysis of a dashboard upload whose files the page already stored (ingested)."""
+    ANALYZE = "analyze"
+    """Analyze given assets (``asset_ids``) or every pending one (``asset_ids`` null)."""
+    REANALYZE = "reanalyze"
+    """Analyze again assets whose analysis failed (reset to pending when enqueued)."""
+
+
+class JobStatus(enum.StrEnum):
+    """A job's life: queued → running → done or failed (a released job is queued again)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(Base):
+    """One unit of background work, claimed by one worker at a time under a lease.
+
+    A running job whose ``lease_until`` has passed (its worker died) is claimable again;
+    ``attempts`` counts the claims, ``done``/``total``/``message`` are its progress.
+    """
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brand.id", ondelete="SET NULL"),
+                                                 index=True)
+    arguments: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"),
+                                              default=JobStatus.QUEUED)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(TZDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    enqueued_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    __table_args__ = (
+        Index("ix_job_status_id", "status", "id"),
+        CheckConstraint("attempts >= 0", name="attempts_nonneg"),
+        CheckConstraint("status != 'failed' OR error IS NOT NULL", name="failed_has_reason"),
+        CheckConstraint("status != 'running' OR (claimed_by IS NOT NULL AND "
+                        "lease_until IS NOT NULL)", name="running_is_claimed"),
+    )
+
+
+class JobWorker(Base):
+    """A ``brandmood worker`` process: its heartbeat says it is alive."""
+
+    __tablename__ = "job_worker"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    engine: Mapped[str] = mapped_column(String(100), default="")
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    """The job it runs now (no foreign key: a deleted job must not block a heartbeat)."""
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(TZDateTime)

@@ -1,4 +1,5 @@
-"""Jobs: ingest and analysis runs with counts, failures and reasons, and retry actions."""
+"""Jobs: the job queue with progress, ingest and analysis runs with counts, failures and
+reasons, and actions that queue (re-)analyses."""
 
 import streamlit as st
 

@@ -1,9 +1,9 @@
-"""Upload: images, videos or a zip → stored, analyzed with a live progress bar → results."""
+"""Upload: images, videos or a zip → stored at once, analyzed by a queued job → faces."""
 
 import streamlit as st
 
 from brandmood.core.access import AccessDenied, Permission
-from brandmood.ui import asset_views, auth, jobs_views, views
+from brandmood.ui import auth, jobs_views, views
 from db.queries.core import list_brand_names
 
 st.title("Upload")
@@ -32,22 +32,15 @@ if submitted:
     else:
         try:
             auth.check_upload(brand)
-            st.session_state["up_result"] = jobs_views.ingest_and_analyze(
+            st.session_state["up_result"] = jobs_views.store_and_enqueue(
                 files, brand=brand.strip(), campaign=campaign.strip(), channel=channel.strip(),
                 ambassador=ambassador.strip(), model=None)
         except (ValueError, AccessDenied) as exc:  # e.g. a channel that is not platform:handle
             st.error(str(exc))
 result = st.session_state.get("up_result")
 if result is not None:
-    if result.analysis_error:
-        st.error(f"Analysis failed: {result.analysis_error}")
-    stored = jobs_views.count(len(set(result.stored)), "file")
-    st.success(f"{stored} stored and analyzed"
-               + (f", {len(result.duplicates)} already known" if result.duplicates else ""))
-    for name, reason in result.refused:
-        st.error(f"Refused {name}: {reason}")
-    for asset_id in sorted(set(result.stored)):
-        asset_views.detail(asset_id, use_reviews=False)
+    jobs_views.upload_status(result, use_reviews=False)
 elif not files:
     st.info("Drop images, videos or a zip above, say which brand they belong to, and press "
-            "**Upload and analyze**. Faces and their emotions appear here when it is done.")
+            "**Upload and analyze**. The files are stored at once and analyzed in the "
+            "background; faces and their emotions appear here when it is done.")

@@ -23,6 +23,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     member,
     responsible_use,
     train,
+    worker,
 )
 from brandmood.cli.common import app, run_cli  # noqa: E402
 

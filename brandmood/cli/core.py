@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,10 +24,20 @@ ROOT = Path(__file__).resolve().parents[2]
 # first st.navigation call: the first visitor's first run then lists pages/*.py in the
 # sidebar, and a first visit straight to /upload runs pages/upload.py alone, without
 # app.py's navigation and filters (tests/e2e/test_navigation_browser.py).
-STREAMLIT_RUN = ("import sys; from streamlit.runtime.pages_manager import PagesManager; "
+STREAMLIT_RUN = ("import sys; from brandmood.core.runtime import configure_process; "
+                 "configure_process(); from brandmood.ui.preload import preload; preload(); "
+                 "from streamlit.runtime.pages_manager import PagesManager; "
                  "PagesManager.uses_pages_directory = False; "
                  "from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; "
                  "sys.exit(main())")
+"""Besides: import what the pages need once, in this thread, before the server takes
+requests (``brandmood.ui.preload``): sessions run in their own threads, and modules first
+imported by several of them at once raced (a tab showed "partially initialized module
+'pandas'")."""
+SERVER_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false",
+                  "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none",
+                  "--server.runOnSave", "false")
+"""A server, not a development loop: no file watcher over the source tree, no rerun on save."""
 
 
 @app.command()
@@ -58,8 +69,12 @@ def serve(port: int = typer.Option(8501, help="Port."),
                                       "loopback one needs sign-in (README: Sign-in)."),
           insecure: bool = typer.Option(False, INSECURE_FLAG, help="Serve on a network "
                                         "address WITHOUT sign-in: everyone who reaches the "
-                                        "port is an admin of every brand.")) -> None:
-    """Serve the dashboard (Streamlit) on http://127.0.0.1:8501."""
+                                        "port is an admin of every brand."),
+          worker: bool = typer.Option(True, "--worker/--no-worker",
+                                      help="Start one `brandmood worker` beside the dashboard "
+                                           "(it runs the uploads' analyses and stops with "
+                                           "the dashboard).")) -> None:
+    """Serve the dashboard (Streamlit) on http://127.0.0.1:8501, with one job worker."""
     # refuses (one line, exit code 2) a network address without sign-in: ServeRefused
     secrets, changes = prepare(load_config(), address=address, port=port, insecure=insecure)
     with workspace() as ws:
@@ -68,17 +83,8 @@ def serve(port: int = typer.Option(8501, help="Port."),
     if not app_py.exists():
         raise FileNotFoundError(f"app.py not found at {app_py}")
     cmd = [sys.executable, "-c", STREAMLIT_RUN, "run", str(app_py),
-           "--server.address", address, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--secrets.files", str(secrets)]
-    typer.echo(f"serving on http://{address}:{port}"
-               + (" with sign-in" if secrets.exists() else " without sign-in"))
-    if insecure and not secrets.exists() and not is_loopback(address):
-        typer.echo(f"WARNING: {INSECURE_FLAG}: everyone who reaches {address}:{port} is an "
-                   "admin of every brand", err=True)
-    sys.stdout.flush()
-    # become Streamlit (no child process): a stop signal from a terminal, a supervisor or a
-    # test reaches the server itself instead of leaving it running as an orphan
+           "--server.address", address, "--server.port", str(port), *SERVER_OPTIONS,
+           "--secrets.files", str(secrets)]
     # the app reads the same workspace and cache, although it runs in the repository folder;
     # the sign-in secrets reach it through the secrets file only
     env = {**os.environ, "BRANDMOOD_HOME": str(ws.config.home),
@@ -88,8 +94,27 @@ def serve(port: int = typer.Option(8501, help="Port."),
             env.pop(name, None)
         else:
             env[name] = value
+    if worker:
+        _start_worker(env)
+    typer.echo(f"serving on http://{address}:{port}"
+               + (" with sign-in" if secrets.exists() else " without sign-in")
+               + ("" if worker else " (no worker: queued jobs wait for `brandmood worker`)"))
+    if insecure and not secrets.exists() and not is_loopback(address):
+        typer.echo(f"WARNING: {INSECURE_FLAG}: everyone who reaches {address}:{port} is an "
+                   "admin of every brand", err=True)
+    sys.stdout.flush()
+    # become Streamlit (no child process): a stop signal from a terminal, a supervisor or a
+    # test reaches the server itself instead of leaving it running as an orphan
     os.chdir(ROOT)
     os.execve(sys.executable, cmd, env)
+
+
+def _start_worker(env: dict[str, str]) -> None:
+    """One ``brandmood worker`` as a child of this process, which then becomes the server:
+    it stops when the server ends, even by SIGKILL (PR_SET_PDEATHSIG, and a watch on its
+    parent)."""
+    subprocess.Popen([sys.executable, "-m", "brandmood.cli", "worker", "--parent-pid",
+                      str(os.getpid())], env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
 
 
 @db_app.command("upgrade")

@@ -8,6 +8,10 @@ new cached read must take the filters (or a scope) as an argument, never read a 
 rows keyed by the database alone. A page's numbers come from one cached scan
 (:func:`page_data`); :func:`kpis`, :func:`trend`, :func:`distribution` and
 :func:`engagement` read it.
+
+Sessions run in their own threads. Several sessions that miss the same key at once
+compute it once: ``st.cache_data`` holds a per-key compute lock on a miss and the others
+wait for its result (tests/pages/test_concurrent_reads.py asks with many threads at once).
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Running ingest and analysis from the dashboard with a live progress bar."""
+"""Uploads and re-analyses from the dashboard: stored at once, analyzed by a queued job.
+
+An upload is stored (ingested into the media store and the database) during the click,
+so nothing is lost if no worker runs; its analysis is a queued job that a worker
+(``brandmood worker``; ``brandmood serve`` starts one) runs. The page returns at once and
+polls the job's row (a fragment that reruns every :data:`POLL_S` seconds while the job is
+queued or running); the user can leave and come back, and the Jobs page lists every job.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +18,32 @@ import streamlit as st
 
 from brandmood.core.access import Permission
 from brandmood.core.progress import Progress
-from brandmood.ui import auth
+from brandmood.services.jobs import enqueue_analysis, enqueue_reanalysis
+from brandmood.services.worker import LIVE_WITHIN_S
+from brandmood.ui import asset_views, auth
 from brandmood.ui.data import workspace
+from db.models import JobKind, JobStatus
+from db.queries import dashboard_jobs as dj
+from db.queries import jobs as jq
+from db.queries.core import get_or_create_brand
 from ingest.base import PostMetadata
 from ingest.files import FileSource
 from ingest.jobs import JobOptions, run_source
 
+POLL_S = 1.0
+"""How often a page showing an unfinished job reads its progress again."""
+NO_WORKER = ("No worker is running, so queued jobs wait. Start one with `brandmood worker` "
+             "(`make run` and `brandmood serve` start one beside the dashboard).")
+
 
 @dataclass
 class UploadOutcome:
-    """What an upload ended with: stored asset ids, refused files with reasons, faces."""
+    """What an upload ended with: stored asset ids, refused files with reasons, its job."""
 
     stored: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
-    analysis_error: str | None = None
+    job_id: int | None = None
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -57,16 +75,24 @@ def save_uploads(files: Sequence, folder: Path) -> dict[Path, str]:
     return saved
 
 
-def ingest_and_analyze(files: Sequence, *, brand: str, campaign: str | None,
-                       channel: str | None, ambassador: str | None,
-                       model: str | None) -> UploadOutcome:
-    """Ingest uploaded files, then analyze what was stored, with live progress bars.
+def who() -> str:
+    """Who queues a job from this session: the signed-in user's e-mail, else "dashboard"."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name") or "dashboard")
+    except Exception:  # no sign-in configured
+        pass
+    return "dashboard"
+
+
+def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
+                      channel: str | None, ambassador: str | None,
+                      model: str | None) -> UploadOutcome:
+    """Store uploaded files (progress bar), then queue their analysis; returns at once.
 
     Raises:
         ValueError: for a malformed channel (``platform:handle``) or an empty brand.
     """
-    from brandmood.services.analyze import run_analysis  # loads torch: only when used
-
     meta = PostMetadata.assigned(campaign=campaign, channel=channel, ambassador=ambassador)
     ws = workspace()
     out = UploadOutcome()
@@ -85,58 +111,197 @@ def ingest_and_analyze(files: Sequence, *, brand: str, campaign: str | None,
         elif item.outcome.value == "failed":
             out.refused.append((item.source, item.reason or "refused"))
     if out.stored:
-        bar2 = st.progress(0.0, text="Analyzing…")
-        try:
-            run_analysis(ws, model=model, asset_ids=sorted(set(out.stored)),
-                         progress=progress_callback(bar2, "Analyzing"))
-        except Exception as exc:
-            out.analysis_error = f"{type(exc).__name__}: {exc}"
+        details = {"files": len(saved), "stored": len(set(out.stored)),
+                   "duplicates": out.duplicates, "refused": [list(r) for r in out.refused],
+                   "ingest_run_id": summary.run_id}
+        with ws.sessions.begin() as s:
+            brand_id = get_or_create_brand(s, name=brand).id
+            out.job_id = enqueue_analysis(session=s, kind=JobKind.UPLOAD, asset_ids=out.stored,
+                                          brand_id=brand_id, model=model, enqueued_by=who(),
+                                          details=details)
     return out
 
 
-def retry_analysis(asset_ids: list[int]) -> str:
-    """Reset failed assets to pending and analyze them again; returns a one-line outcome."""
-    from brandmood.services.analyze import run_analysis
-    from db.queries.dashboard_jobs import reset_failed_assets
+def get_job(job_id: int) -> jq.JobView:
+    with workspace().session() as s:
+        return jq.get_job(session=s, job_id=job_id, scope=auth.scope(Permission.UPLOAD))
 
-    ws = workspace()
-    with ws.sessions.begin() as s:
-        ids = reset_failed_assets(session=s, asset_ids=asset_ids,
-                                  scope=auth.scope(Permission.INGEST))
-    if not ids:
+
+def workers_alive() -> list[jq.WorkerView]:
+    with workspace().session() as s:
+        return jq.live_workers(session=s, within_s=LIVE_WITHIN_S)
+
+
+def job_progress(job: jq.JobView) -> None:
+    """A queued or running job: its progress bar, and a warning when no worker is alive."""
+    if job.status is JobStatus.QUEUED:
+        text = f"Job #{job.id} is queued: waiting for a worker…"
+        if job.done:
+            text += f" ({job.done}/{job.total} done before it was given back)"
+    else:
+        text = f"Analyzing: {job.done}/{job.total} {job.message}".strip()
+    st.progress(job.fraction, text=text[:200])
+    if not workers_alive():
+        st.warning(NO_WORKER)
+
+
+def upload_status(outcome: UploadOutcome, *, use_reviews: bool) -> None:
+    """An upload's refusals, then its job: progress while it runs, faces when it is done."""
+    for name, reason in outcome.refused:
+        st.error(f"Refused {name}: {reason}")
+    if outcome.job_id is None:
+        st.info("No file was stored, so there is nothing to analyze.")
+        return
+    job = get_job(outcome.job_id)
+    if job.active:
+        st.fragment(run_every=POLL_S)(_poll_upload)(outcome.job_id)
+        return
+    if job.status is JobStatus.FAILED:
+        st.error(f"Analysis failed: {job.error}")
+    else:
+        stored = count(len(set(outcome.stored)), "file")
+        dups = f", {len(outcome.duplicates)} already known" if outcome.duplicates else ""
+        st.success(f"{stored} stored and analyzed{dups}")
+    for asset_id in sorted(set(outcome.stored)):
+        asset_views.detail(asset_id, use_reviews=use_reviews)
+
+
+def _poll_upload(job_id: int) -> None:
+    job = get_job(job_id)
+    if not job.active:
+        st.rerun()  # the whole page: the finished job's faces
+    job_progress(job)
+    st.caption("You can leave this page: the job goes on, and its faces show here (and on "
+               "**Jobs**) when it is done.")
+
+
+def result_text(job: jq.JobView) -> str:
+    """One cell about a job's outcome."""
+    if job.status is JobStatus.FAILED:
+        return job.error or "failed"
+    r = job.result or {}
+    if job.status is JobStatus.DONE:
+        return (f"{r.get('analyzed', 0)} analyzed, {r.get('failed', 0)} failed, "
+                f"{count(int(r.get('faces', 0)), 'face')}")
+    return job.message
+
+
+def queue_table(jobs: Sequence[jq.JobView]) -> None:
+    """The jobs with status, progress and result."""
+    st.dataframe([{"job": j.id, "kind": j.kind.value, "brand": j.brand or "",
+                   "status": j.status.value, "progress": f"{j.done}/{j.total}",
+                   "result": result_text(j), "attempts": j.attempts,
+                   "worker": j.claimed_by or "", "queued by": j.enqueued_by or "",
+                   "queued": j.created_at, "finished": j.finished_at} for j in jobs],
+                 hide_index=True)
+
+
+def queue_view() -> None:
+    """The job queue (polled while a job is unfinished) and the workers that run it."""
+    st.subheader("Queue")
+    with workspace().session() as s:
+        jobs = jq.list_jobs(session=s, scope=auth.scope(Permission.INGEST), limit=50)
+    if any(j.active for j in jobs):
+        st.fragment(run_every=POLL_S)(_poll_queue)()
+    else:
+        _queue(jobs)
+
+
+def _poll_queue() -> None:
+    with workspace().session() as s:
+        jobs = jq.list_jobs(session=s, scope=auth.scope(Permission.INGEST), limit=50)
+    if not any(j.active for j in jobs):
+        st.rerun()  # the runs below changed too
+    _queue(jobs)
+
+
+def _queue(jobs: Sequence[jq.JobView]) -> None:
+    workers = workers_alive()
+    if workers:
+        st.caption(f"{count(len(workers), 'worker')} running: "
+                   + ", ".join(f"{w.name}" + (f" (job #{w.job_id})" if w.job_id else "")
+                               for w in workers))
+    elif any(j.status is JobStatus.QUEUED for j in jobs):
+        st.warning(NO_WORKER)
+    else:
+        st.caption("No worker is running.")
+    for j in jobs:
+        if j.status is JobStatus.RUNNING:
+            st.progress(j.fraction, text=f"Job #{j.id} ({j.kind.value}): {j.done}/{j.total} "
+                        f"{j.message}"[:200])
+    if jobs:
+        queue_table(jobs)
+    else:
+        st.info("No job yet. Uploads and re-analyses are queued here.")
+
+
+def queue_reanalysis(asset_ids: list[int]) -> str:
+    """Put failed assets back to pending and queue their analysis; one-line outcome."""
+    with workspace().sessions.begin() as s:
+        job_id, ids = enqueue_reanalysis(session=s, asset_ids=asset_ids,
+                                         scope=auth.scope(Permission.INGEST),
+                                         enqueued_by=who())
+    if job_id is None:
         return "Nothing to retry."
-    bar = st.progress(0.0, text="Analyzing again…")
-    run_analysis(ws, asset_ids=ids, progress=progress_callback(bar, "Analyzing"))
-    return f"Analyzed {count(len(ids), 'asset')} again."
+    return f"Queued job #{job_id}: {count(len(ids), 'asset')} to analyze again."
+
+
+def queue_pending_analysis() -> str:
+    """Queue the analysis of every asset the current model has not analyzed; one line."""
+    with workspace().sessions.begin() as s:
+        job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=None,
+                                  enqueued_by=who())
+    return f"Queued job #{job_id}: every asset not yet analyzed with the current model."
 
 
 def retry_ingest(run_id: int) -> str:
-    """Ingest again the failed local files of an ingest run; returns a one-line outcome."""
-    from db.queries.dashboard_jobs import retryable_ingest_sources
-
+    """Ingest again the failed local files of an ingest run and queue the analysis of what
+    was stored; returns a one-line outcome."""
     ws = workspace()
     with ws.session() as s:
-        brand, paths = retryable_ingest_sources(session=s, run_id=run_id,
-                                                scope=auth.scope(Permission.INGEST))
+        brand, paths = dj.retryable_ingest_sources(session=s, run_id=run_id,
+                                                   scope=auth.scope(Permission.INGEST))
     if not paths:
         return "No failed local file of this run still exists to retry."
     bar = st.progress(0.0, text="Ingesting again…")
     summary = run_source(ws, FileSource(list(paths)), brand=brand,
                          opts=JobOptions(progress=progress_callback(bar, "Storing")))
+    stored = [i.asset_id for i in summary.items
+              if i.outcome.value == "stored" and i.asset_id is not None]
+    queued = ""
+    if stored:
+        with ws.sessions.begin() as s:
+            job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=stored,
+                                      brand_id=get_or_create_brand(s, name=brand).id,
+                                      enqueued_by=who())
+        queued = f"; queued job #{job_id} to analyze them"
     return (f"Retried {count(len(paths), 'file')}: {summary.stored} stored, "
-            f"{summary.failed} failed.")
+            f"{summary.failed} failed{queued}.")
+
+
+def _flash(message: str) -> None:
+    """Show ``message`` after a rerun (the queue above must list the new job)."""
+    st.session_state["jobs_flash"] = message
+    st.rerun()
 
 
 def jobs_view() -> None:
-    """Ingest and analysis runs with counts, failures with reasons, and retry actions."""
-    from db.queries import dashboard_jobs as jq
-
+    """The queue, ingest and analysis runs with counts, failures with reasons, and retries."""
+    flash = st.session_state.pop("jobs_flash", None)
+    if flash:
+        st.success(flash)
+    queue_view()
     scope = auth.scope(Permission.INGEST)
     with auth.session(Permission.INGEST) as s:
-        ingests = jq.ingest_runs(session=s, scope=scope)
-        runs = jq.analysis_runs(session=s, scope=scope)
-        ifail = jq.ingest_failures(session=s, scope=scope)
-        afail = jq.analysis_failures(session=s, scope=scope)
+        ingests = dj.ingest_runs(session=s, scope=scope)
+        runs = dj.analysis_runs(session=s, scope=scope)
+        ifail = dj.ingest_failures(session=s, scope=scope)
+        afail = dj.analysis_failures(session=s, scope=scope)
+    _ingest_section(ingests, ifail)
+    _analysis_section(runs, afail)
+
+
+def _ingest_section(ingests, ifail) -> None:
     st.subheader("Ingest runs")
     if ingests:
         st.dataframe([{"run": r.run_id, "brand": r.brand, "source": f"{r.source_kind}: "
@@ -152,7 +317,10 @@ def jobs_view() -> None:
         run_ids = sorted({f.run_id for f in ifail if f.run_id is not None}, reverse=True)
         rid = st.selectbox("Ingest run to retry", run_ids, key="retry_ingest_run")
         if st.button("Retry its failed files", key="retry_ingest"):
-            st.success(retry_ingest(int(rid)))
+            _flash(retry_ingest(int(rid)))
+
+
+def _analysis_section(runs, afail) -> None:
     st.subheader("Analysis runs")
     if runs:
         st.dataframe([{"run": r.run_id, "model": r.model, "status": r.status.value,
@@ -161,10 +329,15 @@ def jobs_view() -> None:
                      hide_index=True)
     else:
         st.info("No analysis run yet. Upload files, or run `brandmood analyze`.")
+    # every brand's pending assets: a workspace-wide action (owners, the local admin)
+    if auth.principal().can(Permission.INGEST) and st.button(
+            "Analyze every asset not yet analyzed with the current model",
+            key="analyze_pending"):
+        _flash(queue_pending_analysis())
     if afail:
         st.markdown("**Assets whose analysis failed**")
         st.dataframe([{"asset": f.asset_id, "source": f.source, "reason": f.reason}
                       for f in afail], hide_index=True)
         if st.button(f"Retry {count(len(afail), 'failed analysis', 'failed analyses')}",
                      key="retry_analysis"):
-            st.success(retry_analysis([f.asset_id for f in afail if f.asset_id is not None]))
+            _flash(queue_reanalysis([f.asset_id for f in afail if f.asset_id is not None]))

@@ -61,15 +61,28 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     _open(page, url, "overview", "No data yet")
     _shot(page, "overview-empty")
 
-    # Upload a real photo; ingest + analysis run with a progress bar.
+    # Upload a real photo: stored at once and its analysis queued. The page returns while
+    # the job is unfinished (it shows the job's progress, which it draws only then); the
+    # user goes to another page and back, and the faces appear when the worker that
+    # `brandmood serve` started has analyzed the photo.
     _open(page, url, "upload", "Drop images")
     page.get_by_role("textbox", name="Brand").fill("Acme")
     page.locator("input[type=file]").set_input_files(str(media.path("single_face.jpg")))
     page.get_by_text("single_face.jpg").first.wait_for()
     page.get_by_role("button", name="Upload and analyze").click()
+    page.get_by_text("Job #1").first.wait_for(timeout=60_000)
+    assert page.get_by_text("You can leave this page").count() == 1
+    _shot(page, "upload-queued")
+    page.get_by_role("link", name="Jobs").click()
+    page.get_by_text("Ingest runs").wait_for()
+    assert page.get_by_text("Queue", exact=True).count() == 1
+    page.get_by_role("link", name="Upload").click()
     page.get_by_text("stored and analyzed").wait_for(timeout=180_000)
     _settle(page)
     _shot(page, "upload-done")
+    with _db(home).connect() as conn:
+        job = conn.execute(text("SELECT kind, status, attempts FROM job")).one()
+    assert tuple(job) == ("upload", "done", 1)
     with _db(home).connect() as conn:
         faces = conn.execute(text("SELECT id, dominant FROM face ORDER BY id")).all()
     assert faces, "the upload found no face in single_face.jpg"

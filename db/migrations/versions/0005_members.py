@@ -1,7 +1,7 @@
 """members: the users who may sign in (app_user) and their role per brand (membership)
 
-Revision ID: 0006_members
-Revises: 0003
+Revision ID: 0005_members
+Revises: 0004_face_ita
 Create Date: 2026-12-02 07:16:15.674613
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0006_members'
+revision = '0005_members'
 down_revision = '0004_face_ita'
 branch_labels = None
 depends_on = None
