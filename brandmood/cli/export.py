@@ -96,7 +96,7 @@ def export(
                                 ambassador=ambassador, platform=platform, since=since,
                                 until=until, min_confidence=min_confidence,
                                 uncertain=uncertain, reviewed=reviewed)
-        data = reports.collect_report(s, filters=filters, media_root=ws.media.root,
+        data = reports.collect_report(s, filters=filters, media=ws.media,
                                       brand=brand)
         if fmt is reports.ReportFormat.CSV:
             payload = (reports.faces_csv(data) if csv_kind is CsvKind.FACES

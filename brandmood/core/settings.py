@@ -50,6 +50,8 @@ class Kind(enum.Enum):
     """Comma-separated; blanks dropped."""
     URL = "url"
     """Kept as given; a password in it is masked when shown."""
+    CHOICE = "choice"
+    """One of the setting's ``choices`` (lower-cased)."""
 
 
 Default = Callable[[Mapping[str, str], Mapping[str, object]], object]
@@ -72,6 +74,8 @@ class Setting:
     help: str
     secret: bool = False
     """Never shown: ``config show`` and the Settings page print ``***`` where it is set."""
+    choices: tuple[str, ...] = ()
+    """The values a :attr:`Kind.CHOICE` setting accepts."""
 
     @property
     def patterned(self) -> bool:
@@ -142,6 +146,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("onnx_weights", f"{ONNX_PREFIX}{NAME}", Kind.PATH, None, "cache",
             "path of an ONNX emotion model's weights, `<NAME>` its name upper-cased with `_` "
             "for `-` (e.g. `BRANDMOOD_ONNX_HSEMOTION_ENET_B0_8`, `BRANDMOOD_ONNX_FERPLUS_8`)"),
+    # Scaling out (docs/scaling.md): where analysis runs and where media live.
+    Setting("engine", "BRANDMOOD_ENGINE", Kind.CHOICE, "local", "`local`",
+            "where the analysis runs: `local` (threads of this process) or `ray` (a Ray "
+            "cluster, see `BRANDMOOD_RAY_ADDRESS`)", choices=("local", "ray")),
+    Setting("ray_address", "BRANDMOOD_RAY_ADDRESS", Kind.TEXT, None,
+            "a private Ray on 127.0.0.1",
+            "Ray cluster of the `ray` engine: `auto` (the one `ray start` began on this "
+            "machine), `host:port` or `ray://host:10001`; unset starts a private Ray on "
+            "127.0.0.1 with token authentication and no dashboard"),
+    Setting("media_url", "BRANDMOOD_MEDIA_URL", Kind.TEXT, None, "`media/` in the home",
+            "media store: unset for the folder in the home, or `s3://bucket/prefix` for "
+            "S3-compatible object storage (endpoint and credentials: the `AWS_*` variables "
+            "below)"),
+    Setting("aws_endpoint_url", "AWS_ENDPOINT_URL", Kind.TEXT, None, "AWS S3",
+            "S3-compatible endpoint of `BRANDMOOD_MEDIA_URL`, e.g. `http://127.0.0.1:9000` "
+            "(the standard AWS variable)"),
+    Setting("aws_region", "AWS_REGION", Kind.TEXT, "us-east-1", "`us-east-1`",
+            "region of the bucket (the standard AWS variable)"),
+    Setting("aws_access_key_id", "AWS_ACCESS_KEY_ID", Kind.TEXT, None, "none",
+            "access key of the bucket (the standard AWS variable)", secret=True),
+    Setting("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", Kind.TEXT, None, "none",
+            "secret key of the bucket (the standard AWS variable), never logged or stored",
+            secret=True),
 )
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 
@@ -166,6 +193,14 @@ class Config:
     facenet_weights: Path | None
     onnx_weights: Mapping[str, Path]
     """Per ``<NAME>`` of ``BRANDMOOD_ONNX_<NAME>``, as the variable spells it."""
+    engine: str
+    """``"local"`` or ``"ray"``."""
+    ray_address: str | None
+    media_url: str | None
+    aws_endpoint_url: str | None
+    aws_region: str
+    aws_access_key_id: str | None = field(repr=False)
+    aws_secret_access_key: str | None = field(repr=False)
 
     @property
     def media_dir(self) -> Path:
@@ -225,6 +260,11 @@ def _parse(setting: Setting, variable: str, text: str) -> object:
         return int(text)
     if setting.kind is Kind.LIST:
         return tuple(item.strip() for item in text.split(",") if item.strip())
+    if setting.kind is Kind.CHOICE:
+        if text.lower() not in setting.choices:
+            raise SettingError(f"{variable}={text!r}: must be one of "
+                               f"{', '.join(setting.choices)}")
+        return text.lower()
     return text
 
 

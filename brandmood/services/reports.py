@@ -21,6 +21,7 @@ from analytics.aggregate import shares
 from analytics.uncertainty import DEFAULT_RULE
 from brandmood.core.types import LABELS, UNCERTAIN
 from brandmood.services import dashboard as sd
+from db.media_store import MediaStore, MediaStoreError, derived_key
 from db.models import AnalysisRun
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
@@ -57,7 +58,8 @@ class ReportData:
         kpis: ``(name, value, change vs previous period)`` rows.
         groups: ``"campaign" | "channel" | "ambassador"`` → one summary per group.
         trend: ``(week start, label, faces)`` rows.
-        top_assets: label → ``(asset id, media file, confidence)`` best first.
+        top_assets: label → ``(asset id, media file in ``media``, confidence)`` best first.
+        media: the media store the top assets' pictures are read from.
         faces: callable that streams the counted faces' rows, for raw data.
         assets: callable that streams the selected assets' rows.
     """
@@ -70,9 +72,10 @@ class ReportData:
     kpis: list[tuple[str, str, str]]
     groups: dict[str, list[GroupSummary]]
     trend: list[tuple[str, str, int]]
-    top_assets: dict[str, list[tuple[int, Path, float]]]
+    top_assets: dict[str, list[tuple[int, str, float]]]
     faces: Callable[[], Iterator[FaceExportRow]]
     assets: Callable[[], Iterator[AssetExportRow]]
+    media: MediaStore | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     use_reviews: bool = False
 
@@ -127,9 +130,9 @@ def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
     ]
 
 
-def collect_report(session: Session, *, filters: DashboardFilters, media_root: Path,
+def collect_report(session: Session, *, filters: DashboardFilters, media: MediaStore,
                    brand: str) -> ReportData:
-    """Gather a report's numbers for ``filters``."""
+    """Gather a report's numbers for ``filters`` (pictures come from ``media``)."""
     overall = sd.page_data(session=session, filters=filters)
     k = overall.kpis()
     prev_f = filters.previous_period()
@@ -142,8 +145,7 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
             per.setdefault(r.key, {})[r.label] = r.count
         groups[g.value] = [GroupSummary(names.get(key, key), c) for key, c in
                            sorted(per.items(), key=lambda kv: names.get(kv[0], kv[0]))]
-    top = {lbl: [(a, media_root / path, c) for a, path, c in
-                 da.top_assets(session=session, filters=filters, label=lbl, limit=3)]
+    top = {lbl: list(da.top_assets(session=session, filters=filters, label=lbl, limit=3))
            for lbl in LABELS if lbl != UNCERTAIN and k.counts.get(lbl)}
     period = (f"{filters.date_from or 'first post'} to {filters.date_to or 'last post'}")
     runs = dq.selection_runs(session=session, filters=filters)
@@ -155,7 +157,7 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
         top_assets=top,
         faces=lambda: export.iter_face_rows(session=session, filters=filters),
         assets=lambda: export.iter_asset_rows(session=session, filters=filters),
-        use_reviews=filters.use_reviews)
+        use_reviews=filters.use_reviews, media=media)
 
 
 # ---------------------------------------------------------------------------- CSV / Excel
@@ -316,19 +318,27 @@ class _Pdf:
                     r.cell(self.text(str(cell)))
 
 
-def _thumb_jpeg(path: Path, size: int = 240) -> io.BytesIO | None:
+def _thumb_jpeg(media: MediaStore | None, relpath: str, size: int = 240) -> io.BytesIO | None:
+    """A stored image's JPEG thumbnail, kept beside it in the store once made (the
+    dashboard's recipe: upright RGB, long side ``size``, quality 85); None if unreadable."""
     from PIL import Image, ImageOps
 
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=85)
-            buf.seek(0)
-            return buf
-    except OSError:
+    if media is None:
         return None
+    try:
+        key = derived_key(relpath, f"thumb-{size}.jpg")
+        data = media.get_derived(key)
+        if data is None:
+            with Image.open(io.BytesIO(media.read_bytes(relpath))) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                im.thumbnail((size, size))
+                buf = io.BytesIO()
+                im.save(buf, format="JPEG", quality=85)
+            data = buf.getvalue()
+            media.put_derived(key, data)
+    except (OSError, ValueError, MediaStoreError):
+        return None
+    return io.BytesIO(data)
 
 
 def pdf_report(data: ReportData, *, charts: bool = True) -> bytes:
@@ -371,8 +381,8 @@ def _top_assets_pages(doc: _Pdf, data: ReportData) -> None:
         doc.heading(label, 12)
         y = pdf.get_y()
         x = pdf.l_margin
-        for asset_id, path, conf in items:
-            img = _thumb_jpeg(path)
+        for asset_id, relpath, conf in items:
+            img = _thumb_jpeg(data.media, relpath)
             if img is None:
                 continue
             pdf.image(img, x=x, y=y, h=40)

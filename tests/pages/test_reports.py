@@ -21,7 +21,7 @@ from tests.pages.conftest import run_page
 def _data(filled, **kw):
     f = DashboardFilters(brand_id=filled.ids["brand"], **kw)
     s = filled.ws.session()
-    return s, reports.collect_report(s, filters=f, media_root=filled.ws.media.root, brand="Acme")
+    return s, reports.collect_report(s, filters=f, media=filled.ws.media, brand="Acme")
 
 
 def test_reports_page_prepares_downloads(filled):
