@@ -1,6 +1,7 @@
-"""The Ray engine on a private local Ray (2 CPUs), real models, real photos, PostgreSQL:
-the same faces and labels as the local runner, exactly-once results after a worker is
-killed mid-job, and a private Ray that listens on 127.0.0.1 only and wants its token."""
+"""The Ray engine on a private local Ray (2 CPUs), real models, real photos, PostgreSQL,
+media only in an S3 bucket (a real S3 server on 127.0.0.1): the same faces and labels as
+the local runner, exactly-once results after a worker is killed mid-job, and a private
+Ray that listens on 127.0.0.1 only and wants its token."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from brandmood.services.analyze import run_analysis
 from db.models import Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
@@ -72,69 +73,55 @@ def assert_same_faces(a: dict[int, list[tuple]], b: dict[int, list[tuple]]) -> N
 
 
 @pytest.fixture
-def pg_ws(tmp_path, pg_url):
+def pg_ws(tmp_path, pg_url, s3_env):
+    """A PostgreSQL workspace whose media live only in a bucket."""
+    from brandmood.core.settings import load_config
+    from db.object_store import ObjectMediaStore
     from db.workspace import open_workspace
-    from tests.conftest import _config
 
-    ws = open_workspace(_config(tmp_path, pg_url))
+    ws = open_workspace(load_config({**os.environ, **s3_env, "BRANDMOOD_DATABASE_URL": pg_url,
+                                     "BRANDMOOD_HOME": str(tmp_path / "ws")}))
+    assert isinstance(ws.media, ObjectMediaStore)
     yield ws
+    assert not (tmp_path / "ws" / "media").exists()  # nothing stored locally
     ws.close()
 
 
-def test_ray_job_gives_the_local_runners_faces_and_labels(pg_ws, ray_cluster):
+def test_ray_job_gives_the_local_runners_faces_even_when_a_worker_is_killed(pg_ws,
+                                                                            ray_cluster):
+    """The same assets (photos, a video, one photo shared by two brands) analyzed by the
+    local runner, then by Ray while one actor process is killed after the first stored
+    asset: every asset once in the Ray run, with exactly the local run's faces."""
     from brandmood.services.engines.ray_engine import RayEngine
 
     ws = pg_ws
-    ids = add_assets(ws, (*PHOTOS[:4], "single_face.mp4"))
-    add_assets(ws, ("single_face.jpg",), brand="Other")  # same content, another brand
+    ids = add_assets(ws, (*PHOTOS, "single_face.mp4"))
+    ids["shared"] = add_assets(ws, ("single_face.jpg",), brand="Other")["single_face.jpg"]
     local = run_analysis(ws)
-    engine = RayEngine(actors=2, batch_size=2)
-    on_ray = run_analysis(ws, engine=engine, new_run=True)  # same models, a second run
-    assert on_ray.run_id != local.run_id
-    assert (on_ray.analyzed, on_ray.failed) == (local.analyzed, local.failed) == (6, 0)
-    assert len(engine.worker_pids) >= 1 and os.getpid() not in engine.worker_pids
-    faces_local, faces_ray = stored_faces(ws, local.run_id), stored_faces(ws, on_ray.run_id)
-    assert faces_local[ids["multi_face.jpg"]], "the photos have faces"
-    assert len(faces_local[ids["single_face.mp4"]]) == 3  # one face in 3 sampled frames
-    assert_same_faces(faces_local, faces_ray)
-    with ws.session() as s:
-        for run in (local.run_id, on_ray.run_id):
-            outcomes = s.execute(select(AssetAnalysis.asset_id, AssetAnalysis.n_faces)
-                                 .where(AssetAnalysis.run_id == run)).all()
-            assert len(outcomes) == 6  # the shared content was written to both brands
-            faces = stored_faces(ws, run)
-            assert {a: n for a, n in outcomes if n} == {a: len(f) for a, f in faces.items()}
-
-
-def test_killing_a_ray_worker_mid_job_still_analyzes_each_asset_once(pg_ws, ray_cluster):
-    from brandmood.services.engines.ray_engine import RayEngine
-
-    ws = pg_ws
-    ids = add_assets(ws, PHOTOS)
+    assert (local.analyzed, local.failed) == (len(ids), 0)
     engine = RayEngine(actors=2, batch_size=1)
     killed: list[int] = []
 
     def progress(done: int, total: int, message: str) -> None:
         if not killed:  # after the first stored asset: the others are still in flight
-            pid = engine.worker_pids[0]
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+            killed.append(engine.worker_pids[0])
+            os.kill(killed[0], signal.SIGKILL)
 
-    summary = run_analysis(ws, engine=engine, progress=progress)
-    assert len(killed) == 1
+    on_ray = run_analysis(ws, engine=engine, new_run=True, progress=progress)
+    assert on_ray.run_id != local.run_id and len(killed) == 1
+    assert os.getpid() not in engine.worker_pids
     with ws.session() as s:
         outcomes = s.execute(select(AssetAnalysis.asset_id, AssetAnalysis.status,
                                     AssetAnalysis.n_faces)
-                             .where(AssetAnalysis.run_id == summary.run_id)).all()
-        assert sorted(a for a, _, _ in outcomes) == sorted(ids.values())  # each once
-        assert {st for _, st, _ in outcomes} == {AssetStatus.ANALYZED}
-        per_asset = dict(s.execute(select(Face.asset_id, func.count(Face.id))
-                                   .where(Face.run_id == summary.run_id)
-                                   .group_by(Face.asset_id)).all())
-    assert per_asset == {a: n for a, _, n in outcomes if n}  # no face written twice
-    # the same faces as an undisturbed local run of the same photos
-    local = run_analysis(ws, new_run=True)
-    assert_same_faces(stored_faces(ws, local.run_id), stored_faces(ws, summary.run_id))
+                             .where(AssetAnalysis.run_id == on_ray.run_id)).all()
+    assert sorted(a for a, _, _ in outcomes) == sorted(ids.values())  # each exactly once
+    assert {st for _, st, _ in outcomes} == {AssetStatus.ANALYZED}
+    faces_local, faces_ray = stored_faces(ws, local.run_id), stored_faces(ws, on_ray.run_id)
+    assert {a: len(f) for a, f in faces_ray.items()} == {a: n for a, _, n in outcomes if n}
+    assert faces_local[ids["multi_face.jpg"]], "the photos have faces"
+    assert len(faces_local[ids["single_face.mp4"]]) == 3  # one face in 3 sampled frames
+    assert faces_ray[ids["shared"]] == faces_ray[ids["single_face.jpg"]]
+    assert_same_faces(faces_local, faces_ray)
 
 
 def _ray_processes() -> set[int]:
@@ -181,7 +168,8 @@ def test_private_ray_listens_on_loopback_only_and_wants_its_token(ray_cluster, t
              f"ray.init(address={ray_cluster.address!r}, configure_logging=False)\n"
              "print('connected', ray.cluster_resources()['CPU'])\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token", HOME=str(tmp_path))
+    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token", HOME=str(tmp_path),
+               RAY_NUM_REDIS_GET_RETRIES="3")  # a refused client gives up after 3 tries
     wrong = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                            env={**env, "RAY_AUTH_TOKEN": "wrong-token"}, timeout=120,
                            check=False)
