@@ -162,7 +162,7 @@ class ContentWriter:
 
     def temp_file(self) -> tuple[int, Path]:
         """A new temporary file in :meth:`scratch_dir`."""
-        fd, tmp = tempfile.mkstemp(dir=self.scratch_dir(), prefix="in-")
+        fd, tmp = tempfile.mkstemp(dir=self.scratch_dir(), prefix="bm-in-")
         return fd, Path(tmp)
 
     def scratch_dir(self) -> Path:  # pragma: no cover - every store defines it

@@ -8,7 +8,7 @@ match. Reads stream (``read_bytes`` for pictures; ``local_path`` downloads a vid
 temporary file for PyAV and removes it afterwards).
 
 A store pickles to its URL and connection options (credentials included), so a Ray
-worker reopens the same bucket; a worker's temporary files go to its own temp folder.
+worker reopens the same bucket; a worker's temporary files go to the system's temp folder.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class ObjectMediaStore(ContentWriter):
         endpoint: S3-compatible endpoint (None: AWS); ``http://`` is allowed as given.
         region: the bucket's region.
         access_key_id, secret_access_key: credentials (None: the client's other sources).
-        scratch: local folder for temporary files (None: a private temp folder).
+        scratch: local folder for temporary files (None: the system's temp folder; then
+            :meth:`clean_temp` leaves it alone).
     """
 
     def __init__(self, url: str, *, endpoint: str | None = None, region: str | None = None,
@@ -82,8 +83,8 @@ class ObjectMediaStore(ContentWriter):
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
     def scratch_dir(self) -> Path:
-        if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="bm-media-"))
+        if self._scratch is None:  # a Ray worker: the system's temp folder
+            return Path(tempfile.gettempdir())
         self._scratch.mkdir(parents=True, exist_ok=True)
         return self._scratch
 

@@ -402,10 +402,12 @@ class _Writer:
                 self._fail(asset_id, result)
 
     def _store(self, asset_id: int, result: ItemResult) -> None:
+        t = time.perf_counter()
         with self.ws.sessions.begin() as session:
             n = q.write_asset_result(session=session, run_id=self.run_id, asset_id=asset_id,
                                      frames=list(result.frames), summary=result.summary,
                                      seconds=result.seconds)
+        self.timings["write_s"] = self.timings.get("write_s", 0.0) + time.perf_counter() - t
         if n is not None:  # None: the asset was deleted while the job ran
             self._done(AssetOutcome(asset_id, AssetStatus.ANALYZED, n_faces=n))
 
