@@ -42,3 +42,14 @@ def configure_local_ray(token: str, env: dict[str, str] | None = None) -> None:
     target["RAY_AUTH_MODE"] = "token"
     target.setdefault("RAY_AUTH_TOKEN", token)
     target["RAY_USAGE_STATS_ENABLED"] = "0"
+
+
+def configure_worker_threads(threads: int, env: dict[str, str] | None = None) -> None:
+    """Process set-up of an analysis worker (a Ray actor) that shares its machine with
+    others: ``threads`` PyTorch/OpenMP threads (``BRANDMOOD_THREADS``, read when the
+    models load) and OpenMP's passive wait policy. Call it before torch loads.
+    """
+    target = os.environ if env is None else env
+    target["BRANDMOOD_THREADS"] = str(int(threads))
+    target["OMP_NUM_THREADS"] = str(int(threads))
+    target.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)

@@ -154,6 +154,7 @@ def test_private_ray_listens_on_loopback_only_and_wants_its_token(ray_cluster, t
         if pids & (mine | {os.getpid()}):
             listening.append(line.split()[3])
     assert len(listening) >= 4, out  # GCS, raylet, object manager, workers
+    assert ray.cluster_resources()["object_store_memory"] == 256 * 2**20  # bounded
     for address in listening:
         host = address.rsplit(":", 1)[0]
         assert host in {"127.0.0.1", "[::ffff:127.0.0.1]"}, address

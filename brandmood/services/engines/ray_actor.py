@@ -27,6 +27,7 @@ class RayAnalyzer:
         media: the media store (a folder every node mounts, or a bucket); items' bytes
             are read here, in the actor, never shipped through Ray.
         every_s: video sampling interval in seconds.
+        threads: torch threads of this actor.
 
     A batch is ``{"key", "media_path", "kind", "asset_ids"}`` columns; the answer is
     ``{"key", "result"}``, each result a pickled
@@ -34,10 +35,11 @@ class RayAnalyzer:
     signature and process id.
     """
 
-    def __init__(self, spec: AnalyzerSpec, media: MediaStore, every_s: float) -> None:
-        from brandmood.core.runtime import configure_process
+    def __init__(self, spec: AnalyzerSpec, media: MediaStore, every_s: float,
+                 threads: int = 1) -> None:
+        from brandmood.core.runtime import configure_worker_threads
 
-        configure_process()  # before torch loads
+        configure_worker_threads(threads)  # before torch loads
         from brandmood.services.engines.base import run_signature, signature_text
 
         self.analyzer = spec.build()

@@ -136,7 +136,6 @@ class RayEngine:
         rows = [{"key": i.key, "media_path": i.media_path, "kind": i.kind.value,
                  "asset_ids": list(i.asset_ids)} for i in items]
         blocks = min(MAX_BLOCKS, math.ceil(len(rows) / self.batch_size))
-        threads = str(self.threads_per_actor)
         with warnings.catch_warnings():
             # Ray 2.60 deprecates passing max_restarts / max_task_retries this way (to be
             # removed in 2.64) without a named replacement yet; Data's own default is to
@@ -144,13 +143,11 @@ class RayEngine:
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             return ray.data.from_items(rows, override_num_blocks=max(1, blocks)).map_batches(
                 RayAnalyzer, fn_constructor_kwargs={"spec": task.spec, "media": task.media,
-                                                    "every_s": task.every_s},
+                                                    "every_s": task.every_s,
+                                                    "threads": self.threads_per_actor},
                 batch_size=self.batch_size, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=self.cpus_per_actor,
-                runtime_env={"env_vars": {"BRANDMOOD_THREADS": threads,
-                                          "OMP_NUM_THREADS": threads,
-                                          "OMP_WAIT_POLICY": "PASSIVE"}},
                 max_restarts=self.max_retries, max_task_retries=self.max_retries)
 
     def close(self) -> None:
