@@ -35,6 +35,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,17 +94,43 @@ def _name(pid: int) -> str:
         return "?"
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (0 if gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 class _Sampler:
-    """Peak RSS per process kind among this process's descendants (Ray's processes)."""
+    """Peak RSS per process kind among this process's descendants (Ray's processes), and
+    the CPU seconds this process and its descendants spent since :meth:`start`."""
 
     def __init__(self, actors: list[int]) -> None:
         self.actors = actors
         self.peaks: dict[str, float] = {}
+        self._base: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
+        self.cpu_marks: list[float] = []
+
+    def start(self) -> None:
+        pids = [os.getpid(), *_descendants(os.getpid())]
+        self._base = {pid: _cpu_s(pid) for pid in pids}
 
     def sample(self) -> None:
-        for pid in _descendants(os.getpid()):
+        """After each stored asset: memory peaks, and the CPU total so far."""
+        pids = [os.getpid(), *_descendants(os.getpid())]
+        for pid in pids[1:]:
             kind = "actor" if pid in self.actors else _name(pid).split("/")[-1].split()[0]
             self.peaks[kind] = max(self.peaks.get(kind, 0.0), vm_hwm_mb(pid))
+        for pid in pids:  # a process that exits keeps its last reading
+            used = _cpu_s(pid) - self._base.get(pid, 0.0)
+            self._cpu[pid] = max(self._cpu.get(pid, 0.0), used)
+        self.cpu_marks.append(sum(self._cpu.values()))
 
 
 def child(config: str, out: Path) -> None:
@@ -138,9 +165,10 @@ def child(config: str, out: Path) -> None:
             killed.append(engine.worker_pids[0])
             os.kill(killed[0], signal.SIGKILL)
 
+    sampler.start()
     t0 = time.perf_counter()
     summary = run_analysis(ws, engine=engine, new_run=True, progress=progress)
-    record.update(_rates(t0, time.perf_counter(), stamps, unit))
+    record.update(_rates(t0, time.perf_counter(), stamps, unit, sampler.cpu_marks))
     record.update(run_id=summary.run_id, analyzed=summary.analyzed, failed=summary.failed,
                   timings=summary.timings, killed_workers=killed,
                   driver_peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -150,18 +178,25 @@ def child(config: str, out: Path) -> None:
     out.write_text(json.dumps(record))
 
 
-def _rates(t0: float, t1: float, stamps: list[float], unit: int) -> dict[str, float]:
+def _rates(t0: float, t1: float, stamps: list[float], unit: int,
+           cpu: list[float]) -> dict[str, float]:
     """Throughput after the first quarter of the results, from a result that closes a
     round of batches (``unit`` = items per batch × batches in parallel: results arrive a
-    batch at a time, so counting from inside a batch would credit work done before), and
-    the job's fixed start-up extrapolated from it."""
+    batch at a time, so counting from inside a batch would credit work done before), the
+    job's fixed start-up extrapolated from it, and CPU seconds per image over the same
+    window (all processes of the engine: robust where other work shares the machine)."""
     n = len(stamps)
     k = min(n - 1, unit * max(1, round(n / 4 / unit)))
-    if n < 2 or k < 1 or t1 <= stamps[k - 1]:
-        return {"wall_s": t1 - t0, "end_to_end_images_per_s": n / (t1 - t0)}
+    out = {"wall_s": t1 - t0, "end_to_end_images_per_s": n / (t1 - t0),
+           "cpu_s": cpu[-1] if cpu else 0.0}
+    if n < 2 or k < 1 or stamps[-1] <= stamps[k - 1]:
+        return out
     rate = (n - k) / (t1 - stamps[k - 1])
-    return {"wall_s": t1 - t0, "images_per_s": rate, "end_to_end_images_per_s": n / (t1 - t0),
-            "per_job_fixed_s": (stamps[k - 1] - t0) - k / rate, "first_result_s": stamps[0] - t0}
+    out.update(images_per_s=rate, per_job_fixed_s=(stamps[k - 1] - t0) - k / rate,
+               first_result_s=stamps[0] - t0,
+               cpu_s_per_image=(cpu[-1] - cpu[k - 1]) / (n - k),
+               per_job_fixed_cpu_s=cpu[k - 1] - k * (cpu[-1] - cpu[k - 1]) / (n - k))
+    return out
 
 
 # --- the parent ------------------------------------------------------------------------------
@@ -208,8 +243,23 @@ def _ingest(env: dict[str, str], folder: Path) -> tuple[list[int], dict]:
                  "mean_image_kb": size / 1024 / len(paths)}
 
 
-def _check(env: dict[str, str], runs: dict[str, dict], asset_ids: list[int]) -> dict:
-    """Faces stored per run, and the fault run's exactly-once check, from the database."""
+def _median(records: list[dict]) -> dict:
+    """One record from several rounds: the median of each number (per key in dicts)."""
+    out = dict(records[0])
+    for key, value in records[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in records if key in r)
+        elif isinstance(value, dict):
+            keys = {k for r in records for k in r.get(key, {})}
+            out[key] = {k: statistics.median(r[key][k] for r in records if k in r.get(key, {}))
+                        for k in keys}
+    out["rounds"] = len(records)
+    return out
+
+
+def _check(env: dict[str, str], rounds: dict[str, list[dict]], asset_ids: list[int]) -> dict:
+    """Faces stored per run (the same in every round, else each round's), and the fault
+    run's exactly-once check, from the database."""
     from sqlalchemy import func, select
 
     from brandmood.core.settings import load_config
@@ -217,23 +267,28 @@ def _check(env: dict[str, str], runs: dict[str, dict], asset_ids: list[int]) -> 
     from db.workspace import open_workspace
 
     ws = open_workspace(load_config(env), migrate=False)
-    faces: dict[str, int] = {}
+    faces: dict[str, int | list[int]] = {}
     per_asset: dict[str, dict[int, int]] = {}
     with ws.session() as s:
-        for config, rec in runs.items():
-            rows = s.execute(select(Face.asset_id, func.count(Face.id))
-                             .where(Face.run_id == rec["run_id"]).group_by(Face.asset_id)).all()
-            per_asset[config] = dict(rows)
-            faces[config] = sum(n for _, n in rows)
+        for config, recs in rounds.items():
+            counts = []
+            for rec in recs:
+                rows = dict(s.execute(select(Face.asset_id, func.count(Face.id))
+                                      .where(Face.run_id == rec["run_id"])
+                                      .group_by(Face.asset_id)).all())
+                per_asset.setdefault(config, rows)
+                counts.append(sum(rows.values()))
+            faces[config] = counts[0] if len(set(counts)) == 1 else counts
+        fault = rounds["fault"][0]
         outcomes = s.execute(select(AssetAnalysis.asset_id, AssetAnalysis.status,
                                     AssetAnalysis.n_faces)
-                             .where(AssetAnalysis.run_id == runs["fault"]["run_id"])).all()
+                             .where(AssetAnalysis.run_id == fault["run_id"])).all()
     ws.close()
     once = (sorted(a for a, _, _ in outcomes) == sorted(asset_ids)
             and all(st is AssetStatus.ANALYZED for _, st, _ in outcomes)
             and per_asset["fault"] == {a: n for a, _, n in outcomes if n}
             and per_asset["fault"] == per_asset["local"])
-    return {"faces": faces, "fault": {"killed_workers": len(runs["fault"]["killed_workers"]),
+    return {"faces": faces, "fault": {"killed_workers": len(fault["killed_workers"]),
                                       "assets": len(outcomes), "analyzed_exactly_once": once}}
 
 
@@ -274,12 +329,15 @@ def parent(args) -> int:
             asset_ids, reads = _ingest(env, Path(tmp) / "photos")
             print(f"{len(asset_ids)} photos ({sum(p.planted_faces for p in photos)} planted "
                   f"faces) in the bucket; PostgreSQL {db_url.rsplit('/', 1)[1]}")
-            runs = {}
-            for config in CONFIGS:
-                runs[config] = _run_child(config, env, Path(tmp) / f"{config}.json")
-                if runs[config] is None:
+            rounds: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+            plan = [*(c for _ in range(args.rounds) for c in CONFIGS[:-1]), "fault"]
+            for i, config in enumerate(plan):  # interleaved: load changes hit all alike
+                record = _run_child(config, env, Path(tmp) / f"{config}-{i}.json")
+                if record is None:
                     return 2
-            checked = _check(env, runs, asset_ids)
+                rounds[config].append(record)
+            checked = _check(env, rounds, asset_ids)
+            runs = {c: _median(recs) for c, recs in rounds.items()}
     finally:
         s3.terminate()
         drop()
@@ -298,6 +356,11 @@ def _result(args, runs: dict, checked: dict, reads: dict, n: int) -> dict:
         "end_to_end_images_per_s": {c: runs[c]["end_to_end_images_per_s"]
                                     for c in ("local", "ray1", "ray2")},
         "ray_overhead": 1 - ray2["images_per_s"] / local["images_per_s"],
+        "cpu_s_per_image": {c: runs[c]["cpu_s_per_image"] for c in ("local", "ray1", "ray2")},
+        "ray_cpu_overhead": {a: runs[c]["cpu_s_per_image"] / local["cpu_s_per_image"] - 1
+                             for a, c in (("1", "ray1"), ("2", "ray2"))},
+        "per_job_fixed_cpu_s": {c: runs[c]["per_job_fixed_cpu_s"]
+                                for c in ("local", "ray1", "ray2")},
         "overhead_target": 0.15,
         "startup_s": {"local": local["per_job_fixed_s"], "ray_1": ray1["per_job_fixed_s"],
                       "ray_2": ray2["per_job_fixed_s"],
@@ -326,8 +389,12 @@ def _print(r: dict) -> None:
                      fmt(r["peak_rss_mb"][config]["driver"], 0), fmt(actor, 0)])
     print_table(["engine", f"wall s ({r['n_images']})", "per-job start s", "img/s",
                  "end-to-end img/s", "driver MB", "actor MB"], rows)
-    print(f"Ray (2 actors) vs local: {r['ray_overhead']:+.0%} throughput overhead (target "
-          f"within 15%); faces local {r['faces_local']}, ray {r['faces_ray']}, fault run "
+    cpu = r["cpu_s_per_image"]
+    print(f"CPU s per image: local {cpu['local']:.2f}, ray 1 actor {cpu['ray1']:.2f}, "
+          f"2 actors {cpu['ray2']:.2f}: Ray's CPU overhead {r['ray_cpu_overhead']['1']:+.0%} / "
+          f"{r['ray_cpu_overhead']['2']:+.0%} (target within 15%); wall throughput: "
+          f"{r['ray_overhead']:+.0%} (2 actors, shared machine)")
+    print(f"faces local {r['faces_local']}, ray {r['faces_ray']}, fault run "
           f"{r['faces_fault']}: {r['fault']}")
 
 
@@ -335,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=48, help="photos")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of local, ray1, ray2 (interleaved; medians reported)")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN,
                         help="PostgreSQL URL of a database from which to create a fresh one")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")

@@ -21,6 +21,7 @@ the same numbers.
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
 import warnings
@@ -28,6 +29,9 @@ from collections.abc import Iterator, Sequence
 
 from brandmood.services.engines.base import AnalysisTask, EngineError, ItemResult, WorkItem
 from brandmood.services.engines.ray_cluster import RayConnection, connect
+from db.media_store import LocalMediaStore
+
+log = logging.getLogger(__name__)
 
 CPUS_PER_ACTOR = 0.5
 """Logical CPUs each actor reserves (leaves room for Ray Data's own tasks)."""
@@ -39,6 +43,9 @@ MAX_RETRIES = 4
 """Restarts of a dead actor and retries of its batch before the job fails."""
 MAX_BLOCKS = 2000
 """Most input blocks (a block is the unit Ray Data retries and schedules)."""
+ACTOR_MEMORY_BYTES = 2 * 2**30
+"""Memory an actor may need (measured peak RSS about 2 GB with the default models on
+2000-px photos, benchmarks/scale.py): the default pool fits the cluster's memory."""
 
 
 class RayEngine:
@@ -47,7 +54,7 @@ class RayEngine:
     Args:
         address: the cluster (``auto``, ``host:port``, ``ray://…``; None: a private Ray
             on 127.0.0.1, see :mod:`~brandmood.services.engines.ray_cluster`).
-        actors: actors in the pool (None: one per CPU of the cluster).
+        actors: actors in the pool (None: :meth:`pool_size`).
         cpus_per_actor: logical CPUs each actor reserves.
         threads_per_actor: torch threads in each actor.
         batch_size: items per actor call.
@@ -89,13 +96,16 @@ class RayEngine:
         return self._conn
 
     def pool_size(self) -> int:
-        """Actors of the next job: the given number, else one per CPU of the cluster."""
+        """Actors of the next job: the given number, else one per CPU of the cluster, at
+        most one per :data:`ACTOR_MEMORY_BYTES` of its memory."""
         import ray
 
         self.connect()
         if self.actors is not None:
             return self.actors
-        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+        res = ray.cluster_resources()
+        by_memory = int(res.get("memory", 0) // ACTOR_MEMORY_BYTES) or 1
+        return max(1, min(int(res.get("CPU", 1)), by_memory))
 
     def analyze(self, items: Sequence[WorkItem], task: AnalysisTask) -> Iterator[ItemResult]:
         """Results as the actors finish them (any order; see the module docstring).
@@ -130,6 +140,9 @@ class RayEngine:
         from brandmood.services.engines.ray_actor import RayAnalyzer
 
         actors = self.pool_size()
+        if isinstance(task.media, LocalMediaStore) and len(ray.nodes()) > 1:
+            log.warning("media in the local folder %s: every Ray node must mount it there "
+                        "(or use BRANDMOOD_MEDIA_URL=s3://…)", task.media.location)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = False
