@@ -1,7 +1,7 @@
 """Scale: the same N real photos analyzed by the local runner and by Ray (1 and 2 actors),
 with PostgreSQL and media in an S3 bucket, plus a fault run that kills a Ray worker.
 
-    python -m benchmarks.scale --json artifacts/scale.json [--n 24]
+    python -m benchmarks.scale --json artifacts/scale.json [--n 48] [--rounds 3]
 
 Set-up (not timed): N social-size photos with 0–10 real faces each (``bench_media``), a
 moto S3 server on 127.0.0.1 in its own process, a fresh PostgreSQL database, and one
@@ -14,10 +14,13 @@ as a new analysis run over the same assets:
 * ``fault``: 2 actors, one item per call; the first actor to answer is killed (SIGKILL)
   right after the first stored asset.
 
-Per configuration (one cold job): throughput after the first quarter of the results
-(:func:`_rates`), the job's fixed start-up extrapolated from it (model loads: in the
-process for the local runner, in each actor for Ray, every job; the Ray cluster's own
-start is reported apart), end-to-end images/s of the whole job, stage seconds from the
+Per configuration (one cold job; with ``--rounds`` the three engines take turns and the
+medians are reported): throughput after the first quarter of the results and CPU
+seconds per image over the same window, summed over every process of the engine
+(:func:`_rates`; Ray's overhead is judged on CPU seconds, which a busy neighbour does not
+skew as it skews wall time), the job's fixed start-up extrapolated from it (model loads:
+in the process for the local runner, in each actor for Ray, every job; the Ray cluster's
+own start is reported apart), end-to-end images/s of the whole job, stage seconds from the
 run's timings (read, decode, detect, crop, classify, database write), and peak RSS of the
 driver, the actors and Ray's own processes (sampled after each stored asset).
 Faces are counted in the database per run; the fault run is checked there too: every
