@@ -107,7 +107,7 @@ def clean_stale_scratch(ws: Workspace) -> list[int]:
     Returns:
         The ids of those runs.
     """
-    tmp = ws.media.root / ".tmp"
+    tmp = ws.media.scratch_dir()
     dead: list[int] = []
     for d in tmp.glob("job-*") if tmp.is_dir() else []:
         _, pid, run = [*d.name.split("-"), "", ""][:3]
@@ -124,7 +124,7 @@ def clean_stale_scratch(ws: Workspace) -> list[int]:
 def _scratch(ws: Workspace, tag: str) -> Iterator[Path]:
     """The job's scratch folder ``.tmp/job-<pid>-<run id or "dry">-<random>``."""
     clean_stale_scratch(ws)
-    path = ws.media.root / ".tmp" / f"job-{os.getpid()}-{tag}-{uuid.uuid4().hex[:8]}"
+    path = ws.media.scratch_dir() / f"job-{os.getpid()}-{tag}-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     try:
         yield path

@@ -107,9 +107,7 @@ for row in rows:
     face = row.face
     pic, info, act = st.columns([1, 2, 2])
     try:
-        path = ws.media.path(face.media_path)
-        frame = (media.video_frame(path, face.timestamp_ms / 1000)
-                 if face.kind is AssetKind.VIDEO else media.load_still(path))
+        frame = media.picture(ws.media, face.media_path, face.kind, face.timestamp_ms / 1000)
         pic.image(frame.crop(tuple(int(v) for v in face.row.box)), width=110)
     except (media.MediaError, RuntimeError) as exc:
         pic.caption(str(exc))

@@ -157,3 +157,52 @@ class OneFileServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3 server (moto) on 127.0.0.1 in this process; yields its endpoint URL.
+
+    Moto enforces write-once puts (``If-None-Match: *`` answers 412 on an existing key).
+    """
+    from tests.s3 import start_s3_server
+
+    server, endpoint = start_s3_server()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: str) -> dict[str, str]:
+    """Settings of a fresh, empty bucket on :func:`s3_server`: ``BRANDMOOD_MEDIA_URL`` and
+    the ``AWS_*`` variables (to merge into an environment)."""
+    from tests.s3 import bucket_env
+
+    return bucket_env(s3_server)
+
+
+@pytest.fixture
+def s3_ws(tmp_path: Path, s3_env: dict[str, str], backend_url: str) -> Iterator[Workspace]:
+    """A fresh workspace on each backend whose media live only in a bucket."""
+    config = load_config({**os.environ, **s3_env, "BRANDMOOD_HOME": str(tmp_path / "ws"),
+                          "BRANDMOOD_DATABASE_URL": backend_url})
+    workspace = open_workspace(config)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """A private Ray for the session, started as brandmood starts one (127.0.0.1 only,
+    token authentication, no dashboard, bounded object store) with 2 CPUs; yields its
+    :class:`~brandmood.services.engines.ray_cluster.RayConnection`."""
+    import shutil
+    import tempfile
+
+    from brandmood.services.engines.ray_cluster import start_local_ray
+
+    temp = Path(tempfile.mkdtemp(prefix="bmray-", dir="/tmp"))  # short: Unix sockets
+    conn = start_local_ray(num_cpus=2, object_store_bytes=256 * 2**20, temp_dir=temp)
+    yield conn
+    conn.close()
+    shutil.rmtree(temp, ignore_errors=True)

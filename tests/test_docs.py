@@ -49,7 +49,7 @@ def test_readme_configuration_table_is_generated_from_the_settings_table() -> No
     block = README[README.index(README_BEGIN):README.index(README_END)]
     assert block.split("\n", 1)[1] == settings_markdown()
     assert with_settings_table(README) == README
-    rows = re.findall(r"^\| `(BRANDMOOD_[A-Z_<>]+)` \|", block, re.M)
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_<>]+)` \|", block, re.M)
     assert rows == [s.env for s in SETTINGS]
 
 

@@ -38,13 +38,27 @@ def analyze(
                                  help="Start a new run instead of continuing the last one "
                                       "with the same model and settings."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+    engine: str = typer.Option(None, "--engine",
+                               help="Where the analysis runs: local (this process) or ray "
+                                    "(a Ray cluster); default BRANDMOOD_ENGINE or local."),
+    address: str = typer.Option(None, "--address",
+                                help="Ray cluster of --engine ray: auto, host:port or "
+                                     "ray://host:10001 (default BRANDMOOD_RAY_ADDRESS; unset: "
+                                     "a private Ray on 127.0.0.1)."),
+    actors: int = typer.Option(None, "--actors", min=1,
+                               help="Ray actors (default: one per CPU of the cluster)."),
 ) -> None:
     """Analyze pending assets: faces, emotions, video tracks (resumes after a kill)."""
     from analytics.classifiers.registry import ModelUnavailableError
     from brandmood.services.analyze import run_analysis
+    from brandmood.services.engines import EngineError, engine_for
 
     with workspace() as ws, tqdm(total=0, unit="asset", desc="analyze", file=sys.stderr,
                                  disable=as_json or None, dynamic_ncols=True) as bar:
+        try:
+            runner = engine_for(ws.config, name=engine, address=address, actors=actors)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         def progress(done: int, total: int, message: str) -> None:
             if bar.total != total:
                 bar.total = total
@@ -54,9 +68,12 @@ def analyze(
 
         try:
             summary = run_analysis(ws, model=model, asset_ids=list(asset_id or []) or None,
-                                   every_s=every_s, progress=progress, new_run=new_run)
-        except ModelUnavailableError as exc:
+                                   every_s=every_s, progress=progress, new_run=new_run,
+                                   engine=runner)
+        except (ModelUnavailableError, EngineError) as exc:
             raise UserError(str(exc)) from None
+        finally:
+            runner.close()
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

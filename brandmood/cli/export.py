@@ -106,8 +106,8 @@ def export(
                                 ambassador=ambassador, platform=platform, since=since,
                                 until=until, min_confidence=min_confidence,
                                 uncertain=uncertain, reviewed=reviewed)
-        data = reports.collect_report(s, filters=filters, media_root=ws.media.root,
-                                      brand=brand, show_faces=show_faces)
+        data = reports.collect_report(s, filters=filters, media=ws.media, brand=brand,
+                                      show_faces=show_faces)
         if fmt is reports.ReportFormat.CSV:
             payload = (reports.faces_csv(data) if csv_kind is CsvKind.FACES
                        else reports.assets_csv(data))

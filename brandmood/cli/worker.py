@@ -35,8 +35,9 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run every claimable job, then exit."),
     concurrency: int = typer.Option(1, "--concurrency", min=1, max=64,
                                     help="Worker processes (each runs one job at a time)."),
-    engine: str = typer.Option(None, "--engine", help="Analysis engine passed to the "
-                               "analysis (default: the local threaded runner)."),
+    engine: str = typer.Option(None, "--engine", help="Analysis engine, local or ray "
+                               "(default: BRANDMOOD_ENGINE); passed to the "
+                               "analysis."),
     lease_s: float = typer.Option(60.0, "--lease-s", min=1.0,
                                   help="Seconds a claim holds unrenewed: the job of a worker "
                                        "that died is resumed by another after this."),

@@ -54,6 +54,8 @@ class Kind(enum.Enum):
     """Kept as given; a password in it is masked when shown."""
     FLAG = "flag"
     """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``."""
+    CHOICE = "choice"
+    """One of the setting's ``choices`` (lower-cased)."""
 
 
 Default = Callable[[Mapping[str, str], Mapping[str, object]], object]
@@ -76,6 +78,8 @@ class Setting:
     help: str
     secret: bool = False
     """Never shown: ``config show`` and the Settings page print ``***`` where it is set."""
+    choices: tuple[str, ...] = ()
+    """The values a :attr:`Kind.CHOICE` setting accepts."""
 
     @property
     def patterned(self) -> bool:
@@ -172,6 +176,29 @@ SETTINGS: tuple[Setting, ...] = (
             "serve without sign-in on a network address: everyone who reaches the port "
             "is an admin of every brand (`brandmood serve "
             "--insecure-no-sign-in-on-trusted-network`)"),
+    # Scaling out (docs/scaling.md): where analysis runs and where media live.
+    Setting("engine", "BRANDMOOD_ENGINE", Kind.CHOICE, "local", "`local`",
+            "where the analysis runs: `local` (threads of this process) or `ray` (a Ray "
+            "cluster, see `BRANDMOOD_RAY_ADDRESS`)", choices=("local", "ray")),
+    Setting("ray_address", "BRANDMOOD_RAY_ADDRESS", Kind.TEXT, None,
+            "a private Ray on 127.0.0.1",
+            "Ray cluster of the `ray` engine: `auto` (the one `ray start` began on this "
+            "machine), `host:port` or `ray://host:10001`; unset starts a private Ray on "
+            "127.0.0.1 with token authentication and no dashboard"),
+    Setting("media_url", "BRANDMOOD_MEDIA_URL", Kind.TEXT, None, "`media/` in the home",
+            "media store: unset for the folder in the home, or `s3://bucket/prefix` for "
+            "S3-compatible object storage (endpoint and credentials: the `AWS_*` variables "
+            "below)"),
+    Setting("aws_endpoint_url", "AWS_ENDPOINT_URL", Kind.TEXT, None, "AWS S3",
+            "S3-compatible endpoint of `BRANDMOOD_MEDIA_URL`, e.g. `http://127.0.0.1:9000` "
+            "(the standard AWS variable)"),
+    Setting("aws_region", "AWS_REGION", Kind.TEXT, "us-east-1", "`us-east-1`",
+            "region of the bucket (the standard AWS variable)"),
+    Setting("aws_access_key_id", "AWS_ACCESS_KEY_ID", Kind.TEXT, None, "none",
+            "access key of the bucket (the standard AWS variable)", secret=True),
+    Setting("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", Kind.TEXT, None, "none",
+            "secret key of the bucket (the standard AWS variable), never logged or stored",
+            secret=True),
 )
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 
@@ -204,6 +231,14 @@ class Config:
     public_url: str | None
     oidc_groups_claim: str
     insecure_no_sign_in: bool
+    engine: str
+    """``"local"`` or ``"ray"``."""
+    ray_address: str | None
+    media_url: str | None
+    aws_endpoint_url: str | None
+    aws_region: str
+    aws_access_key_id: str | None = field(repr=False)
+    aws_secret_access_key: str | None = field(repr=False)
 
     @property
     def media_dir(self) -> Path:
@@ -339,6 +374,11 @@ def _parse(setting: Setting, variable: str, text: str) -> object:
         if text.lower() not in FLAG_WORDS:
             raise SettingError(f"{variable}={text!r}: must be 1 or 0 (true/false, yes/no)")
         return FLAG_WORDS[text.lower()]
+    if setting.kind is Kind.CHOICE:
+        if text.lower() not in setting.choices:
+            raise SettingError(f"{variable}={text!r}: must be one of "
+                               f"{', '.join(setting.choices)}")
+        return text.lower()
     return text
 
 

@@ -1,12 +1,15 @@
 """The analysis job: run the detector and classifier over stored assets.
 
 One :class:`~db.models.AnalysisRun` per model signature (classifier, weights, detector,
-parameters). Assets are processed in batches (images decoded and analyzed together,
-videos one by one, streamed) and each asset is written and committed in its own
-transaction, so a killed job loses at most the asset in flight. Running the job again
-with the same model and parameters continues the same run: assets it already analyzed
-are skipped, and an asset caught mid-write is replaced, never duplicated. An asset that
-cannot be decoded is marked failed with its reason and the job goes on.
+parameters). The job lists the assets to analyze, groups them by content (one work item
+per stored file) and hands the items to an engine (:mod:`brandmood.services.engines`:
+the threads of this process by default, or a Ray cluster), which analyzes them in
+batches and yields one result per item; the job writes each asset's result in its own
+transaction, as an idempotent upsert keyed by (asset, run): a killed job loses at most
+the assets in flight, and a retried or duplicated result replaces, never adds. Running
+the job again with the same model and parameters continues the same run: assets it
+already analyzed are skipped. An asset that cannot be decoded is marked failed with its
+reason and the job goes on.
 
 When nothing is pending the models are not loaded at all: the run signature of the
 workspace's settings is remembered (``.analysis-signatures.json`` in the workspace home,
@@ -22,38 +25,37 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from analytics.classifiers.registry import ModelKind, model_kind
 from analytics.fairness import ITA_KEY
-from analytics.images import ImageDecodeError, load_image
-from analytics.pipeline import Analyzer, default_analyzer, prefetch
-from analytics.uncertainty import UncertaintyRule
-from analytics.video import VideoDecodeError
+from analytics.pipeline import Analyzer
 from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.settings import load_config
-from brandmood.core.types import FaceDetections
-from db.media_store import MediaStoreError
-from db.models import Asset, AssetKind, AssetStatus, RunStatus
+from brandmood.services.engines.base import (
+    AnalysisTask,
+    AnalyzerSpec,
+    Engine,
+    EngineError,
+    ItemResult,
+    WorkItem,
+    run_signature,
+    signature_text,
+)
+from brandmood.services.engines.local import LocalEngine
+from db.models import Asset, AssetStatus, RunStatus
 from db.queries import analysis as q
 from db.queries.review import SettingKey, get_setting
 from db.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-IMAGE_BATCH = 8
-"""Assets per batch: their images are decoded and analyzed together."""
-BATCH_PIXELS = 40_000_000
-"""A batch is analyzed early once its decoded images hold this many pixels (memory bound)."""
-
-DECODE_ERRORS = (ImageDecodeError, VideoDecodeError, MediaStoreError, FileNotFoundError,
-                 OSError)
+__all__ = ["AnalysisSummary", "AssetOutcome", "analyzer_spec", "run_analysis",
+           "run_signature", "workspace_analyzer"]
 
 
 @dataclass(frozen=True)
@@ -102,16 +104,6 @@ class AnalysisSummary:
                 "items": [i.to_json() for i in self.items]}
 
 
-def run_signature(analyzer: Analyzer, *, every_s: float) -> q.RunSignature:
-    """The run signature of an analyzer and the job's parameters."""
-    info = analyzer.classifier.info
-    params = dict(analyzer.parameters)
-    params["every_s"] = float(every_s)
-    return q.RunSignature(model_name=info.name, model_version=info.version,
-                          weights_sha256=info.weights_sha256 or "",
-                          detector=analyzer.detector.info.label, parameters=params)
-
-
 def _settings(ws: Workspace, model: str | None) -> tuple[str | None, str | None]:
     """``(model or the Settings page's model, the Settings page's uncertainty threshold)``."""
     with ws.session() as session:
@@ -120,19 +112,22 @@ def _settings(ws: Workspace, model: str | None) -> tuple[str | None, str | None]
     return chosen, threshold
 
 
-def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
-    """The analyzer the workspace's settings ask for.
+def analyzer_spec(ws: Workspace, *, model: str | None = None) -> AnalyzerSpec:
+    """What builds the analyzer the workspace's settings ask for, in any process.
 
     ``model`` wins; else the default model chosen on the Settings page (or activated by
     fine-tuning), else ``BRANDMOOD_MODEL`` or the registry default. The Settings page's
     uncertainty threshold replaces the default rule's minimum confidence.
     """
     chosen, threshold = _settings(ws, model)
-    base = default_analyzer(chosen)
-    if threshold is None or float(threshold) == base.rule.min_confidence:
-        return base
-    rule = UncertaintyRule(min_confidence=float(threshold), min_margin=base.rule.min_margin)
-    return Analyzer(base.detector, base.classifier, rule, video_max_side=base.video_max_side)
+    name = (chosen or load_config().model).strip()
+    return AnalyzerSpec(model=name,
+                        min_confidence=None if threshold is None else float(threshold))
+
+
+def workspace_analyzer(ws: Workspace, *, model: str | None = None) -> Analyzer:
+    """The analyzer the workspace's settings ask for (see :func:`analyzer_spec`)."""
+    return analyzer_spec(ws, model=model).build()
 
 
 AnalyzerFactory = Callable[..., Analyzer]
@@ -143,7 +138,8 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
                  asset_ids: list[int] | None = None, every_s: float = 1.0,
                  progress: Progress | None = None, new_run: bool = False,
                  analyzer: Analyzer | None = None,
-                 make_analyzer: AnalyzerFactory = workspace_analyzer) -> AnalysisSummary:
+                 make_analyzer: AnalyzerFactory = workspace_analyzer,
+                 engine: Engine | None = None) -> AnalysisSummary:
     """Analyze pending assets (or the given ones) and store their faces.
 
     Args:
@@ -155,9 +151,13 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
         progress: told ``(done, total, message)`` after each asset (a reporter that
             raises is logged once and ignored).
         new_run: start a new run even if one with the same signature exists.
-        analyzer: use this analyzer instead of building one (``model`` is then ignored).
+        analyzer: use this analyzer instead of building one (``model`` is then ignored;
+            in-process engines only: a remote engine's workers build theirs from the
+            settings and must match its signature).
         make_analyzer: builds the analyzer, called only when there is work (or when the
-            run signature of these settings is not remembered yet).
+            run signature of these settings is not remembered yet). A remote engine
+            skips it when the signature is remembered: its workers build the analyzer.
+        engine: where the analysis runs (None: :class:`LocalEngine`, this process).
 
     Returns:
         What the job did.
@@ -165,40 +165,77 @@ def run_analysis(ws: Workspace, *, model: str | None = None,
     Raises:
         ValueError: if ``every_s`` is not positive.
         db.queries.core.NotFoundError: if a given asset id does not exist.
+        brandmood.services.engines.EngineError: if the engine cannot run the job.
     """
     if not every_s > 0:
         raise ValueError(f"every_s must be positive, got {every_s}")
     started = time.perf_counter()
-    if analyzer is None:
-        memo = _SignatureMemo(ws, model, every_s, make_analyzer)
-        if asset_ids is None and not new_run:
-            idle = _idle_summary(ws, memo.recall(), started)
-            if idle is not None:
-                return idle
-        elif asset_ids is not None:  # unknown ids fail before any model loads
-            with ws.session() as session:
-                q.assets_to_analyze(session=session, run_id=0, asset_ids=asset_ids)
-        analyzer = make_analyzer(ws, model=model)
-        memo.remember(analyzer)
-    signature = run_signature(analyzer, every_s=every_s)
+    engine = engine or LocalEngine()
+    prepared = _prepare(ws, model=model, asset_ids=asset_ids, every_s=every_s,
+                        new_run=new_run, analyzer=analyzer, make_analyzer=make_analyzer,
+                        in_process=engine.in_process, started=started)
+    if isinstance(prepared, AnalysisSummary):
+        return prepared
+    signature, analyzer = prepared
     with ws.sessions.begin() as session:
         run, resumed = q.start_run(session=session, signature=signature, new_run=new_run)
         todo = q.assets_to_analyze(session=session, run_id=run.id, asset_ids=asset_ids)
         done_before = q.count_done(session=session, run_id=run.id)
         run_id = run.id
-    summary = AnalysisSummary(run_id=run_id, model=analyzer.classifier.info.label,
-                              resumed=resumed, skipped=done_before if asset_ids is None else 0,
-                              models_loaded=True)
-    job = _Job(ws, analyzer, run_id, every_s, summary, progress, total=len(todo))
-    before = analyzer.timings.to_json()
+        items = work_items(q.asset_media(session=session, asset_ids=todo))
+    summary = AnalysisSummary(run_id=run_id, model=_label(signature), resumed=resumed,
+                              skipped=done_before if asset_ids is None else 0)
+    task = AnalysisTask(spec=analyzer_spec(ws, model=model), every_s=float(every_s),
+                        media=ws.media, signature=signature, analyzer=analyzer)
+    writer = _Writer(ws, run_id, signature, summary, progress, total=len(todo))
     try:
-        for start in range(0, len(todo), IMAGE_BATCH):
-            job.process(todo[start:start + IMAGE_BATCH])
+        if items:
+            for result in engine.analyze(items, task):
+                writer.write(items[result.key], result)
     except BaseException:
-        _close(ws, run_id, analyzer, before, started, RunStatus.RUNNING)
+        _close(ws, run_id, writer.timings, started, RunStatus.RUNNING)
         raise
-    summary.timings = _close(ws, run_id, analyzer, before, started, RunStatus.DONE)
+    summary.timings = _close(ws, run_id, writer.timings, started, RunStatus.DONE)
     return summary
+
+
+def _prepare(ws: Workspace, *, model: str | None, asset_ids: list[int] | None,
+             every_s: float, new_run: bool, analyzer: Analyzer | None,
+             make_analyzer: AnalyzerFactory, in_process: bool, started: float
+             ) -> AnalysisSummary | tuple[q.RunSignature, Analyzer | None]:
+    """The run signature and, where built here, the analyzer; or the finished job's
+    summary when nothing is pending (no model loaded)."""
+    if analyzer is not None:
+        return run_signature(analyzer, every_s=every_s), analyzer
+    memo = _SignatureMemo(ws, model, every_s, make_analyzer)
+    recalled = memo.recall()
+    if asset_ids is None and not new_run:
+        idle = _idle_summary(ws, recalled, started)
+        if idle is not None:
+            return idle
+    elif asset_ids is not None:  # unknown ids fail before any model loads
+        with ws.session() as session:
+            q.assets_to_analyze(session=session, run_id=0, asset_ids=asset_ids)
+    if not in_process and recalled is not None:
+        return recalled, None  # the workers build the analyzer
+    analyzer = make_analyzer(ws, model=model)
+    memo.remember(analyzer)
+    return run_signature(analyzer, every_s=every_s), analyzer if in_process else None
+
+
+def work_items(assets: Sequence[tuple[int, object, str]]) -> list[WorkItem]:
+    """One item per stored file: ``(asset id, kind, media path)`` rows grouped by file
+    (assets of several brands with the same content are analyzed once), in first-seen
+    order."""
+    groups: dict[str, tuple[object, list[int]]] = {}
+    for asset_id, kind, media_path in assets:
+        groups.setdefault(media_path, (kind, []))[1].append(int(asset_id))
+    return [WorkItem(key=k, media_path=path, kind=kind, asset_ids=tuple(ids))
+            for k, (path, (kind, ids)) in enumerate(groups.items())]
+
+
+def _label(signature: q.RunSignature) -> str:
+    return f"{signature.model_name}@{signature.model_version}"
 
 
 def _idle_summary(ws: Workspace, signature: q.RunSignature | None,
@@ -223,9 +260,8 @@ def _idle_summary(ws: Workspace, signature: q.RunSignature | None,
         q.finish_run(session=session, run_id=run.id, timings=timings)
         skipped = q.count_done(session=session, run_id=run.id)
         run_id = run.id
-    return AnalysisSummary(run_id=run_id, model=f"{signature.model_name}@"
-                           f"{signature.model_version}", resumed=resumed, skipped=skipped,
-                           timings=timings, models_loaded=False)
+    return AnalysisSummary(run_id=run_id, model=_label(signature), resumed=resumed,
+                           skipped=skipped, timings=timings, models_loaded=False)
 
 
 class _SignatureMemo:
@@ -307,6 +343,7 @@ def _code_digest() -> str:
     roots = [Path(analytics.__file__).parent]
     files = sorted(p for r in roots for p in r.rglob("*.py"))
     files += [Path(__file__), Path(fetch.__file__)]
+    files += sorted((Path(__file__).parent / "engines").glob("*.py"))
     for path in files:
         h.update(path.name.encode())
         h.update(path.read_bytes())
@@ -317,10 +354,9 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def _close(ws: Workspace, run_id: int, analyzer: Analyzer, before: dict[str, float],
-           started: float, status: RunStatus) -> dict[str, float]:
-    after = analyzer.timings.to_json()
-    timings = {k: round(after[k] - before.get(k, 0.0), 4) for k in after}
+def _close(ws: Workspace, run_id: int, stage: dict[str, float], started: float,
+           status: RunStatus) -> dict[str, float]:
+    timings = {k: round(v, 4) for k, v in stage.items()}
     timings["total_s"] = round(time.perf_counter() - started, 4)
     try:
         with ws.sessions.begin() as session:
@@ -332,147 +368,61 @@ def _close(ws: Workspace, run_id: int, analyzer: Analyzer, before: dict[str, flo
     return timings
 
 
-class _Job:
-    """The per-batch work of one :func:`run_analysis` call."""
+class _Writer:
+    """Writes each engine result to the database, one transaction per asset."""
 
-    def __init__(self, ws: Workspace, analyzer: Analyzer, run_id: int, every_s: float,
+    def __init__(self, ws: Workspace, run_id: int, signature: q.RunSignature,
                  summary: AnalysisSummary, progress: Progress | None, total: int) -> None:
-        self.ws, self.analyzer, self.run_id, self.every_s = ws, analyzer, run_id, every_s
-        self.summary, self.total = summary, total
+        self.ws, self.run_id, self.summary, self.total = ws, run_id, summary, total
+        self.signature = signature_text(signature)
         self.progress = safe_progress(progress, job="analysis")
+        self.timings: dict[str, float] = {}
+        self._seen: set[int] = set()
 
-    def process(self, ids: Sequence[int]) -> None:
-        """Analyze one batch of assets: images together, then videos one by one."""
-        with self.ws.session() as session:
-            assets = [session.get(Asset, i) for i in ids]
-            snapshot = [(a.id, a.kind, a.media_path) for a in assets if a is not None]
-        images, videos = [], []
-        for asset_id, kind, relpath in snapshot:
-            (videos if kind is AssetKind.VIDEO else images).append((asset_id, relpath))
-        self._images(images)
-        for asset_id, relpath in videos:
-            self._video(asset_id, relpath)
+    def write(self, item: WorkItem, result: ItemResult) -> None:
+        """Store one item's result for each of its assets.
 
-    def _path(self, relpath: str) -> Path:
-        path = self.ws.media.path(relpath)
-        if not path.exists():
-            raise FileNotFoundError(f"media file missing from the store: {relpath}")
-        return path
-
-    def _images(self, items: list[tuple[int, str]]) -> None:
-        """Decode images and analyze them together, at most BATCH_PIXELS at a time.
-
-        Decoding runs one batch ahead in a background thread (Pillow releases the GIL), so
-        the next images are ready when the analyzer finishes the current ones.
+        Raises:
+            EngineError: if a worker built an analyzer with another signature.
         """
-        decoded: list[tuple[int, np.ndarray, float]] = []
-        pixels = 0
-        for asset_id, image, error, seconds in prefetch(self._decode(items), IMAGE_BATCH):
-            if error is not None:
-                self._fail(asset_id, _reason(error), seconds)
-                continue
-            self.analyzer.timings.decode_s += seconds
-            decoded.append((asset_id, image, seconds))
-            pixels += image.shape[0] * image.shape[1]
-            if pixels >= BATCH_PIXELS:
-                self._analyze_decoded(decoded)
-                decoded, pixels = [], 0
-        self._analyze_decoded(decoded)
-
-    def _decode(self, items: list[tuple[int, str]]
-                ) -> Iterator[tuple[int, np.ndarray | None, Exception | None, float]]:
-        """``(asset id, image or None, decoding error or None, seconds)`` per item."""
-        for asset_id, relpath in items:
-            t = time.perf_counter()
-            try:
-                image = load_image(self._path(relpath))
-            except DECODE_ERRORS as exc:
-                yield asset_id, None, exc, time.perf_counter() - t
-                continue
-            yield asset_id, image, None, time.perf_counter() - t
-
-    def _analyze_decoded(self, decoded: list[tuple[int, np.ndarray, float]]) -> None:
-        if not decoded:
+        if result.signature is not None and result.signature != self.signature:
+            raise EngineError(f"a worker (pid {result.worker_pid}) built another analyzer "
+                              f"than this run's: {result.signature} != {self.signature}; "
+                              "are the cluster's nodes on the same brandmood version, "
+                              "settings and weights?")
+        if item.key in self._seen:  # a retried task's second answer: already stored
+            log.info("item %s came back twice; its result is stored once", item.key)
             return
+        self._seen.add(item.key)
+        for key, value in result.timings.items():
+            self.timings[key] = self.timings.get(key, 0.0) + float(value)
+        for asset_id in item.asset_ids:
+            if result.error is None:
+                self._store(asset_id, result)
+            else:
+                self._fail(asset_id, result)
+
+    def _store(self, asset_id: int, result: ItemResult) -> None:
         t = time.perf_counter()
-        try:
-            results = self.analyzer.analyze_images([img for _, img, _ in decoded])
-        except Exception:  # find the one bad image, the others go on
-            log.exception("batch analysis failed; retrying image by image")
-            for item in decoded:
-                self._image_alone(*item)
-            return
-        share = (time.perf_counter() - t) / len(decoded)
-        for (asset_id, _img, dt), faces in zip(decoded, results, strict=True):
-            self._store_image(asset_id, faces, dt + share)
+        with self.ws.sessions.begin() as session:
+            frames = list(result.frames)
+            n = q.write_asset_result(session=session, run_id=self.run_id, asset_id=asset_id,
+                                     frames=frames, summary=result.summary,
+                                     seconds=result.seconds,
+                                     ita=[f.extra.get(ITA_KEY) for _, f in frames])
+        self.timings["write_s"] = self.timings.get("write_s", 0.0) + time.perf_counter() - t
+        if n is not None:  # None: the asset was deleted while the job ran
+            self._done(AssetOutcome(asset_id, AssetStatus.ANALYZED, n_faces=n))
 
-    def _image_alone(self, asset_id: int, image: np.ndarray, seconds: float) -> None:
-        t = time.perf_counter()
-        try:
-            faces = self.analyzer.analyze_images([image])[0]
-        except Exception as exc:  # this asset fails with the reason
-            log.exception("analysis of asset %s failed", asset_id)
-            self._fail(asset_id, f"analysis error: {type(exc).__name__}: {_reason(exc)}",
-                       seconds + time.perf_counter() - t)
-            return
-        self._store_image(asset_id, faces, seconds + time.perf_counter() - t)
-
-    def _store_image(self, asset_id: int, faces: FaceDetections, seconds: float) -> None:
-        summary = {"kind": "image", "n_faces": len(faces),
-                   "uncertain": int(faces.uncertain.sum())}
-        self._store(asset_id, [(0, faces)], summary, seconds)
-
-    def _video(self, asset_id: int, relpath: str) -> None:
-        t = time.perf_counter()
-        try:
-            result = self.analyzer.analyze_video(self._path(relpath), every_s=self.every_s)
-        except DECODE_ERRORS as exc:
-            self._fail(asset_id, _reason(exc), time.perf_counter() - t)
-            return
-        except Exception as exc:  # e.g. a decoder error mid-stream
-            log.exception("analysis of video asset %s failed", asset_id)
-            self._fail(asset_id, f"analysis error: {type(exc).__name__}: {_reason(exc)}",
-                       time.perf_counter() - t)
-            return
-        summary = result.summary.to_json()
-        summary.update(kind="video", duration_s=result.info.duration_s, fps=result.info.fps,
-                       rotation=result.info.rotation, bad_packets=result.decode.bad_packets)
-        frames = [(f.timestamp_ms, f.faces) for f in result.frames]
-        self._store(asset_id, frames, summary, time.perf_counter() - t)
-
-    def _store(self, asset_id: int, frames: list, summary: dict, seconds: float) -> None:
-        try:
-            with self.ws.sessions.begin() as session:
-                asset = session.get(Asset, asset_id)
-                if asset is None:  # deleted while the job ran
-                    return
-                n = q.write_asset_result(session=session, run_id=self.run_id, asset=asset,
-                                         frames=frames, summary=summary, seconds=seconds,
-                                         ita=[f.extra.get(ITA_KEY) for _, f in frames])
-        except IntegrityError:  # a concurrent job of the same run stored it first
-            log.warning("asset %s was stored by another job of run %s", asset_id, self.run_id)
-            return
-        self._done(AssetOutcome(asset_id, AssetStatus.ANALYZED, n_faces=n))
-
-    def _fail(self, asset_id: int, reason: str, seconds: float) -> None:
-        try:
-            with self.ws.sessions.begin() as session:
-                asset = session.get(Asset, asset_id)
-                if asset is None:
-                    return
-                q.write_asset_failure(session=session, run_id=self.run_id, asset=asset,
-                                      reason=reason, seconds=seconds)
-        except IntegrityError:
-            log.warning("asset %s was stored by another job of run %s", asset_id, self.run_id)
-            return
-        self._done(AssetOutcome(asset_id, AssetStatus.FAILED, reason=reason))
+    def _fail(self, asset_id: int, result: ItemResult) -> None:
+        with self.ws.sessions.begin() as session:
+            written = q.write_asset_failure(session=session, run_id=self.run_id,
+                                            asset_id=asset_id, reason=result.error or "",
+                                            seconds=result.seconds)
+        if written:
+            self._done(AssetOutcome(asset_id, AssetStatus.FAILED, reason=result.error))
 
     def _done(self, outcome: AssetOutcome) -> None:
         self.summary.items.append(outcome)
         word = "failed" if outcome.status is AssetStatus.FAILED else f"{outcome.n_faces} faces"
         self.progress(len(self.summary.items), self.total, f"asset {outcome.asset_id}: {word}")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:500]

@@ -55,9 +55,11 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
     for group in by_asset.values():
         first = group[0].face
         try:
-            path = ws.media.path(first.media_path)
-            images = (frames_at(path, [r.face.timestamp_ms for r in group])
-                      if first.kind is AssetKind.VIDEO else {0: load_image(path)})
+            if first.kind is AssetKind.VIDEO:
+                with ws.media.local_path(first.media_path) as path:
+                    images = frames_at(path, [r.face.timestamp_ms for r in group])
+            else:
+                images = {0: load_image(ws.media.read_bytes(first.media_path))}
         except (OSError, ValueError, RuntimeError) as exc:
             skipped += [(r.face.face_id, str(exc)) for r in group]
             continue

@@ -224,11 +224,12 @@ def _embed_asset(ws: Workspace, faces: list[StoredFace], embedder: Embedder,
     todo = [f for f in faces if f.face_id not in out]
     if not todo:
         return out
-    path = ws.media.path(todo[0].media_path)
+    rel = todo[0].media_path
     if todo[0].kind is AssetKind.VIDEO:
-        images = frames_at(path, [f.timestamp_ms for f in todo])
+        with ws.media.local_path(rel) as path:
+            images = frames_at(path, [f.timestamp_ms for f in todo])
     else:
-        images = {0: load_image(path)}
+        images = {0: load_image(ws.media.read_bytes(rel))}
     by_ts: dict[int, list[StoredFace]] = {}
     for f in todo:
         by_ts.setdefault(f.timestamp_ms if f.kind is AssetKind.VIDEO else 0, []).append(f)

@@ -15,6 +15,7 @@ assets) does.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from db.workspace import Workspace
 
 if TYPE_CHECKING:  # the analysis imports the models' code: loaded when a job needs it
     from brandmood.services.analyze import AnalysisSummary
+    from brandmood.services.engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +44,39 @@ def analyze(ws: Workspace, *, engine: str | None = None, **kwargs) -> AnalysisSu
 
     Args:
         ws: the workspace.
-        engine: the analysis engine (``brandmood worker --engine``); None leaves
-            ``run_analysis``'s default (the local threaded runner), anything else is
-            passed on as ``run_analysis(..., engine=engine)``.
+        engine: the analysis engine's name (``brandmood worker --engine``: ``local`` or
+            ``ray``); None: the settings' (``BRANDMOOD_ENGINE``). A worker builds each
+            engine once and keeps it for its later jobs (:func:`close_engines` at exit).
         kwargs: ``run_analysis``'s other arguments (``asset_ids``, ``model``, ...).
     """
     from brandmood.services.analyze import run_analysis  # loads the models' code
 
-    if engine is not None:
-        kwargs["engine"] = engine
-    return run_analysis(ws, **kwargs)
+    return run_analysis(ws, engine=_engine(ws, engine or ws.config.engine), **kwargs)
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(ws: Workspace, name: str) -> Engine:
+    from brandmood.services.engines import engine_for
+
+    with _ENGINES_LOCK:
+        if name not in _ENGINES:
+            _ENGINES[name] = engine_for(ws.config, name=name)
+        return _ENGINES[name]
+
+
+def close_engines() -> None:
+    """Release the engines this process built (a Ray cluster it started stops)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        try:
+            engine.close()
+        except Exception:  # a worker's exit never fails on its engine
+            log.warning("could not close an analysis engine", exc_info=True)
 
 
 def enqueue_analysis(*, session: Session, kind: JobKind, asset_ids: Sequence[int] | None,

@@ -23,6 +23,7 @@ from analytics.privacy import blur_faces
 from analytics.uncertainty import DEFAULT_RULE
 from brandmood.core.types import LABELS, UNCERTAIN, Box
 from brandmood.services import dashboard as sd
+from db.media_store import MediaStore, MediaStoreError, derived_key
 from db.models import AnalysisRun
 from db.queries import dashboard as dq
 from db.queries import dashboard_assets as da
@@ -60,7 +61,8 @@ class ReportData:
         kpis: ``(name, value, change vs previous period)`` rows.
         groups: ``"campaign" | "channel" | "ambassador"`` → one summary per group.
         trend: ``(week start, label, faces)`` rows.
-        top_assets: label → ``(asset id, media file, confidence)`` best first.
+        top_assets: label → ``(asset id, media file in ``media``, confidence)`` best first.
+        media: the media store the top assets' pictures are read from.
         faces: callable that streams the counted faces' rows, for raw data.
         assets: callable that streams the selected assets' rows.
         show_faces: images show faces as they are (internal use); False (the default):
@@ -76,9 +78,10 @@ class ReportData:
     kpis: list[tuple[str, str, str]]
     groups: dict[str, list[GroupSummary]]
     trend: list[tuple[str, str, int]]
-    top_assets: dict[str, list[tuple[int, Path, float]]]
+    top_assets: dict[str, list[tuple[int, str, float]]]
     faces: Callable[[], Iterator[FaceExportRow]]
     assets: Callable[[], Iterator[AssetExportRow]]
+    media: MediaStore | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     use_reviews: bool = False
     show_faces: bool = False
@@ -145,9 +148,9 @@ def _kpi_rows(k, p) -> list[tuple[str, str, str]]:
     ]
 
 
-def collect_report(session: Session, *, filters: DashboardFilters, media_root: Path,
+def collect_report(session: Session, *, filters: DashboardFilters, media: MediaStore,
                    brand: str, show_faces: bool = False) -> ReportData:
-    """Gather a report's numbers for ``filters``.
+    """Gather a report's numbers for ``filters`` (pictures come from ``media``).
 
     Args:
         show_faces: images show faces unblurred (internal use); by default every face that
@@ -165,8 +168,7 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
             per.setdefault(r.key, {})[r.label] = r.count
         groups[g.value] = [GroupSummary(names.get(key, key), c) for key, c in
                            sorted(per.items(), key=lambda kv: names.get(kv[0], kv[0]))]
-    top = {lbl: [(a, media_root / path, c) for a, path, c in
-                 da.top_assets(session=session, filters=filters, label=lbl, limit=3)]
+    top = {lbl: list(da.top_assets(session=session, filters=filters, label=lbl, limit=3))
            for lbl in LABELS if lbl != UNCERTAIN and k.counts.get(lbl)}
     period = (f"{filters.date_from or 'first post'} to {filters.date_to or 'last post'}")
     runs = dq.selection_runs(session=session, filters=filters)
@@ -180,7 +182,8 @@ def collect_report(session: Session, *, filters: DashboardFilters, media_root: P
         top_assets=top,
         faces=lambda: export.iter_face_rows(session=session, filters=filters),
         assets=lambda: export.iter_asset_rows(session=session, filters=filters),
-        use_reviews=filters.use_reviews, show_faces=show_faces, blur_boxes=blur)
+        use_reviews=filters.use_reviews, media=media, show_faces=show_faces,
+        blur_boxes=blur)
 
 
 # ---------------------------------------------------------------------------- CSV / Excel
@@ -341,24 +344,42 @@ class _Pdf:
                     r.cell(self.text(str(cell)))
 
 
-def _thumb_jpeg(path: Path, size: int = 240, *,
+def _thumb_jpeg(media: MediaStore | None, relpath: str, size: int = 240, *,
                 blur: list[Box] | None = None) -> io.BytesIO | None:
-    """A JPEG thumbnail of an image file, with the faces at ``blur`` blurred (None: none)."""
+    """A stored image's JPEG thumbnail (upright RGB, long side ``size``, quality 85) with
+    the faces at ``blur`` blurred; None if unreadable.
+
+    Unblurred thumbnails (``blur`` None) are the dashboard's and are kept beside the image
+    in the store once made; blurred ones are made afresh (who consents can change).
+    """
+    if media is None:
+        return None
+    try:
+        if blur is None:
+            key = derived_key(relpath, f"thumb-{size}.jpg")
+            data = media.get_derived(key)
+            if data is None:
+                data = _thumb_bytes(media.read_bytes(relpath), size, None)
+                media.put_derived(key, data)
+        else:
+            data = _thumb_bytes(media.read_bytes(relpath), size, blur)
+    except (OSError, ValueError, MediaStoreError):
+        return None
+    return io.BytesIO(data)
+
+
+def _thumb_bytes(raw: bytes, size: int, blur: list[Box] | None) -> bytes:
     from PIL import Image, ImageOps
 
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            if blur is not None:  # on the full-size pixels, where the boxes are
-                im = Image.fromarray(blur_faces(np.asarray(im),
-                                                np.asarray(blur, np.float64).reshape(-1, 4)))
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=85)
-            buf.seek(0)
-            return buf
-    except OSError:
-        return None
+    with Image.open(io.BytesIO(raw)) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        if blur is not None:  # on the full-size pixels, where the boxes are
+            im = Image.fromarray(blur_faces(np.asarray(im),
+                                            np.asarray(blur, np.float64).reshape(-1, 4)))
+        im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
 
 
 def pdf_report(data: ReportData, *, charts: bool = True) -> bytes:
@@ -405,11 +426,11 @@ def _top_assets_pages(doc: _Pdf, data: ReportData) -> None:
         doc.heading(label, 12)
         y = pdf.get_y()
         x = pdf.l_margin
-        for asset_id, path, conf in items:
+        for asset_id, relpath, conf in items:
             boxes = data.blur_boxes.get(asset_id)
             if boxes is None and not data.show_faces:
                 continue  # faces not known: never shown unblurred by default
-            img = _thumb_jpeg(path, blur=None if data.show_faces else boxes)
+            img = _thumb_jpeg(data.media, relpath, blur=None if data.show_faces else boxes)
             if img is None:
                 continue
             pdf.image(img, x=x, y=y, h=40)

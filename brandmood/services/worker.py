@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from brandmood.services.jobs import JobRunner, run_job
+from brandmood.services.jobs import JobRunner, close_engines, run_job
 from db.models import JobKind
 from db.queries import jobs as q
 from db.workspace import Workspace
@@ -241,6 +241,7 @@ class Worker:
                     q.worker_stopped(session=s, name=self.name)
             except SQLAlchemyError:
                 log.warning("could not record that worker %s stopped", self.name)
+            close_engines()
             self._say(f"worker {self.name} stopped after {len(self.outcomes)} job(s)")
         return self.outcomes
 

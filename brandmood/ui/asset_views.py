@@ -20,15 +20,12 @@ NA = "n/a — model has no such class"
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def _thumb(path: str, kind: str, size: int = 320):
-    from pathlib import Path
-
+def _thumb(location: str, relpath: str, kind: str, size: int = 320):
+    """A tile's thumbnail (``location`` keys the cache by media store)."""
     try:
-        img = (media.load_still(Path(path)) if kind == AssetKind.IMAGE.value
-               else media.video_frame(Path(path), 0.0))
+        return media.stored_thumbnail(workspace().media, relpath, AssetKind(kind), size)
     except media.MediaError:
         return None
-    return media.thumbnail(img, size)
 
 
 def open_asset(asset_id: int) -> None:
@@ -53,7 +50,7 @@ def gallery(filters: DashboardFilters) -> None:
     cols = st.columns(4)
     for i, item in enumerate(items):
         col = cols[i % 4]
-        thumb = _thumb(str(ws.media.path(item.media_path)), item.kind.value)
+        thumb = _thumb(ws.media.location, item.media_path, item.kind.value)
         if thumb is not None:
             col.image(thumb)
         else:
@@ -85,17 +82,16 @@ def detail(asset_id: int, *, use_reviews: bool) -> None:
         f"model {d.run_label}" if d.run_label else "not analyzed yet") if x))
     if a.error:
         st.error(f"Analysis failed: {a.error}")
-    path = workspace().media.path(a.media_path)
     if a.kind is AssetKind.IMAGE:
-        _still(path, d, use_reviews)
+        _still(a.media_path, d, use_reviews)
     else:
-        _video(path, d, use_reviews)
+        _video(a.media_path, d, use_reviews)
     face_table(d.faces, d.reviews)
 
 
-def _still(path, d: AssetDetail, use_reviews: bool) -> None:
+def _still(relpath: str, d: AssetDetail, use_reviews: bool) -> None:
     try:
-        img = media.load_still(path)
+        img = media.load_still(workspace().media, relpath)
     except media.MediaError as exc:
         st.error(str(exc))
         return
@@ -103,7 +99,7 @@ def _still(path, d: AssetDetail, use_reviews: bool) -> None:
              caption=f"{len(d.faces)} faces")
 
 
-def _video(path, d: AssetDetail, use_reviews: bool) -> None:
+def _video(relpath: str, d: AssetDetail, use_reviews: bool) -> None:
     duration = float(d.asset.duration_s or 0) or max(
         (f.timestamp_ms / 1000 for f in d.faces), default=0.0)
     if d.faces:
@@ -111,7 +107,7 @@ def _video(path, d: AssetDetail, use_reviews: bool) -> None:
     second = st.slider("Preview at second", 0.0, max(duration, 0.1), 0.0, step=0.5,
                        key=f"sec_{d.asset.id}")
     try:
-        img = media.video_frame(path, second)
+        img = media.video_frame(workspace().media, relpath, second)
     except media.MediaError as exc:
         st.error(str(exc))
         return

@@ -1,43 +1,76 @@
-"""Pictures for the asset and review pages: face boxes drawn with labels, video frames."""
+"""Pictures for the asset and review pages: face boxes drawn with labels, video frames.
+
+Every picture is read through the workspace's media store (a folder or a bucket):
+stills as bytes, videos through ``store.local_path``; thumbnails and face crops are
+stored beside their source as derived pictures (:func:`db.media_store.derived_key`), so
+a bucket is read once per picture, not once per page view.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import io
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandmood.services.charts import EMOTION_COLORS
+from db.media_store import MediaStore, MediaStoreError, derived_key
+from db.models import AssetKind
 from db.queries.faces import StoredFace
+
+THUMB_QUALITY = 85
 
 
 class MediaError(RuntimeError):
     """A stored media file could not be read."""
 
 
-def load_still(path: Path) -> Image.Image:
-    """An image file as RGB with its EXIF orientation applied.
+def load_still(store: MediaStore, relpath: str) -> Image.Image:
+    """A stored image as RGB with its EXIF orientation applied.
 
     Raises:
         MediaError: if the file is missing or not an image.
     """
+    name = Path(relpath).name
     try:
-        with Image.open(path) as im:
+        data = store.read_bytes(relpath)
+        with Image.open(io.BytesIO(data)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise MediaError(f"cannot read image {path.name}: {exc}") from None
+    except (OSError, ValueError, MediaStoreError) as exc:
+        raise MediaError(f"cannot read image {name}: {exc}") from None
 
 
-def video_frame(path: Path, second: float) -> Image.Image:
-    """The video's frame at ``second`` (RGB, upright), sampled every half second.
-
-    Uses :func:`analytics.video.iter_frames` (rotation applied, as the analysis saw it)
-    and falls back to PyAV where that module is absent.
+def video_frame(store: MediaStore, relpath: str, second: float) -> Image.Image:
+    """A stored video's frame at ``second`` (RGB, upright), sampled every half second.
 
     Raises:
-        MediaError: if the file cannot be decoded or has no frame there.
+        MediaError: if the file is missing, cannot be decoded or has no frame there.
     """
+    try:
+        with store.local_path(relpath) as path:
+            return _frame_of(path, second)
+    except (OSError, MediaStoreError) as exc:
+        raise MediaError(f"cannot read video {Path(relpath).name}: {exc}") from None
+
+
+def picture(store: MediaStore, relpath: str, kind: AssetKind, second: float = 0.0
+            ) -> Image.Image:
+    """The still, or the video's frame at ``second``.
+
+    Raises:
+        MediaError: if it cannot be read.
+    """
+    if kind is AssetKind.VIDEO:
+        return video_frame(store, relpath, second)
+    return load_still(store, relpath)
+
+
+def _frame_of(path: Path, second: float) -> Image.Image:
+    """Uses :func:`analytics.video.iter_frames` (rotation applied, as the analysis saw it)
+    and falls back to PyAV where that module is absent."""
     try:
         from analytics.video import VideoDecodeError, iter_frames
     except ImportError:
@@ -130,3 +163,59 @@ def thumbnail(image: Image.Image, size: int = 320) -> np.ndarray:
     im = image.copy()
     im.thumbnail((size, size))
     return np.asarray(im)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=THUMB_QUALITY)
+    return buf.getvalue()
+
+
+def derived_picture(store: MediaStore, relpath: str, name: str,
+                    make: Callable[[], Image.Image]) -> Image.Image:
+    """A picture derived from a stored file: read if stored, else made and stored once.
+
+    Raises:
+        MediaError: if it is not stored and cannot be made.
+    """
+    try:
+        key = derived_key(relpath, name)
+    except MediaStoreError:  # not a content address: nothing to keep it beside
+        return make()
+    try:
+        data = store.get_derived(key)
+    except (OSError, MediaStoreError):
+        data = None
+    if data is not None:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+    image = make()
+    with suppress(OSError, MediaStoreError):  # a read-only store: shown, just not kept
+        store.put_derived(key, _jpeg(image))
+    return image
+
+
+def stored_thumbnail(store: MediaStore, relpath: str, kind: AssetKind,
+                     size: int = 320) -> np.ndarray:
+    """``(h, w, 3)`` uint8 thumbnail of a stored asset (first frame of a video).
+
+    Raises:
+        MediaError: if the asset's file cannot be read.
+    """
+    img = derived_picture(store, relpath, f"thumb-{size}.jpg",
+                          lambda: Image.fromarray(thumbnail(picture(store, relpath, kind),
+                                                            size)))
+    return np.asarray(img)
+
+
+def stored_face_crop(store: MediaStore, relpath: str, kind: AssetKind, *, second: float,
+                     box: tuple[float, float, float, float], size: int = 160) -> Image.Image:
+    """A face crop (:func:`crop_face`) of a stored asset, kept beside it once made.
+
+    Raises:
+        MediaError: if the asset's file cannot be read.
+    """
+    x1, y1, x2, y2 = (round(v) for v in box)
+    name = f"face-{round(second * 1000)}-{x1}-{y1}-{x2}-{y2}-{size}.jpg"
+    return derived_picture(store, relpath, name, lambda: crop_face(
+        picture(store, relpath, kind, second), box, size=size))

@@ -39,7 +39,7 @@ def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> 
     filters = replace(filters, scope=auth.scope(permission))
     with auth.session(permission) as s:
         brand = s.get(Brand, filters.brand_id).name if filters.brand_id else "all brands"
-        data = reports.collect_report(s, filters=filters, media_root=ws.media.root, brand=brand,
+        data = reports.collect_report(s, filters=filters, media=ws.media, brand=brand,
                                       show_faces=show_faces)
         writer = {"faces_csv": reports.faces_csv, "assets_csv": reports.assets_csv,
                   "xlsx": reports.excel_report, "pdf": reports.pdf_report}[kind]

@@ -8,7 +8,6 @@ from brandmood.core.access import Permission
 from brandmood.core.types import EMOTIONS, Emotion
 from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
-from db.models import AssetKind
 from db.queries.faces import StoredFace
 from db.queries.review import review_count, review_queue, store_review
 from db.queries.selection import DashboardFilters
@@ -25,14 +24,13 @@ def _save(face_id: int, label: Emotion) -> None:
 
 
 def _picture(item: StoredFace):
-    path = workspace().media.path(item.media_path)
     try:
-        img = (media.load_still(path) if item.kind is AssetKind.IMAGE
-               else media.video_frame(path, item.timestamp_ms / 1000))
+        return media.stored_face_crop(workspace().media, item.media_path, item.kind,
+                                      second=item.timestamp_ms / 1000, box=item.row.box,
+                                      size=220)
     except media.MediaError as exc:
         st.error(str(exc))
         return None
-    return media.crop_face(img, item.row.box, size=220)
 
 
 def review(filters: DashboardFilters) -> None:

@@ -4,6 +4,16 @@ A run is identified by its *signature*: classifier name, version and weights sha
 detector, and parameters. Running the job again with the same signature continues the
 latest such run (a killed job resumes; new assets are added to it), so a dashboard that
 picks a run sees every asset; another model or other parameters start a new run.
+
+Results are idempotent. The unit of work is (asset, run): an asset is one brand's copy
+of one content hash and a run is one model signature, and ``asset_analysis`` holds at
+most one outcome per pair (its unique key). A writer first takes the asset's row lock
+(an ``UPDATE`` of its status: a row lock on PostgreSQL, the write lock on SQLite), then
+upserts the outcome (``INSERT … ON CONFLICT (asset_id, run_id) DO UPDATE``) and replaces
+the run's faces of the asset, all in one transaction: a retried or duplicated result,
+even from another process at the same moment, leaves exactly one outcome and one set of
+faces, and the per-asset summary (:class:`AssetFaceCounts`) follows in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, case, delete, func, insert, literal, null, select
+from sqlalchemy import Select, and_, case, delete, func, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from brandmood.core.access import BrandScope
@@ -22,6 +32,7 @@ from db.models import (
     Asset,
     AssetAnalysis,
     AssetFaceCounts,
+    AssetKind,
     AssetStatus,
     Face,
     Frame,
@@ -117,17 +128,6 @@ def count_done(*, session: Session, run_id: int) -> int:
                               .where(AssetAnalysis.run_id == run_id)) or 0)
 
 
-def clear_asset(*, session: Session, run_id: int, asset_id: int) -> None:
-    """Remove this run's faces and outcome of an asset (before writing it again).
-
-    The asset's :class:`AssetFaceCounts` row follows (its current run may change).
-    """
-    session.execute(delete(Face).where(Face.run_id == run_id, Face.asset_id == asset_id))
-    session.execute(delete(AssetAnalysis).where(AssetAnalysis.run_id == run_id,
-                                                AssetAnalysis.asset_id == asset_id))
-    refresh_face_counts(session=session, asset_ids=[asset_id])
-
-
 def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None) -> Select:
     """``SELECT`` of :class:`AssetFaceCounts` rows from the faces of each asset's current run.
 
@@ -182,39 +182,71 @@ def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> di
     return have
 
 
-def write_asset_result(*, session: Session, run_id: int, asset: Asset,
+def _claim_asset(session: Session, asset_id: int, *, status: AssetStatus,
+                 error: str | None) -> bool:
+    """Set the asset's status, which locks its row until the transaction ends (writers of
+    the same asset queue here); False if the asset no longer exists."""
+    done = session.execute(update(Asset).where(Asset.id == asset_id)
+                           .values(status=status, error=error)
+                           .execution_options(synchronize_session=False))
+    return bool(done.rowcount)
+
+
+def _upsert_outcome(session: Session, values: dict) -> None:
+    """Insert the (asset, run) outcome, or overwrite the one already there."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        raise NotImplementedError(f"no upsert for the {dialect} dialect")
+    stmt = dialect_insert(AssetAnalysis).values(**values)
+    keys = ("asset_id", "run_id")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: stmt.excluded[c] for c in values if c not in keys})
+    session.execute(stmt)
+
+
+_OUTCOME_DEFAULTS = {"error": None, "n_frames": 0, "n_faces": 0, "summary": {}}
+
+
+def write_asset_result(*, session: Session, run_id: int, asset_id: int,
                        frames: Sequence[tuple[int, FaceDetections]], summary: dict,
                        seconds: float,
-                       ita: Sequence[Sequence[float] | None] | None = None) -> int:
+                       ita: Sequence[Sequence[float] | None] | None = None) -> int | None:
     """Store an analyzed asset: frames, faces and its outcome; marks it analyzed.
 
-    Replaces whatever this run stored for the asset before (no duplicate faces).
+    Idempotent (see the module docstring): replaces whatever this run stored for the
+    asset before, so the same result written twice, or by two processes at once, leaves
+    one set of faces.
 
     Args:
         ita: per frame, each face's skin-tone angle in degrees (NaN or None: not
             estimated), or None for the whole frame / asset (``face.ita`` stays NULL).
 
     Returns:
-        The number of faces written.
+        The number of faces written (None: no such asset, nothing written).
     """
-    clear_asset(session=session, run_id=run_id, asset_id=asset.id)
-    ids = _frame_ids(session, asset.id, [ts for ts, _ in frames])
+    if not _claim_asset(session, asset_id, status=AssetStatus.ANALYZED, error=None):
+        return None
+    ids = _frame_ids(session, asset_id, [ts for ts, _ in frames])
     angles = list(ita) if ita is not None else [None] * len(frames)
     if len(angles) != len(frames):
         raise ValueError(f"ita has {len(angles)} entries for {len(frames)} frames")
-    rows = [{"frame_id": ids[int(ts)], "run_id": run_id, "asset_id": asset.id,
+    rows = [{"frame_id": ids[int(ts)], "run_id": run_id, "asset_id": asset_id,
              **face_values(row), "ita": _angle(frame_ita, i)}
             for (ts, faces), frame_ita in zip(frames, angles, strict=True)
             for i, row in enumerate(faces.to_rows())]
+    _upsert_outcome(session, {**_OUTCOME_DEFAULTS, "asset_id": asset_id, "run_id": run_id,
+                              "status": AssetStatus.ANALYZED, "n_frames": len(frames),
+                              "n_faces": len(rows), "summary": summary,
+                              "seconds": float(seconds)})
+    session.execute(delete(Face).where(Face.run_id == run_id, Face.asset_id == asset_id))
     if rows:
         session.execute(insert(Face), rows)
-    session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.ANALYZED,
-                              n_frames=len(frames), n_faces=len(rows), summary=summary,
-                              seconds=float(seconds)))
-    asset.status = AssetStatus.ANALYZED
-    asset.error = None
-    session.flush()
-    refresh_face_counts(session=session, asset_ids=[asset.id])
+    refresh_face_counts(session=session, asset_ids=[asset_id])
     return len(rows)
 
 
@@ -226,17 +258,37 @@ def _angle(values: Sequence[float] | None, i: int) -> float | None:
     return None if math.isnan(v) else v
 
 
-def write_asset_failure(*, session: Session, run_id: int, asset: Asset, reason: str,
-                        seconds: float) -> None:
-    """Record that an asset could not be analyzed, with the reason; marks it failed."""
+def write_asset_failure(*, session: Session, run_id: int, asset_id: int, reason: str,
+                        seconds: float) -> bool:
+    """Record that an asset could not be analyzed, with the reason; marks it failed.
+
+    Idempotent like :func:`write_asset_result` (the run's faces of the asset go).
+
+    Returns:
+        False if there is no such asset (nothing written).
+    """
     reason = (reason.strip() or "analysis failed")[:2000]
-    clear_asset(session=session, run_id=run_id, asset_id=asset.id)
-    session.add(AssetAnalysis(asset_id=asset.id, run_id=run_id, status=AssetStatus.FAILED,
-                              error=reason, seconds=float(seconds)))
-    asset.status = AssetStatus.FAILED
-    asset.error = reason
-    session.flush()
-    refresh_face_counts(session=session, asset_ids=[asset.id])
+    if not _claim_asset(session, asset_id, status=AssetStatus.FAILED, error=reason):
+        return False
+    _upsert_outcome(session, {**_OUTCOME_DEFAULTS, "asset_id": asset_id, "run_id": run_id,
+                              "status": AssetStatus.FAILED, "error": reason,
+                              "seconds": float(seconds)})
+    session.execute(delete(Face).where(Face.run_id == run_id, Face.asset_id == asset_id))
+    refresh_face_counts(session=session, asset_ids=[asset_id])
+    return True
+
+
+def asset_media(*, session: Session, asset_ids: Sequence[int]
+                ) -> list[tuple[int, AssetKind, str]]:
+    """``(asset id, kind, media path)`` of these assets, by id (missing ones left out)."""
+    ids = sorted(set(int(i) for i in asset_ids))
+    out: list[tuple[int, AssetKind, str]] = []
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        out += [(int(i), k, str(p)) for i, k, p in session.execute(
+            select(Asset.id, Asset.kind, Asset.media_path).where(Asset.id.in_(chunk))
+            .order_by(Asset.id))]
+    return out
 
 
 def finish_run(*, session: Session, run_id: int, timings: dict[str, float],
@@ -296,7 +348,7 @@ def frames_of(*, session: Session, asset_id: int) -> Sequence[Frame]:
                            .order_by(Frame.timestamp_ms)).all()
 
 
-__all__ = ["RunSignature", "asset_outcomes", "assets_to_analyze",
-           "clear_asset", "count_done", "face_counts_select", "find_run",
+__all__ = ["RunSignature", "asset_media", "asset_outcomes", "assets_to_analyze",
+           "count_done", "face_counts_select", "find_run",
            "finish_run", "frames_of", "get_run", "refresh_face_counts", "run_faces",
            "start_run", "write_asset_failure", "write_asset_result"]

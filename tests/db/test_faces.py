@@ -43,7 +43,7 @@ def stored(any_ws):
         s.add(asset)
         s.flush()
         run, _ = start_run(session=s, signature=RunSignature("fer", "1.0", "", "mtcnn", {}))
-        n = write_asset_result(session=s, run_id=run.id, asset=asset, frames=frames,
+        n = write_asset_result(session=s, run_id=run.id, asset_id=asset.id, frames=frames,
                                summary={}, seconds=0.1)
         ids = (brand.id, asset.id, run.id)
     assert n == 5

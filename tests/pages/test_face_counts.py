@@ -159,7 +159,7 @@ def test_job_writes_keep_the_row_current(filled_any):
     ws, ids = filled_any
     aid = ids["multi_face.jpg"]
     with ws.sessions.begin() as s:  # the current run fails on it: the old run counts again
-        aq.write_asset_failure(session=s, run_id=ids["run"], asset=s.get(Asset, aid),
+        aq.write_asset_failure(session=s, run_id=ids["run"], asset_id=aid,
                                reason="decoder error", seconds=0.1)
     with ws.session() as s:
         row = s.get(AssetFaceCounts, aid)

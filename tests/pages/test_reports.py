@@ -24,7 +24,7 @@ ALL = BrandScope.ALL  # an operator's view: every brand
 def _data(filled, **kw):
     f = DashboardFilters(scope=ALL, brand_id=filled.ids["brand"], **kw)
     s = filled.ws.session()
-    return s, reports.collect_report(s, filters=f, media_root=filled.ws.media.root, brand="Acme")
+    return s, reports.collect_report(s, filters=f, media=filled.ws.media, brand="Acme")
 
 
 def test_reports_page_prepares_downloads(filled):
