@@ -16,7 +16,7 @@ stay NaN):
 Both are fitted by minimising the (optionally weighted) negative log-likelihood. Which one a
 model ships with, and its parameters, are chosen by cross-validation grouped by person
 (``benchmarks/model_cv.py``; docs/models.md) and kept as data in
-:mod:`analytics.classifiers.calibration_data`.
+:mod:`analytics.calibration_data`.
 """
 
 from __future__ import annotations
@@ -130,15 +130,17 @@ def _softmax_finite(z: np.ndarray) -> np.ndarray:
 
 def nll(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Mean negative log-likelihood of the true labels (``(n,)`` EMOTIONS indices), weighted
-    by ``weights`` ``(n,)``; rows without a finite probability are left out."""
+    by ``weights`` ``(n,)``, over the faces whose true class the model predicts (a class it
+    lacks, e.g. contempt, has no likelihood to calibrate; accuracy and ECE count those faces
+    as wrong)."""
     p = _check(probs)
     y = np.asarray(labels, np.int64)
     ok = ~np.all(np.isnan(p), axis=1)
+    ok[ok] &= ~np.isnan(p[ok, y[ok]])
     if not ok.any():
         return float("nan")
     w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
-    picked = np.nan_to_num(p[ok, y[ok]], nan=0.0)
-    return float(-(w[ok] * np.log(np.clip(picked, EPS, 1.0))).sum() / w[ok].sum())
+    return float(-(w[ok] * np.log(np.clip(p[ok, y[ok]], EPS, 1.0))).sum() / w[ok].sum())
 
 
 def fit(probs: np.ndarray, labels: np.ndarray, kind: CalibrationKind | str, *,

@@ -1,7 +1,7 @@
 """A classifier whose probabilities go through a fitted calibration map.
 
 :func:`analytics.classifiers.registry.get_classifier` wraps every registered model that has
-shipped calibration parameters (:mod:`analytics.classifiers.calibration_data`) in
+shipped calibration parameters (:mod:`analytics.calibration_data`) in
 :class:`CalibratedClassifier`; ``get_classifier(name, calibrated=False)`` gives the raw model
 (what the calibration is fitted on). The top class never changes under a temperature map.
 """

@@ -55,8 +55,10 @@ FACEAPI_LABELS: tuple[Emotion, ...] = (Emotion.NEUTRAL, Emotion.HAPPY, Emotion.S
                                        Emotion.ANGER, Emotion.FEAR, Emotion.DISGUST,
                                        Emotion.SURPRISE)
 """Order of the network's seven outputs (face-api ``FACE_EXPRESSION_LABELS``)."""
-MARGIN = 0.0
-"""Context around the MTCNN box (fraction of its side, per side); chosen by grouped CV."""
+MARGIN = -0.1
+"""Context around the MTCNN box per side, as a fraction of its longer side: negative, a square
+about as wide as the box. Chosen by cross-validation over people (``benchmarks/model_cv.py``:
+in every fold of every repeat, from -0.15 … 0.05; docs/models.md)."""
 CHANNELS = (32, 64, 128, 256)
 """Output channels of the four dense blocks."""
 

