@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # XDG_CACHE_HOME move it for all of them alike).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install install-dev system-deps fetch lint demo serve bench port-check clean
+.PHONY: run test install install-dev system-deps fetch faceapi-ref lint demo serve bench port-check clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,17 @@ system-deps:
 fetch: install
 	$(BIN)/brandmood fetch
 
+# The tfjs reference runtime of the face-api port check (npm ci from the pinned lock file;
+# node_modules is never committed). The slow test that compares the port with it runs in `make test`.
+faceapi-ref:
+	bash benchmarks/faceapi_ref/install.sh
+
 run: install fetch
 	$(BIN)/brandmood db upgrade
 	$(BIN)/brandmood demo --if-empty
 	$(BIN)/brandmood serve
 
-test: install-dev system-deps fetch
+test: install-dev system-deps fetch faceapi-ref
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	bash scripts/run-tests.sh $(BIN)/python
@@ -50,9 +55,10 @@ bench: install-dev fetch
 
 # The PyTorch/float32 ports against the shipped TFLite models (benchmarks/README.md, "Port
 # checks"); the Keras comparison needs the peer venv and is run by hand.
-port-check: install-dev fetch
+port-check: install-dev fetch faceapi-ref
 	$(BIN)/python -m benchmarks.port_check --json artifacts/port_check.json
 	$(BIN)/python -m benchmarks.port_check_facex --json artifacts/port_check_facex.json
+	$(BIN)/python -m benchmarks.port_check_faceapi --json artifacts/port_check_faceapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

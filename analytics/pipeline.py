@@ -33,7 +33,7 @@ from analytics.detection import MTCNNDetector, configure_torch_threads
 from analytics.fairness import with_ita
 from analytics.images import load_image
 from analytics.tracks import FaceTracker
-from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule
+from analytics.uncertainty import DEFAULT_RULE, UncertaintyRule, classifier_rule
 from analytics.video import DecodeStats, VideoInfo, iter_frames, probe_video
 from analytics.video_summary import VideoSummary, summarize_video
 from brandmood.core.settings import load_config
@@ -396,7 +396,8 @@ def scale_faces(faces: FaceDetections, sx: float, sy: float) -> FaceDetections:
 
 @lru_cache(maxsize=4)
 def _cached_analyzer(model: str) -> Analyzer:
-    return Analyzer(MTCNNDetector(), get_classifier(model), DEFAULT_RULE)
+    clf = get_classifier(model)
+    return Analyzer(MTCNNDetector(), clf, classifier_rule(clf))
 
 
 def default_analyzer(model: str | None = None) -> Analyzer:

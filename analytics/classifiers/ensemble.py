@@ -1,8 +1,10 @@
 """Weighted average of several emotion classifiers' probabilities.
 
-Crops: every member must cut faces with the same margin; the ensemble asks for crops at the
-largest member size (``input_spec.size``) and resizes them (bilinear) for each smaller
-member. The :class:`~analytics.classifiers.base.EmotionClassifier` protocol is unchanged.
+Crops: every member must cut faces with the same margin, unless the ensemble is given its own
+``margin`` (then every member reads crops cut with it, as its weights were chosen for); the
+ensemble asks for crops at the largest member size (``input_spec.size``) and resizes them
+(bilinear) for each smaller member. The
+:class:`~analytics.classifiers.base.EmotionClassifier` protocol is unchanged.
 
 Classes: the ensemble predicts only the classes that *every* member predicts. Each member's
 probabilities are renormalised over those shared classes, then averaged with the weights;
@@ -30,18 +32,21 @@ class EnsembleClassifier:
     Attributes:
         members: the classifiers, in order.
         weights: ``(k,)`` float64 normalised to sum 1.
-        input_spec: the largest member size, the members' common margin.
+        input_spec: the largest member size; the given margin, else the members' common one.
         info: name, member labels (and weights when unequal), digest of the member weights.
     """
 
     def __init__(self, members: Sequence[EmotionClassifier],
-                 weights: Sequence[float] | None = None, *, name: str | None = None) -> None:
+                 weights: Sequence[float] | None = None, *, name: str | None = None,
+                 margin: float | None = None) -> None:
         """Check the members and weights.
 
         Args:
-            members: two or more classifiers whose ``input_spec.margin`` agrees.
+            members: two or more classifiers whose ``input_spec.margin`` agrees (unless
+                ``margin`` is given).
             weights: one non-negative weight per member, not all zero (normalised here).
             name: the model name (default: the member names joined by ``+``).
+            margin: the crop margin every member reads (default: the members' common one).
 
         Raises:
             ValueError: fewer than two members, margins that differ, bad weights.
@@ -49,7 +54,8 @@ class EnsembleClassifier:
         self.members = list(members)
         if len(self.members) < 2:
             raise ValueError(f"an ensemble needs at least two members, got {len(self.members)}")
-        margins = {m.input_spec.margin for m in self.members}
+        margins = ({float(margin)} if margin is not None
+                   else {m.input_spec.margin for m in self.members})
         if len(margins) != 1:
             raise ValueError("ensemble members must cut faces with the same margin, got "
                              + ", ".join(f"{m.info.name}={m.input_spec.margin}"
@@ -59,7 +65,7 @@ class EnsembleClassifier:
             size=max(m.input_spec.size for m in self.members), margin=margins.pop(),
             color=(ColorMode.GRAY if all(m.input_spec.color is ColorMode.GRAY
                                          for m in self.members) else ColorMode.RGB))
-        self.info = _ensemble_info(self.members, self.weights, name)
+        self.info = _ensemble_info(self.members, self.weights, name, margin)
 
     def member_probs(self, crops: np.ndarray) -> list[np.ndarray]:
         """Each member's ``(n, 8)`` probabilities on ``crops`` resized to its input size.
@@ -111,15 +117,20 @@ def _normalised(weights: Sequence[float] | None, k: int) -> np.ndarray:
 
 
 def _ensemble_info(members: list[EmotionClassifier], weights: np.ndarray,
-                   name: str | None) -> ModelInfo:
-    """Name, a version listing members and weights, and a digest of the members' weights."""
+                   name: str | None, margin: float | None = None) -> ModelInfo:
+    """Name, a version listing members and weights (and the margin where it is the
+    ensemble's own), and a digest of the members' weights."""
     equal = np.allclose(weights, weights[0])
     parts = [m.info.label if equal else f"{m.info.label}*{w:.3g}"
              for m, w in zip(members, weights, strict=True)]
     digest = hashlib.sha256("\n".join(f"{m.info.name}@{m.info.version}:{m.info.weights_sha256}"
                                       f":{w!r}" for m, w in zip(members, weights, strict=True))
-                            .encode()).hexdigest()
-    return ModelInfo(name or "+".join(m.info.name for m in members), "+".join(parts), digest)
+                            .encode())
+    if margin is not None:
+        parts.append(f"margin{margin:g}")
+        digest.update(f"margin={margin!r}".encode())
+    return ModelInfo(name or "+".join(m.info.name for m in members), "+".join(parts),
+                     digest.hexdigest())
 
 
 __all__ = ["EnsembleClassifier"]

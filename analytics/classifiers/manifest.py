@@ -9,7 +9,9 @@
 Optional keys: ``layout`` (``nchw`` default, or ``nhwc``; ONNX only), ``output`` (``logits``
 default, or ``probs``), ``input_scale`` (pixel multiplier before mean/std, default ``1/255``;
 ``1`` feeds raw 0–255 values), ``margin`` (crop context, default 0.2; 0 for
-``fer-adapted``, like its base), ``base_model``.
+``fer-adapted``, like its base; negative cuts inside the box), ``base_model``,
+``calibration`` (a map :meth:`analytics.calibration.Calibration.from_dict` reads) and
+``min_confidence`` (the uncertainty threshold on its calibrated probabilities).
 A model's input is ``(pixel * input_scale - mean) / std`` per channel.
 """
 
@@ -90,6 +92,8 @@ class ModelManifest:
     input_scale: float = 1 / 255
     margin: float = 0.2
     base_model: str = ""
+    calibration: dict | None = None
+    min_confidence: float | None = None
 
     @property
     def input_spec(self) -> InputSpec:
@@ -181,8 +185,14 @@ def manifest_from_dict(data: dict, base_dir: Path, where: str = "manifest") -> M
     scale = float(data.get("input_scale", 1 / 255))
     # fer-adapted reuses the base model's features, so it defaults to the base's tight crop.
     margin = float(data.get("margin", 0.0 if arch is Arch.FER_ADAPTED else 0.2))
-    if not (math.isfinite(scale) and scale > 0) or not 0 <= margin <= 1:
-        raise ManifestError(f"{where}: 'input_scale' must be > 0 and 'margin' in [0, 1]")
+    if not (math.isfinite(scale) and scale > 0) or not -0.5 < margin <= 1:
+        raise ManifestError(f"{where}: 'input_scale' must be > 0 and 'margin' in (-0.5, 1]")
+    calibration = data.get("calibration")
+    min_conf = data.get("min_confidence")
+    if calibration is not None and not isinstance(calibration, dict):
+        raise ManifestError(f"{where}: 'calibration' must be an object")
+    if min_conf is not None and not (isinstance(min_conf, int | float) and 0 <= min_conf <= 1):
+        raise ManifestError(f"{where}: 'min_confidence' must be a number in [0, 1]")
     mean_default = (0.5,) if color is ColorMode.GRAY else IMAGENET_MEAN
     std_default = (0.5,) if color is ColorMode.GRAY else IMAGENET_STD
     return ModelManifest(
@@ -194,7 +204,8 @@ def manifest_from_dict(data: dict, base_dir: Path, where: str = "manifest") -> M
         version=str(data.get("version", "1")),
         layout=_enum(Layout, data.get("layout", "nchw"), "layout", where),
         output=_enum(OutputKind, data.get("output", "logits"), "output", where),
-        input_scale=scale, margin=margin, base_model=str(data.get("base_model", "")))
+        input_scale=scale, margin=margin, base_model=str(data.get("base_model", "")),
+        calibration=calibration, min_confidence=None if min_conf is None else float(min_conf))
 
 
 def load_manifest(path: Path) -> ModelManifest:

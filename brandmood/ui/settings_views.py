@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analytics.classifiers.registry import available_models
+from analytics.uncertainty import rule_for
 from brandmood.ui.data import workspace
 from db.queries.review import (
     SettingKey,
+    clear_setting,
     get_setting,
     set_setting,
     uncertainty_threshold,
@@ -14,11 +17,7 @@ from db.queries.review import (
 
 
 def model_names() -> tuple[list[str], dict[str, str]]:
-    """Registered models (from the classifier registry where installed) and notes."""
-    try:
-        from analytics.classifiers.registry import available_models
-    except ImportError:
-        return [], {}
+    """Registered models (from the classifier registry) and notes."""
     entries = available_models()
     return ([e.name for e in entries],
             {e.name: ("" if e.available else f" (not available: {e.reason})") for e in entries})
@@ -45,16 +44,27 @@ def settings_view() -> None:
                                  format_func=lambda n: n + notes.get(n, ""), key="set_model")
         else:
             model = st.text_input("Default emotion model", value=current_model, key="set_model")
+        own = rule_for(current_model).min_confidence
+        use_own = st.checkbox(f"Use each model's own calibrated threshold (for "
+                              f"{current_model}: {own:.2f})", value=threshold is None,
+                              key="set_own_threshold",
+                              help="Chosen by cross-validation so that the faces marked certain "
+                                   "reach a stated accuracy (Settings → model quality).")
         thr = st.slider("Uncertainty threshold (minimum top probability)", 0.0, 1.0,
-                        value=float(threshold), step=0.05, key="set_threshold",
-                        help="Faces whose top probability is below this are flagged uncertain "
-                             "in new analysis runs.")
+                        value=float(own if threshold is None else threshold), step=0.01,
+                        key="set_threshold",
+                        help="Used when the box above is cleared: faces whose top probability "
+                             "is below this are flagged uncertain in new analysis runs.")
         rev = st.checkbox("Charts use reviewed labels by default", value=use_reviews,
                           key="set_reviews")
         if st.form_submit_button("Save", type="primary"):
             with ws.sessions.begin() as s:
                 set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value=str(model))
-                set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD, value=f"{thr:g}")
+                if use_own:
+                    clear_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD)
+                else:
+                    set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD,
+                                value=f"{thr:g}")
                 set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
             st.success("Saved. New analysis runs use these settings.")
 

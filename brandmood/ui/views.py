@@ -10,6 +10,7 @@ from analytics.aggregate import change
 from brandmood.core.access import Permission
 from brandmood.services import charts
 from brandmood.services.dashboard import Period
+from brandmood.services.model_quality import uncertain_note
 from brandmood.ui import auth, data
 from brandmood.ui.filters import current_filters
 from db.queries.dashboard import ENGAGEMENT_METRICS, GroupBy, group_names
@@ -79,6 +80,9 @@ def kpi_cards(filters: DashboardFilters) -> None:
         st.caption("Set a date range in the sidebar to compare with the previous period.")
     else:
         st.caption(f"Changes against {prev_f.date_from} – {prev_f.date_to}.")
+    note = uncertain_note(data.model_versions(filters))
+    if note:
+        st.caption(f"Uncertain share: {note}")
 
 
 def trend_section(filters: DashboardFilters, key: str, group: GroupBy | None = None) -> None:

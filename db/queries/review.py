@@ -29,9 +29,6 @@ class SettingKey(enum.StrEnum):
     DISCLOSURE_RETENTION = "disclosure_retention"
 
 
-DEFAULT_UNCERTAINTY_THRESHOLD = 0.5
-
-
 def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20,
                  include_reviewed: bool = False) -> list[StoredFace]:
     """Counted faces (on model labels), most uncertain first: flagged first, then lowest
@@ -117,7 +114,16 @@ def set_setting(*, session: Session, key: SettingKey, value: str) -> None:
     session.flush()
 
 
-def uncertainty_threshold(*, session: Session) -> float:
-    """The stored uncertainty threshold (minimum top probability), or the default."""
+def uncertainty_threshold(*, session: Session) -> float | None:
+    """The stored uncertainty threshold (minimum top probability); None where unset, and
+    then each model's own calibrated threshold applies."""
     value = get_setting(session=session, key=SettingKey.UNCERTAINTY_THRESHOLD)
-    return float(value) if value is not None else DEFAULT_UNCERTAINTY_THRESHOLD
+    return float(value) if value is not None else None
+
+
+def clear_setting(*, session: Session, key: SettingKey) -> None:
+    """Remove a stored setting (its default applies again)."""
+    row = session.get(Setting, key.value)
+    if row is not None:
+        session.delete(row)
+        session.flush()

@@ -31,8 +31,11 @@ def test_margin_and_square_side():
     geo = crop_geometry(faces, 0.25)
     np.testing.assert_allclose(geo.sides, [80 * 1.5, 30 * 1.5])
     np.testing.assert_allclose(geo.centers, [[30, 60], [15, 15]])
-    with pytest.raises(ValueError, match="margin"):
-        crop_geometry(faces, -0.1)
+    inside = crop_geometry(faces, -0.1)  # a negative margin cuts inside the longer side
+    np.testing.assert_allclose(inside.sides, [80 * 0.8, 30 * 0.8])
+    for bad in (-0.5, -0.7, float("nan")):
+        with pytest.raises(ValueError, match="margin"):
+            crop_geometry(faces, bad)
 
 
 def test_eye_line_is_leveled():

@@ -25,7 +25,8 @@ def test_ckplus_grouped_cv_tests_every_face_once_and_pairs_add_up(shared_eval: P
     monkeypatch.setattr(adaptation, "compare", spy)  # records the splits, compares for real
     out_path = tmp_path / "cv.json"
     assert adaptation.main(["--cv", str(shared_eval / "ckplus48-dev"), "--crops",
-                            "--folds", "3", "--repeats", "1", "--json", str(out_path)]) == 0
+                            "--folds", "3", "--repeats", "1", "--features", "faceapi+hog",
+                            "--json", str(out_path)]) == 0
     out = json.loads(out_path.read_text())
     assert len(seen) == 3 and sum(n for _, _, n in seen) == 165
     assert all(not tr & te for tr, te, _ in seen)
@@ -39,5 +40,6 @@ def test_ckplus_grouped_cv_tests_every_face_once_and_pairs_add_up(shared_eval: P
     assert v["split_wins"] + v["split_ties"] + v["split_losses"] == 3
     assert out["adapted_accuracy"] == pytest.approx(
         np.mean([s["adapted_accuracy"] for s in cv["splits"]]))
-    assert out["adapted_accuracy"] > out["base_accuracy"] + 0.15  # contempt etc. learned
-    assert out["adapted_per_class_recall"]["contempt"] is not None
+    assert out["adapted_accuracy"] > out["base_accuracy"] + 0.08  # contempt etc. learned
+    assert out["adapted_accuracy"] > out["hog_baseline_accuracy"]
+    assert out["adapted_per_class_recall"]["contempt"] >= 0.7   # the stock model has none

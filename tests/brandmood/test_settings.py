@@ -42,7 +42,7 @@ def test_defaults_when_nothing_is_set(tmp_path, monkeypatch) -> None:
     assert cfg.home == tmp_path / "brandmood-data"
     assert cfg.database_url == f"sqlite:///{tmp_path / 'brandmood-data' / 'brandmood.db'}"
     assert cfg.cache_dir == Path("/home/someone/.cache/brandmood")
-    assert cfg.model == DEFAULT_MODEL == "fer+facex"
+    assert cfg.model == DEFAULT_MODEL == "faceapi"
     assert (cfg.threads, cfg.allow_hosts, cfg.instagram_token, cfg.onnx_weights) == \
         (None, (), None, {})
     assert settings_given({"HOME": "/home/someone"}) == set()

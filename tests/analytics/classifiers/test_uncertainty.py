@@ -57,5 +57,31 @@ def test_empty_input_and_bad_arguments() -> None:
         UncertaintyRule(0.5, float("nan"))
 
 
-def test_default_rule_is_the_documented_one() -> None:
-    assert (DEFAULT_RULE.min_confidence, DEFAULT_RULE.min_margin) == (0.5, 0.1)
+def test_default_rule_is_the_default_models_calibrated_threshold() -> None:
+    from analytics.calibration_data import CALIBRATION
+    from analytics.uncertainty import FALLBACK_RULE, certain_accuracy, rule_for
+    from brandmood.core.settings import DEFAULT_MODEL
+
+    assert (FALLBACK_RULE.min_confidence, FALLBACK_RULE.min_margin) == (0.5, 0.1)
+    assert rule_for(DEFAULT_MODEL) == DEFAULT_RULE and DEFAULT_RULE.min_margin == 0.0
+    assert DEFAULT_RULE.min_confidence == CALIBRATION[DEFAULT_MODEL]["min_confidence"]
+    assert rule_for("no-such-model") == FALLBACK_RULE and certain_accuracy("nope") is None
+    stated = certain_accuracy(DEFAULT_MODEL)
+    assert stated is not None and set(stated.accuracy) == {"jaffe", "ckplus"}
+    assert all(0 < v <= 1 for v in [*stated.accuracy.values(), *stated.uncertain_share.values()])
+
+
+def test_threshold_is_the_smallest_whose_certain_faces_reach_the_target() -> None:
+    from analytics.uncertainty import choose_min_confidence
+
+    conf = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4])
+    ok = np.array([1, 1, 1, 0, 1, 0, 1, 0], bool)
+    # kept faces: >= 0.85 3/3; >= 0.8 3/4 = 0.75; >= 0.7 4/5 = 0.8; >= 0.6 4/6 (grid step 0.01)
+    assert choose_min_confidence(conf, ok, target=0.8) == 0.61
+    assert choose_min_confidence(conf, ok, target=0.9) == 0.81
+    assert choose_min_confidence(conf, ok, target=0.5) == 0.3
+    heavy = np.array([1, 1, 1, 1, 1, 1, 1, 50.0])  # the wrong 0.4 face weighs a lot
+    assert choose_min_confidence(conf, ok, target=0.5, weights=heavy) == 0.41
+    assert choose_min_confidence(conf[3:4], ok[3:4], target=0.9) == 0.95   # never reached
+    with pytest.raises(ValueError, match="equal length"):
+        choose_min_confidence(conf, ok[:3])

