@@ -82,7 +82,7 @@ def _pdf(ws: Workspace, brand_id: int, *, show_faces: bool) -> bytes:
     with ws.session() as s:
         data = reports.collect_report(
             s, filters=DashboardFilters(brand_id=brand_id, scope=BrandScope.ALL),
-            media_root=ws.media.root, brand="Acme", show_faces=show_faces)
+            media=ws.media, brand="Acme", show_faces=show_faces)
         return reports.pdf_report(data, charts=False)
 
 

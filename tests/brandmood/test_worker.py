@@ -221,16 +221,24 @@ def test_concurrency_runs_several_worker_processes(ws_env):
 
 KILL_FILES = ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "single_face.jpg", "single_face.mp4",
               "no_face.mp4", "face_noface.mov", "noface_face.mov")
+# Distinct copies of one photo (bytes appended after the JPEG end marker change the content
+# hash, not the pixels) make the job several engine batches long, so that the worker is
+# still busy when the test sees the first batch written and kills it, however fast the
+# model or busy the machine.
+KILL_COPIES = 24
 
 
 def _store(ws: Workspace) -> list[int]:
     ids = []
+    photo = media_file("single_face.jpg").read_bytes()
+    copies = [(f"copy-{i}.jpg", ws.media.put_bytes(photo + f"copy {i}".encode(), suffix=".jpg"))
+              for i in range(KILL_COPIES)]
     with ws.sessions.begin() as s:
         brand = get_or_create_brand(s, name="Acme")
-        for name in KILL_FILES:
-            stored = ws.media.put_file(media_file(name))
-            asset = Asset(brand_id=brand.id, source_uri=name, sha256=stored.sha256,
-                          media_path=stored.relpath, kind=AssetKind.IMAGE
+        stored = [(name, ws.media.put_file(media_file(name))) for name in KILL_FILES]
+        for name, media in copies + stored:
+            asset = Asset(brand_id=brand.id, source_uri=name, sha256=media.sha256,
+                          media_path=media.relpath, kind=AssetKind.IMAGE
                           if name.endswith(".jpg") else AssetKind.VIDEO)
             s.add(asset)
             s.flush()
@@ -283,5 +291,6 @@ def test_worker_killed_mid_job_is_finished_by_another(any_ws):
     assert {r.asset_id: r.id for r in rows if r.asset_id in before} == before  # kept, not redone
     assert {r.asset_id: r.n_faces for r in rows if r.n_faces} == faces  # no face twice
     assert AssetStatus.PENDING not in statuses
-    assert faces[ids[KILL_FILES.index("single_face.mp4")]] == 3
+    assert faces[ids[KILL_COPIES + KILL_FILES.index("single_face.mp4")]] == 3
+    assert {faces[i] for i in ids[:KILL_COPIES]} == {1}  # each copy: the one face
     print(json.dumps({"killed_after": len(before), "assets": len(ids)}))

@@ -148,8 +148,8 @@ def test_a_viewer_sees_only_their_brand_and_is_refused_elsewhere(site, browser_p
     page = browser_page
     _sign_in(page, site, VIEWER)
     links = _links(page)
-    assert links == {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports"}, \
-        links
+    assert links == {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports",
+                     "Fairness", "Responsible use"}, links
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     options = page.get_by_role("option")
     options.first.wait_for()

@@ -35,6 +35,10 @@ def _first_visit(page, url: str, ready: str) -> set[str]:
     page.add_init_script(RECORD_SIDEBAR_LINKS)
     page.goto(url)
     page.get_by_text(ready, exact=False).first.wait_for()
+    # the page's text can be drawn before the app's navigation reaches the sidebar on a busy
+    # machine: wait for the navigation links (a page run alone would show the wrong ones)
+    page.locator('[data-testid="stSidebar"] a').first.wait_for(state="attached",
+                                                       timeout=60_000)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
     return set(page.evaluate("Array.from(window.__navSeen)"))
 

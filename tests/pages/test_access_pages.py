@@ -53,13 +53,14 @@ def two_brands(filled, media):
 
 @pytest.fixture
 def media_reads(monkeypatch) -> list[Path]:
-    """Every media file a page or the PDF opens (thumbnails, frames, face crops)."""
+    """Every media file a page or the PDF opens (thumbnails, frames, face crops), as the
+    media store's relative paths."""
     reads: list[Path] = []
 
     def recording(fn):
-        def wrapper(path, *args, **kwargs):
-            reads.append(Path(path))
-            return fn(path, *args, **kwargs)
+        def wrapper(store, relpath, *args, **kwargs):
+            reads.append(Path(relpath))
+            return fn(store, relpath, *args, **kwargs)
         return wrapper
     monkeypatch.setattr(media, "load_still", recording(media.load_still))
     monkeypatch.setattr(media, "video_frame", recording(media.video_frame))
@@ -155,7 +156,7 @@ def test_every_export_of_a_role_holds_brand_a_only(two_brands, media_reads, role
     for brand_id in (None, filled.ids["brand"]):  # every brand of the scope; brand A
         f = DashboardFilters(brand_id=brand_id, scope=scope)
         with ws.session() as s:
-            data = reports.collect_report(s, filters=f, media_root=ws.media.root, brand="x")
+            data = reports.collect_report(s, filters=f, media=ws.media, brand="x")
             texts = _export_texts(data)
         rows = list(csv.DictReader(io.StringIO(texts["faces.csv"])))
         assert rows and {r["asset_id"] for r in rows} <= {str(i) for k, i in

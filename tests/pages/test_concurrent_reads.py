@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 
+from brandmood.core.access import BrandScope
 from brandmood.services import dashboard as sd
 from brandmood.ui import data
 from db.queries.dashboard import GroupBy
@@ -38,7 +39,7 @@ def test_concurrent_sessions_compute_the_same_page_data_once(filled, monkeypatch
 
     monkeypatch.setattr(sd, "page_data", counting)
     for rnd in range(ROUNDS):
-        key = (DashboardFilters(min_confidence=rnd / 100),
+        key = (DashboardFilters(min_confidence=rnd / 100, scope=BrandScope.ALL),
                None if rnd % 2 else GroupBy.CAMPAIGN)
         start = threading.Barrier(THREADS)
         results, errors = [], []

@@ -12,6 +12,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from brandmood.core.access import BrandScope
 from brandmood.core.settings import load_config
 from brandmood.services import reports
 from brandmood.services.analyze import run_analysis
@@ -91,7 +92,8 @@ def test_dashboard_thumbnails_frames_and_crops_come_from_the_bucket(filled_s3, s
 def test_pdf_report_pictures_come_from_the_bucket(filled_s3):
     ws, ids = filled_s3.ws, filled_s3.ids
     with ws.session() as s:
-        data = reports.collect_report(s, filters=DashboardFilters(brand_id=ids["brand"]),
+        data = reports.collect_report(s, filters=DashboardFilters(brand_id=ids["brand"],
+                                                                scope=BrandScope.ALL),
                                       media=ws.media, brand="Acme")
         pdf = PdfReader(io.BytesIO(reports.pdf_report(data, charts=False)))
         tops = len({a for items in data.top_assets.values() for a, _, _ in items})
