@@ -130,7 +130,7 @@ def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> None:
                         y2=64, det_score=1.0)
             s.add(face)
             s.flush()
-            s.add(Review(face_id=face.id, label=EMOTIONS[int(label)]))
+            s.add(Review(face_id=face.id, label=EMOTIONS[int(label)], reviewer="tester"))
 
 
 def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces, tmp_path):
