@@ -135,7 +135,8 @@ def alpha_nominal(matrix: np.ndarray) -> float | None:
     values = np.unique(pairable[~np.isnan(pairable)])
     if pairable.size == 0 or len(values) < 2:
         return None
-    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal",
+    # units coded once add nothing to alpha: left out, so the domain is the pairable values
+    return float(krippendorff.alpha(reliability_data=pairable, level_of_measurement="nominal",
                                     value_domain=sorted(values.tolist())))
 
 

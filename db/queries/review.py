@@ -208,3 +208,41 @@ def clear_setting(*, session: Session, key: SettingKey) -> None:
     if row is not None:
         session.delete(row)
         session.flush()
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One review, with its face's model label and where the face stands."""
+
+    face_id: int
+    reviewer: str
+    label: Emotion
+    model: Emotion | None
+    """The model's top emotion (also where the face is flagged uncertain)."""
+    state: ReviewState
+    consensus: Emotion | None
+
+
+def review_rows(*, session: Session, scope: BrandScope,
+                brand_id: int | None = None) -> list[ReviewRow]:
+    """Every review of the faces of the brands in ``scope`` (``brand_id``: of that brand
+    only), by face and reviewer.
+
+    Raises:
+        AccessDenied: ``brand_id`` is outside ``scope``.
+    """
+    if brand_id is not None:
+        scope.check(brand_id)
+    st = review_states()
+    q = (select(Review.face_id, Review.reviewer, Review.label, Face.dominant, st.c.state,
+                st.c.label)
+         .join(Face, Face.id == Review.face_id).join(Asset, Asset.id == Face.asset_id)
+         .join(st, st.c.face_id == Review.face_id)
+         .order_by(Review.face_id, Review.reviewer))
+    if not scope.is_all:
+        q = q.where(in_scope(Asset.brand_id, scope))
+    if brand_id is not None:
+        q = q.where(Asset.brand_id == brand_id)
+    return [ReviewRow(f, r, Emotion(lbl), dom, ReviewState(state),
+                      Emotion(cons) if cons is not None else None)
+            for f, r, lbl, dom, state, cons in session.execute(q)]

@@ -32,6 +32,11 @@ def test_alpha_matches_krippendorffs_worked_example():
     assert alpha_nominal(KRIPPENDORFF_2011) == pytest.approx(0.743, abs=0.0005)
 
 
+def test_units_coded_once_do_not_change_alpha():
+    extra = np.hstack([KRIPPENDORFF_2011, [[7], [N], [N], [N]]])  # a value nobody else used
+    assert alpha_nominal(extra) == pytest.approx(alpha_nominal(KRIPPENDORFF_2011))
+
+
 def test_alpha_is_one_for_perfect_agreement_and_undefined_without_pairs():
     assert alpha_nominal(np.array([[0, 1, 2, 1], [0, 1, 2, 1.0]])) == pytest.approx(1.0)
     assert alpha_nominal(np.array([[0, N], [N, 1.0]])) is None  # no face labelled twice
