@@ -43,6 +43,7 @@ PAGES: tuple[tuple[str, str, str, Permission], ...] = (
     ("assets.py", "Assets", ":material/photo_library:", Permission.VIEW),
     ("upload.py", "Upload", ":material/upload:", Permission.UPLOAD),
     ("review.py", "Review", ":material/fact_check:", Permission.REVIEW),
+    ("agreement.py", "Agreement", ":material/handshake:", Permission.REVIEW),
     ("reports.py", "Reports", ":material/description:", Permission.VIEW),
     ("fairness.py", "Fairness", ":material/balance:", Permission.VIEW),
     ("jobs.py", "Jobs", ":material/work_history:", Permission.INGEST),
