@@ -112,8 +112,8 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
     cfg = cfg or FinetuneConfig()
     data, skipped = reviewed_crops(ws, brand_id=brand_id, cfg=cfg)
     if len(data) == 0:
-        raise ValueError("no faces with a consensus label yet: review faces on the Review "
-                         "page first (with k reviews per face, k reviewers must agree)")
+        raise ValueError("no reviewed faces with a consensus label yet: review faces on the "
+                         "Review page first (with k reviews per face, most must agree)")
     with ws.session() as s:
         human = human_ceiling(session=s, brand_id=brand_id)
     blocks = dict.fromkeys(b for fs in cfg.candidates for b in fs.split("+"))

@@ -19,7 +19,7 @@ def reviewer() -> str:
     """Who reviews: the signed-in user, else the name typed on the page, else the local
     admin (``"local admin"``)."""
     return (auth.reviewer_name() or str(st.session_state.get("rv_name", "")).strip()
-            or auth.principal().label)
+            or auth.principal().kind.value)
 
 
 def _save(face_id: int, label: Emotion) -> None:

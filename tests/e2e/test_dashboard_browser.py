@@ -150,5 +150,7 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     for name in PAGES:
         _open(page, url, name, ready.get(name, name.replace("_", " ").capitalize()))
         assert page.get_by_text("Traceback").count() == 0, name
+        # app.py's notes are comments: Streamlit's magic wrote bare strings on every page
+        assert page.get_by_text("Page file, title, icon").count() == 0, name
         _shot(page, name)
     assert {p.stem for p in SHOTS.glob("*.png")} >= set(PAGES)

@@ -29,6 +29,11 @@ def test_review_confirm_and_relabel(filled):
     assert second != first
     at.button(key="rv_sad").click().run()
     assert _reviews(ws)[-1] == (second, "sad", "maria")
+    # no name, no sign-in: the review is the local admin's
+    at.text_input(key="rv_name").set_value("").run()
+    [third] = expected.review_queue(ws, brand=ids["brand"], limit=1, reviewer="local admin")
+    at.button(key="rv_fear").click().run()
+    assert _reviews(ws)[-1] == (third, "fear", "local admin")
 
 
 def test_review_page_empty(empty_home):
