@@ -6,13 +6,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from brandmood.core.access import BrandScope
 from brandmood.core.settings import REVIEWS_PER_FACE
 from brandmood.core.types import Emotion
-from db.models import Asset, Face, Review, Setting, utcnow
+from db.models import Asset, Face, Review, Setting
 from db.queries.consensus import ReviewState, consensus_reviews, review_states, reviews_per_face
 from db.queries.faces import StoredFace, stored_faces
 from db.queries.selection import DashboardFilters, counted_faces, in_scope
@@ -116,13 +116,10 @@ def store_review(*, session: Session, face_id: int, label: Emotion, scope: Brand
     brand_id = session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
                               .where(Face.id == face_id))
     scope.check(brand_id, f"face #{face_id}")
-    review = session.scalar(select(Review).where(Review.face_id == face_id,
-                                                 Review.reviewer == who))
-    if review is None:
-        review = Review(face_id=face_id, label=label, reviewer=who)
-        session.add(review)
-    else:
-        review.label, review.created_at = label, utcnow()
+    # a relabel replaces the row (a new id: the dashboards' data version sees the change)
+    session.execute(delete(Review).where(Review.face_id == face_id, Review.reviewer == who))
+    review = Review(face_id=face_id, label=label, reviewer=who)
+    session.add(review)
     session.flush()
     return review
 

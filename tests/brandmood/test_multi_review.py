@@ -17,6 +17,7 @@ from brandmood.core.types import EMOTIONS, Emotion, ReviewState
 from brandmood.services.agreement import agreement_report, human_ceiling
 from brandmood.services.finetune import reviewed_crops
 from db.models import Face, Review
+from db.queries import dashboard as dq
 from db.queries import model_versions as mv
 from db.queries import review as rq
 from db.queries.consensus import review_states
@@ -128,11 +129,21 @@ def test_two_reviewers_queue_consensus_and_disputed(two):
         assert [r.face.face_id for r in mv.reviewed_faces(session=s)] == [settle]
 
 
+def _version(ws):
+    with ws.session() as s:
+        return dq.data_version(session=s)
+
+
 def test_relabeling_replaces_the_reviewers_own_review(two):
     ws, ids, _secret, a_only = two
     face = expected.counted(ws, brand=ids["brand"])[0].f["id"]
     _review(ws, "ana", {face: Emotion.SAD}, a_only)
+    before = _version(ws)
     _review(ws, "ana", {face: Emotion.FEAR}, a_only)
+    after = _version(ws)
+    _set_k(ws, 2)
+    # cached dashboards are keyed by the data version: a relabel and a new k change it
+    assert len({before, after, _version(ws)}) == 3
     rows = [(r["face_id"], r["reviewer"], r["label"]) for r in expected.rows(ws, Review)
             if r["reviewer"] == "ana"]
     assert rows == [(face, "ana", Emotion.FEAR)]
