@@ -34,6 +34,8 @@ from db.session import DatabaseError  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 PAGES_DIR = ROOT / "pages"
 
+# Page file, title, icon, and the permission a principal needs in at least one brand.
+# (Comments, not docstrings: Streamlit's magic would write a bare string on every page.)
 PAGES: tuple[tuple[str, str, str, Permission], ...] = (
     ("overview.py", "Overview", ":material/dashboard:", Permission.VIEW),
     ("campaigns.py", "Campaigns", ":material/campaign:", Permission.VIEW),
@@ -43,6 +45,7 @@ PAGES: tuple[tuple[str, str, str, Permission], ...] = (
     ("assets.py", "Assets", ":material/photo_library:", Permission.VIEW),
     ("upload.py", "Upload", ":material/upload:", Permission.UPLOAD),
     ("review.py", "Review", ":material/fact_check:", Permission.REVIEW),
+    ("agreement.py", "Agreement", ":material/handshake:", Permission.REVIEW),
     ("reports.py", "Reports", ":material/description:", Permission.VIEW),
     ("fairness.py", "Fairness", ":material/balance:", Permission.VIEW),
     ("jobs.py", "Jobs", ":material/work_history:", Permission.INGEST),
@@ -50,9 +53,8 @@ PAGES: tuple[tuple[str, str, str, Permission], ...] = (
     ("settings.py", "Settings", ":material/settings:", Permission.SETTINGS),
     ("responsible_use.py", "Responsible use", ":material/gavel:", Permission.VIEW),
 )
-"""Page file, title, icon, and the permission a principal needs in at least one brand."""
+# Pages whose permission is needed workspace-wide (their settings change every brand).
 WORKSPACE_WIDE = frozenset({Permission.SETTINGS})
-"""Pages whose permission is needed workspace-wide (their settings change every brand)."""
 
 
 def may_use(principal: Principal, permission: Permission) -> bool:

@@ -235,7 +235,7 @@ class Cell:
         group: a :class:`SkinToneGroup` value or :data:`NOT_ESTIMATED`.
         label: the label the face counts under (an emotion or ``"uncertain"``).
         dominant: the model's top emotion (also for faces flagged uncertain).
-        review: the newest reviewed label (None: not reviewed).
+        review: the consensus label of its reviews (None: none, pending or disputed).
         faces: how many faces.
         confidence_sum, confidence_n: sum and count of their known confidences.
     """

@@ -361,13 +361,20 @@ class AssetFaceCounts(Base):
 
 
 class Review(Base):
-    """A person's verdict on a face: the label they say is right."""
+    """A person's verdict on a face: the label they say is right.
+
+    A face has at most one review per reviewer (relabeling updates it); the label a face
+    counts under is the consensus of its reviews (:mod:`db.queries.consensus`).
+    """
 
     __tablename__ = "review"
+    __table_args__ = (UniqueConstraint("face_id", "reviewer"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     face_id: Mapped[int] = mapped_column(ForeignKey("face.id", ondelete="CASCADE"), index=True)
     label: Mapped[Emotion] = mapped_column(_enum(Emotion, "emotion"))
-    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    reviewer: Mapped[str] = mapped_column(String(200))
+    """Who reviewed: the signed-in user's email or subject, the name a local admin typed
+    (else ``"local admin"``), or ``"legacy"`` for reviews from before multi-review."""
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

@@ -49,6 +49,15 @@ def finetune(
     typer.echo(f"base:    accuracy {_pct(r.base.accuracy)}  macro-F1 {r.base.macro_f1:.3f}")
     typer.echo(f"adapted: accuracy {_pct(r.adapted.accuracy)}  "
                f"macro-F1 {r.adapted.macro_f1:.3f}")
+    h = out.human
+    if h.percent_agreement is None:
+        typer.echo(f"human agreement (the ceiling): not measured, no face has two reviews "
+                   f"({h.agreed} faces with a consensus, {h.disputed} disputed left out)")
+    else:
+        alpha = f"{h.alpha:.3f}" if h.alpha is not None else "n/a"
+        typer.echo(f"human agreement (the ceiling): {_pct(h.percent_agreement)} of pairs of "
+                   f"reviews, Krippendorff's alpha {alpha}, on {h.faces_reviewed_twice} faces "
+                   f"reviewed twice or more ({h.disputed} disputed faces left out)")
     if out.version_id is None:
         typer.echo("not better than the base model: no new version registered")
     else:

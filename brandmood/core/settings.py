@@ -91,6 +91,39 @@ class Setting:
         return self.env.replace(NAME, name_part(name))
 
 
+@dataclass(frozen=True)
+class WorkspaceSetting:
+    """A whole-number setting a workspace keeps in its own database (the ``setting`` table;
+    the Settings page edits it), declared here once with its default and help."""
+
+    name: str
+    """The key it is stored under."""
+    default: int
+    help: str
+    minimum: int
+    maximum: int
+
+    def parse(self, text: str | int) -> int:
+        """The value of ``text``.
+
+        Raises:
+            SettingError: not a whole number within ``[minimum, maximum]``.
+        """
+        value = str(text).strip()
+        if not value.isdigit() or not self.minimum <= int(value) <= self.maximum:
+            raise SettingError(f"{self.name}={text!r}: must be a whole number from "
+                               f"{self.minimum} to {self.maximum}")
+        return int(value)
+
+
+REVIEWS_PER_FACE = WorkspaceSetting(
+    "reviews_per_face", 1,
+    "reviews each face needs (k) before its label counts: the consensus is the label a "
+    "strict majority of its reviews give, once k reviews exist; faces without one are "
+    "disputed (docs/reviews.md)", 1, 9)
+WORKSPACE_SETTINGS: tuple[WorkspaceSetting, ...] = (REVIEWS_PER_FACE,)
+
+
 def name_part(name: str) -> str:
     """How a name appears in a patterned variable: upper case, ``-`` → ``_``."""
     return name.upper().replace("-", "_")

@@ -58,6 +58,18 @@ POSITIVE_EMOTIONS = frozenset({Emotion.HAPPY})
 UNCERTAIN = "uncertain"
 """Aggregates report faces flagged uncertain under this name, beside the eight labels."""
 
+
+class ReviewState(enum.StrEnum):
+    """Where a reviewed face stands, by the consensus rule (``k`` reviews per face; the
+    rule: :mod:`db.queries.consensus`, and :func:`analytics.agreement.consensus`)."""
+
+    PENDING = "pending"
+    """Fewer reviews than the workspace asks for (k)."""
+    AGREED = "agreed"
+    """At least k reviews, and more than half of them give one label."""
+    DISPUTED = "disputed"
+    """At least k reviews, and no label has a strict majority: never trains."""
+
 LABELS: tuple[str, ...] = (*(e.value for e in EMOTIONS), UNCERTAIN)
 """Every label a count or chart shows, in the one fixed order: the eight emotions, then
 uncertain."""

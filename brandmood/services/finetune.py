@@ -1,6 +1,11 @@
 """``brandmood finetune``: adapt the emotion model to the workspace's reviewed faces.
 
-The job cuts every reviewed face as the base network reads it (with a little more context for
+It learns from the faces whose reviews agree (their consensus label, :mod:`db.queries.consensus`;
+disputed faces and faces still waiting for k reviews never train) and reports the reviewers'
+own agreement beside the model's accuracy (:func:`brandmood.services.agreement.human_ceiling`):
+a model cannot be expected to agree with people more than people agree with each other.
+
+The job cuts every such face as the base network reads it (with a little more context for
 training views), trains a head, *calibrates* it (a temperature and an uncertainty threshold
 fitted on the reviewed faces' out-of-fold probabilities: :func:`analytics.finetune.adapt`)
 and compares it with the base model on held-out people or assets (accuracy, macro-F1, ECE
@@ -28,6 +33,7 @@ from analytics.finetune import (
     store_spec,
 )
 from brandmood.core.types import EMOTIONS, FaceDetections
+from brandmood.services.agreement import HumanCeiling, human_ceiling
 from db.models import AssetKind
 from db.queries import model_versions as mv
 from db.workspace import Workspace
@@ -43,19 +49,22 @@ def adapted_name(cfg: FinetuneConfig) -> str:
 
 @dataclass(frozen=True)
 class FinetuneOutcome:
-    """The result, and the registered version (None where it was not better)."""
+    """The result, the registered version (None where it was not better), and the
+    reviewers' agreement on the workspace's faces (the ceiling of the accuracy)."""
 
     result: FinetuneResult
     version_id: int | None
     manifest: Path | None
     skipped: list[tuple[int, str]]
+    human: HumanCeiling
 
 
 def reviewed_crops(ws: Workspace, *, brand_id: int | None = None,
                    cfg: FinetuneConfig | None = None
                    ) -> tuple[LabeledFaces, list[tuple[int, str]]]:
-    """Aligned crops of every reviewed face (cut as :func:`analytics.finetune.store_spec`
-    says for ``cfg``'s base), with labels and person/asset groups.
+    """Aligned crops of every face with a consensus label (cut as
+    :func:`analytics.finetune.store_spec` says for ``cfg``'s base), with labels and
+    person/asset groups.
 
     Returns:
         ``(faces, skipped)``: ``(face_id, reason)`` for faces whose media cannot be read.
@@ -103,12 +112,15 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
     cfg = cfg or FinetuneConfig()
     data, skipped = reviewed_crops(ws, brand_id=brand_id, cfg=cfg)
     if len(data) == 0:
-        raise ValueError("no reviewed faces yet: review faces on the Review page first")
+        raise ValueError("no reviewed faces with a consensus label yet: review faces on the "
+                         "Review page first (with k reviews per face, most must agree)")
+    with ws.session() as s:
+        human = human_ceiling(session=s, brand_id=brand_id)
     blocks = dict.fromkeys(b for fs in cfg.candidates for b in fs.split("+"))
     networks = FrozenBase.for_features("+".join(blocks), weight_paths)
     result = finetune(data, cfg, networks=networks)
     if not result.improved:
-        return FinetuneOutcome(result, None, None, skipped)
+        return FinetuneOutcome(result, None, None, skipped, human)
     name = adapted_name(cfg)
     with ws.session() as s:
         version = mv.next_version(session=s, name=name)
@@ -120,10 +132,11 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
             row = mv.record_version(
                 session=s, name=name, version=version, base_model=result.base_model,
                 path=str(manifest), weights_sha256=sha256_file(folder / f"{name}-{version}.pt"),
-                labels=[e.value for e in result.labels], metrics=result.metrics_dict(),
+                labels=[e.value for e in result.labels],
+                metrics={**result.metrics_dict(), **human.as_metrics()},
                 active=activate)
             s.commit()
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return FinetuneOutcome(result, row.id, manifest, skipped)
+        return FinetuneOutcome(result, row.id, manifest, skipped, human)

@@ -141,7 +141,7 @@ def face_table(faces: list[StoredFace], reviews: dict[int, str]) -> None:
     """The eight probabilities of every face; classes the model lacks shown as n/a.
 
     Args:
-        reviews: face id → newest reviewed label.
+        reviews: face id → the consensus label of its reviews.
     """
     if not faces:
         st.info("No faces were found in this asset (or it has not been analyzed yet).")

@@ -101,7 +101,8 @@ def fairness_view(filters: DashboardFilters) -> None:
     st.caption(f"{rep.faces:,} counted faces, {rep.estimated:,} with an estimate; labels "
                f"are the model's ({', '.join(LABELS)}), never the reviewed ones, since the "
                "check is about the model. Accuracy and the anger false-positive rate use "
-               "the faces a person reviewed (top emotion against the reviewed label). "
+               "the faces whose reviewers agree (top emotion against their consensus "
+               "label; disputed faces left out). "
                "Intervals are 95% Wilson intervals.")
     if rep.estimated:
         st.plotly_chart(negative_chart(rep.groups), key="fair_chart")

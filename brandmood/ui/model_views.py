@@ -21,6 +21,7 @@ def _version_rows(versions) -> list[dict[str, object]]:
         rows.append({"id": v.id, "version": f"{v.name}@{v.version}", "active": v.active,
                      "base accuracy": m.get("base_accuracy"),
                      "adapted accuracy": m.get("adapted_accuracy"),
+                     "human agreement (ceiling)": m.get("human_agreement"),
                      "base macro-F1": m.get("base_macro_f1"),
                      "adapted macro-F1": m.get("adapted_macro_f1"),
                      "held-out faces": m.get("n_test"),
@@ -107,7 +108,9 @@ def finetune_view() -> None:
 
     ws = workspace()
     st.subheader("Fine-tune on reviewed faces")
-    st.caption("Trains a new head on face-api's features from the faces you reviewed, "
+    st.caption("Trains a new head on face-api's features from the faces whose reviews agree "
+               "(the consensus label; disputed faces and faces waiting for more reviews are "
+               "left out), "
                "calibrates its probabilities on them (by cross-validation over people or "
                "assets), holds out part of them (grouped by asset) and reports accuracy and "
                "calibration error before and after. Labels with fewer examples than the "
@@ -127,6 +130,10 @@ def finetune_view() -> None:
                f"macro-F1 {m['base_macro_f1']:.3f} → {m['adapted_macro_f1']:.3f} "
                f"on {m['n_test']} faces; calibration error (ECE) "
                f"{_ece_text(m.get('calibration')) or 'n/a'}")
+    h = outcome.human
+    if h.percent_agreement is not None:
+        summary += (f"; reviewers agree on {h.percent_agreement:.0%} of pairs of reviews "
+                    f"(the ceiling; {h.disputed} disputed faces left out)")
     if outcome.version_id is None:
         st.warning(f"Not registered: the adapted model was not better ({summary}).")
     else:

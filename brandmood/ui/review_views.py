@@ -9,17 +9,23 @@ from brandmood.core.types import EMOTIONS, Emotion
 from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
 from db.queries.faces import StoredFace
-from db.queries.review import review_count, review_queue, store_review
+from db.queries.review import review_progress, review_queue, store_review
 from db.queries.selection import DashboardFilters
 
 SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
 
 
+def reviewer() -> str:
+    """Who reviews: the signed-in user, else the name typed on the page, else the local
+    admin (``"local admin"``)."""
+    return (auth.reviewer_name() or str(st.session_state.get("rv_name", "")).strip()
+            or auth.principal().kind.value)
+
+
 def _save(face_id: int, label: Emotion) -> None:
     with workspace().sessions.begin() as s:
         store_review(session=s, face_id=face_id, label=label,
-                     scope=auth.scope(Permission.REVIEW),
-                     reviewer=auth.reviewer_name() or st.session_state.get("rv_name", ""))
+                     scope=auth.scope(Permission.REVIEW), reviewer=reviewer())
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
 
 
@@ -34,22 +40,28 @@ def _picture(item: StoredFace):
 
 
 def review(filters: DashboardFilters) -> None:
-    """Show the most uncertain unreviewed face with confirm / relabel buttons.
+    """Show the most uncertain face the reviewer has not labelled (and that needs more
+    reviews) with confirm / relabel buttons; never the other reviewers' labels.
 
     Args:
         filters: the selection, scoped to the brands where the user may review.
     """
     if not auth.reviewer_name():  # signed in: reviews carry the user's name
-        st.text_input("Your name (stored with each review)", key="rv_name")
+        st.text_input("Your name (stored with each review; each reviewer labels a face "
+                      "once)", key="rv_name")
+    who = reviewer()
     with auth.session(Permission.REVIEW) as s:
-        queue = review_queue(session=s, filters=filters, limit=10)
-        done, changed = review_count(session=s, scope=filters.scope)
-    st.caption(f"{done} faces reviewed so far, {changed} relabeled.")
+        queue = review_queue(session=s, filters=filters, reviewer=who, limit=10)
+        p = review_progress(session=s, scope=filters.scope, reviewer=who)
+    st.caption(f"Each face needs {p.k} review{'s' if p.k > 1 else ''}; its label is the "
+               f"majority's. {p.agreed} faces agreed ({p.changed} differ from the model), "
+               f"{p.disputed} disputed, {p.pending} waiting for more reviews. "
+               f"You ({who}) have labelled {p.mine}.")
     if msg := st.session_state.pop("rv_last", None):
         st.success(msg)
     if not queue:
-        st.info("Nothing to review: every face in this selection has a person's verdict, or "
-                "nothing has been analyzed yet (see **Upload**).")
+        st.info("Nothing to review: you have labelled every face in this selection that "
+                "still needs reviews, or nothing has been analyzed yet (see **Upload**).")
         return
     item = queue[0]
     top = item.row.dominant  # the model's top emotion, even where flagged uncertain

@@ -6,11 +6,13 @@ import streamlit as st
 
 from analytics.classifiers.registry import available_models
 from analytics.uncertainty import rule_for
+from brandmood.core.settings import REVIEWS_PER_FACE
 from brandmood.ui.data import workspace
 from db.queries.review import (
     SettingKey,
     clear_setting,
     get_setting,
+    reviews_per_face_of,
     set_setting,
     uncertainty_threshold,
 )
@@ -34,6 +36,7 @@ def settings_view() -> None:
                                     default=ws.config.model)
         threshold = uncertainty_threshold(session=s)
         use_reviews = get_setting(session=s, key=SettingKey.USE_REVIEWS) == "1"
+        k = reviews_per_face_of(session=s)
     names, notes = model_names()
     st.subheader("Analysis")
     with st.form("settings"):
@@ -57,6 +60,10 @@ def settings_view() -> None:
                              "is below this are flagged uncertain in new analysis runs.")
         rev = st.checkbox("Charts use reviewed labels by default", value=use_reviews,
                           key="set_reviews")
+        new_k = st.number_input("Reviews per face (k)", REVIEWS_PER_FACE.minimum,
+                                REVIEWS_PER_FACE.maximum, value=k, step=1, key="set_k",
+                                help=REVIEWS_PER_FACE.help[:1].upper() + REVIEWS_PER_FACE.help[1:]
+                                + ". E.g. 3 for faces that will train a model.")
         if st.form_submit_button("Save", type="primary"):
             with ws.sessions.begin() as s:
                 set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value=str(model))
@@ -66,6 +73,7 @@ def settings_view() -> None:
                     set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD,
                                 value=f"{thr:g}")
                 set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
+                set_setting(session=s, key=SettingKey.REVIEWS_PER_FACE, value=str(int(new_k)))
             st.success("Saved. New analysis runs use these settings.")
 
 

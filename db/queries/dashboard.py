@@ -29,6 +29,7 @@ from db.models import (
     Platform,
     Review,
 )
+from db.queries.consensus import reviews_per_face
 from db.queries.selection import (
     DashboardFilters,
     ambassador_key,
@@ -57,12 +58,17 @@ class DataVersion:
 
 
 def data_version(*, session: Session) -> DataVersion:
-    """Max ids and counts of the tables jobs and reviewers write (a few index lookups)."""
+    """Max ids and counts of the tables jobs and reviewers write (a few index lookups), the
+    reviews per face (k) the consensus labels depend on, and the newest review's time."""
     parts = [func.coalesce(select(func.max(m.id)).scalar_subquery(), 0)
              for m in (Face, Review, Asset, AnalysisRun, AssetAnalysis, IngestRun, IngestItem)]
+    parts.append(reviews_per_face())
     done = select(func.count(AnalysisRun.id)).where(AnalysisRun.finished_at.is_not(None))
-    row = session.execute(select(*parts, done.scalar_subquery())).one()
-    return DataVersion(tuple(int(v or 0) for v in row))
+    # a relabel replaces a review, and SQLite may give the new row the old (highest) id
+    relabeled = select(func.max(Review.created_at)).scalar_subquery()
+    *row, last_review = session.execute(select(*parts, done.scalar_subquery(), relabeled)).one()
+    stamp = round(last_review.timestamp() * 1e6) if last_review is not None else 0
+    return DataVersion((*(int(v or 0) for v in row), stamp))
 
 
 def group_key(group: GroupBy) -> ColumnElement:

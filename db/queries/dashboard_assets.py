@@ -11,13 +11,9 @@ from sqlalchemy.orm import Session
 from brandmood.core.access import AccessDenied, BrandScope, refusal
 from brandmood.core.types import UNCERTAIN, dominant_label
 from db.models import AnalysisRun, Asset, AssetAnalysis, AssetKind, AssetStatus, Face, Frame
+from db.queries.consensus import consensus_reviews
 from db.queries.faces import StoredFace, stored_faces
-from db.queries.selection import (
-    DashboardFilters,
-    asset_conditions,
-    counted_faces,
-    latest_reviews,
-)
+from db.queries.selection import DashboardFilters, asset_conditions, counted_faces
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,7 @@ class AssetDetail:
     """An asset with its names, run and faces (in frame, then face order).
 
     Attributes:
-        reviews: face id → the newest reviewed label, for the reviewed faces.
+        reviews: face id → the consensus label of its reviews, for the faces that have one.
     """
 
     asset: Asset
@@ -107,7 +103,7 @@ def asset_detail(*, session: Session, asset_id: int, scope: BrandScope) -> Asset
     run_id = session.scalar(select(func.max(AssetAnalysis.run_id)).where(
         AssetAnalysis.asset_id == asset_id, AssetAnalysis.status == AssetStatus.ANALYZED))
     run = session.get(AnalysisRun, run_id) if run_id else None
-    rv = latest_reviews()
+    rv = consensus_reviews()
     q = (stored_faces().add_columns(rv.c.label)
          .outerjoin(rv, rv.c.face_id == Face.id)
          .where(Face.asset_id == asset_id, Face.run_id == (run_id or -1))

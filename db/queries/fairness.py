@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from brandmood.core.types import Emotion
 from db.models import AnalysisRun, Face
+from db.queries.consensus import consensus_reviews
 from db.queries.faces import StoredFace, stored_faces
-from db.queries.selection import DashboardFilters, asset_conditions, counted_faces, latest_reviews
+from db.queries.selection import DashboardFilters, asset_conditions, counted_faces
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class GroupLabelCount:
         group: the group's name, or ``not_estimated`` where the face has no angle.
         label: the label it counts under on model labels (an emotion or ``"uncertain"``).
         dominant: the model's top emotion.
-        review: the newest reviewed label (None: not reviewed).
+        review: the consensus label of its reviews (None: none yet, or disputed).
         faces: how many faces.
         confidence_sum, confidence_n: sum and count of their known confidences.
     """
@@ -58,7 +59,7 @@ def group_label_counts(*, session: Session, filters: DashboardFilters,
     group = case((Face.ita.is_(None), literal(not_estimated)),
                  *((Face.ita > float(b), literal(name)) for b, name in bounds),
                  else_=literal(lowest)).label("grp")
-    rv = latest_reviews()
+    rv = consensus_reviews()
     q = (select(group, faces.label.label("lbl"), Face.dominant, rv.c.label, func.count(),
                 func.sum(Face.confidence), func.count(Face.confidence))
          .select_from(faces.from_assets().outerjoin(rv, rv.c.face_id == Face.id))

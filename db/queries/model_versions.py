@@ -9,14 +9,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from brandmood.core.types import Emotion
-from db.models import Asset, Face, Frame, ModelVersion, Review
+from db.models import Asset, Face, Frame, ModelVersion
+from db.queries.consensus import consensus_reviews
 from db.queries.core import NotFoundError
 from db.queries.faces import StoredFace, stored_faces
 
 
 @dataclass(frozen=True)
 class ReviewedFace:
-    """A stored face with the label a reviewer gave it (the latest review)."""
+    """A stored face with the consensus label of its reviews."""
 
     face: StoredFace
     label: Emotion
@@ -31,15 +32,14 @@ class ReviewedFace:
 
 
 def reviewed_faces(*, session: Session, brand_id: int | None = None) -> list[ReviewedFace]:
-    """Every reviewed face (latest review per face), by asset and time."""
-    latest = (select(Review.face_id, func.max(Review.id).label("rid"))
-              .group_by(Review.face_id).subquery())
-    q = (stored_faces().add_columns(Review.label)
-         .join(latest, latest.c.face_id == Face.id).join(Review, Review.id == latest.c.rid))
+    """Every face whose reviews agree on a label (their consensus: pending and disputed
+    faces never train; :mod:`db.queries.consensus`), by asset and time."""
+    rv = consensus_reviews()
+    q = stored_faces().add_columns(rv.c.label).join(rv, rv.c.face_id == Face.id)
     if brand_id is not None:
         q = q.where(Asset.brand_id == brand_id)
     q = q.order_by(Face.asset_id, Frame.timestamp_ms, Face.id)
-    return [ReviewedFace(StoredFace.of(face, ts, kind, path), label)
+    return [ReviewedFace(StoredFace.of(face, ts, kind, path), Emotion(label))
             for face, ts, kind, path, label in session.execute(q)]
 
 

@@ -32,7 +32,8 @@ from sqlalchemy.orm import aliased
 
 from brandmood.core.access import BrandScope
 from brandmood.core.types import LABELS, UNCERTAIN, Emotion
-from db.models import Asset, AssetAnalysis, AssetStatus, Channel, Face, Platform, Review
+from db.models import Asset, AssetAnalysis, AssetStatus, Channel, Face, Platform
+from db.queries.consensus import consensus_reviews
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class DashboardFilters:
         date_from, date_to: inclusive posting-date range (None: open).
         min_confidence: faces below this top probability are left out.
         include_uncertain: count faces flagged uncertain (as ``"uncertain"``).
-        use_reviews: a reviewed face counts with its reviewed label.
+        use_reviews: a face with a consensus of its reviews counts with that label.
     """
 
     brand_id: int | None = None
@@ -139,14 +140,6 @@ def current_runs(asset_ids: list[int] | None = None) -> Subquery:
     return q.group_by(AssetAnalysis.asset_id).subquery("cur")
 
 
-def latest_reviews() -> Subquery:
-    """Subquery ``(face_id, label)``: the newest review of each reviewed face."""
-    newest = select(func.max(Review.id)).group_by(Review.face_id)
-    return (select(Review.face_id.label("face_id"),
-                   type_coerce(Review.label, String).label("label"))
-            .where(Review.id.in_(newest)).subquery("rv"))
-
-
 def ambassador_matched() -> ColumnElement[bool]:
     """The face is matched to an ambassador and no reviewer rejected the match."""
     return and_(Face.ambassador_id.is_not(None),
@@ -171,15 +164,16 @@ class CountedFaces:
     The rule, written here only: a face counts when it belongs to its asset's current
     run (the latest analyzed one), has a model label, belongs to a chosen ambassador
     (:func:`ambassador_key`; where some are chosen) and has at least the minimum
-    confidence (with reviews, a reviewed face needs no minimum). Its label is its newest
-    review's (with reviews), else ``"uncertain"`` where flagged, else its top emotion;
-    faces whose label is ``"uncertain"`` count only with ``include_uncertain``.
+    confidence (with reviews, a face with a consensus label needs no minimum). Its label is
+    its reviews' consensus (with reviews; :mod:`db.queries.consensus`), else
+    ``"uncertain"`` where flagged, else its top emotion; faces whose label is
+    ``"uncertain"`` count only with ``include_uncertain``.
 
     Attributes:
         filters: the selection (its asset conditions: :func:`asset_conditions`).
         on: the conditions on ``face`` that need no review: a join condition (an asset
             whose faces all fail them still is an asset of the selection).
-        review: the newest-review subquery to ``LEFT JOIN`` on the face id (None: model
+        review: the consensus subquery to ``LEFT JOIN`` on the face id (None: model
             labels only).
         keep: what else a face needs that depends on its review (``true()``: nothing).
         label: the label expression.
@@ -194,7 +188,7 @@ class CountedFaces:
     labels: tuple[str, ...]
 
     def join_review(self, frm: FromClause) -> FromClause:
-        """``frm LEFT JOIN`` the newest reviews, where labels come from them."""
+        """``frm LEFT JOIN`` the consensus labels, where labels come from them."""
         if self.review is None:
             return frm
         return frm.outerjoin(self.review, self.review.c.face_id == Face.id)
@@ -259,7 +253,7 @@ def counted_faces(filters: DashboardFilters, *,
     review = None
     label, keep = model_label(), true()
     if filters.use_reviews:
-        review = latest_reviews()
+        review = consensus_reviews()
         label = case((review.c.label.is_not(None), review.c.label), else_=label)
         if filters.min_confidence > 0:
             keep = or_(Face.confidence >= filters.min_confidence, review.c.label.is_not(None))

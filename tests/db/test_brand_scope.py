@@ -66,7 +66,7 @@ def test_selection_reads_stay_in_scope(two):
         assets = list(export.iter_asset_rows(session=s, filters=everything))
         assert faces and _brand_of_assets(s, {r.asset_id for r in faces}) == {a}
         assert len(assets) == n_a
-        queue = rq.review_queue(session=s, filters=everything, limit=100)
+        queue = rq.review_queue(session=s, filters=everything, reviewer="ana", limit=100)
         assert queue and _brand_of_assets(s, {f.asset_id for f in queue}) == {a}
         names = dq.group_names(session=s, group=GroupBy.CAMPAIGN, filters=everything)
         assert set(names.values()) == {"(none)", "Spring", "Summer"}
@@ -103,14 +103,16 @@ def test_named_reads_refuse_other_brands(two):
 def test_review_writes_refuse_other_brands(two):
     ws, ids, b, a_only = two
     with ws.sessions.begin() as s, pytest.raises(AccessDenied):
-        rq.store_review(session=s, face_id=b["faces"][1], label=Emotion.HAPPY, scope=a_only)
+        rq.store_review(session=s, face_id=b["faces"][1], label=Emotion.HAPPY, scope=a_only,
+                        reviewer="ana")
     with ws.session() as s:
         assert s.scalar(select(func.count()).select_from(Review)
                         .where(Review.face_id == b["faces"][1])) == 0
     with ws.sessions.begin() as s:
         own = s.scalar(select(Face.id).where(Face.asset_id == ids["single_face.jpg"],
                                              Face.run_id == ids["run"]))
-        rq.store_review(session=s, face_id=own, label=Emotion.HAPPY, scope=a_only)
+        rq.store_review(session=s, face_id=own, label=Emotion.HAPPY, scope=a_only,
+                        reviewer="ana")
 
 
 def test_jobs_reads_and_retries_stay_in_scope(two):

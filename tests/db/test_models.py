@@ -170,3 +170,16 @@ def test_ingest_items_one_per_source_and_failed_needs_reason(base) -> None:
     _rejects(ws, IngestItem(run_id=run_id, source="a.jpg", outcome=Outcome.DUPLICATE,
                             asset_id=asset.id))
     _rejects(ws, IngestItem(run_id=run_id, source="b.jpg", outcome=Outcome.FAILED))
+
+
+def test_one_review_per_reviewer_and_face(base) -> None:
+    ws, _, _, frame, run = base
+    with ws.session() as s:
+        face = _face(frame, run)
+        s.add(face)
+        s.commit()
+        s.add_all([Review(face_id=face.id, label=Emotion.SAD, reviewer="ana"),
+                   Review(face_id=face.id, label=Emotion.SAD, reviewer="bo")])
+        s.commit()  # two reviewers: fine
+        face_id = face.id
+    _rejects(ws, Review(face_id=face_id, label=Emotion.HAPPY, reviewer="ana"))

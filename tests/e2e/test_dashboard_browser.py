@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
 PAGES = ("overview", "campaigns", "channels", "ambassadors", "ambassador_faces", "assets",
-         "upload", "review", "reports", "jobs", "members", "settings")
+         "upload", "review", "agreement", "reports", "jobs", "members", "settings")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -51,6 +51,15 @@ def _download(page, button: str) -> bytes:
     with page.expect_download(timeout=120_000) as info:
         page.get_by_role("button", name=button).click()
     return Path(info.value.path()).read_bytes()
+
+
+def _reviewer(page, name: str) -> None:
+    """Type the reviewer's name on the Review page (no sign-in) and wait for the page."""
+    box = page.get_by_label("Your name", exact=False)
+    box.fill(name)
+    box.press("Enter")
+    page.get_by_text(f"You ({name}) have labelled").wait_for()
+    _settle(page)
 
 
 def test_upload_review_export_in_chromium(server, browser_page, media):
@@ -95,14 +104,29 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     _settle(page)
     _shot(page, "asset-detail")
 
-    # Relabel the face on Review (a label other than the model's).
+    # Two reviewers, two reviews per face: ana relabels the face (a label other than the
+    # model's), bo is still shown it and confirms the model's label, so it is disputed.
+    with _db(home).begin() as conn:
+        conn.execute(text("INSERT INTO setting (key, value) VALUES ('reviews_per_face', '2')"))
     _open(page, url, "review", "Model says")
+    _reviewer(page, "ana")
     new = "sad" if faces[0][1] != "sad" else "happy"
     page.get_by_role("button", name=new, exact=False).first.click()
     page.get_by_text(f"saved as {new}").wait_for()
+    _reviewer(page, "bo")
+    page.get_by_text(f"face #{faces[0][0]} ").first.wait_for()  # bo sees it: 1 review of 2
+    assert page.get_by_text("saved as").count() == 0  # and nothing of ana's label
+    page.get_by_role("button", name="Confirm", exact=False).click()
+    page.get_by_text(f"saved as {faces[0][1]}").wait_for()
     with _db(home).connect() as conn:
-        rows = conn.execute(text("SELECT face_id, label FROM review")).all()
-    assert (faces[0][0], new) in [tuple(r) for r in rows]
+        rows = conn.execute(text("SELECT face_id, reviewer, label FROM review")).all()
+    assert {(faces[0][0], "ana", new), (faces[0][0], "bo", faces[0][1])} <= {
+        tuple(r) for r in rows}
+    _open(page, url, "agreement", "Krippendorff")
+    disputed = page.get_by_test_id("stMetric").filter(has_text="Disputed")
+    assert disputed.inner_text().split()[-1] == "1"  # the one face both reviewed
+    assert page.get_by_text("ana", exact=True).count() >= 1  # the pair ana / bo
+    _shot(page, "agreement-two-reviewers")
 
     # Export CSV and PDF and read them back.
     _open(page, url, "reports", "Exports contain")
@@ -121,10 +145,12 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
 
     # A screenshot of every page.
     ready = {"overview": "Overview", "assets": "assets match", "upload": "Drop images",
-             "review": "faces reviewed so far", "reports": "Exports contain", "jobs": "Ingest runs",
-             "settings": "Workspace"}
+             "review": "have labelled", "agreement": "Krippendorff",
+             "reports": "Exports contain", "jobs": "Ingest runs", "settings": "Workspace"}
     for name in PAGES:
         _open(page, url, name, ready.get(name, name.replace("_", " ").capitalize()))
         assert page.get_by_text("Traceback").count() == 0, name
+        # app.py's notes are comments: Streamlit's magic wrote bare strings on every page
+        assert page.get_by_text("Page file, title, icon").count() == 0, name
         _shot(page, name)
     assert {p.stem for p in SHOTS.glob("*.png")} >= set(PAGES)

@@ -2,7 +2,8 @@
 
 Every table the tests filled is read back whole (``SELECT *``, no join, no condition),
 and the rules the app documents are applied here in plain Python: which faces count
-(:func:`counted`), a face's label, a face's ambassador (:func:`ambassador_of`), the
+(:func:`counted`), a face's label (the consensus of its reviews: :func:`majority`), a
+face's ambassador (:func:`ambassador_of`), the
 review queue's order (:func:`review_queue`). Nothing here reuses the app's SQL.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from db.models import Asset, AssetAnalysis, AssetStatus, Face, Review
+from db.models import Asset, AssetAnalysis, AssetStatus, Face, Review, Setting
 
 Row = dict[str, Any]
 
@@ -29,11 +30,13 @@ def rows(ws, model) -> list[Row]:
 
 @dataclass(frozen=True)
 class Seen:
-    """A stored face as a test sees it: its row, its asset's row, its newest review."""
+    """A stored face as a test sees it: its row, its asset's row, the consensus of its
+    reviews (None: none, too few or disputed) and who reviewed it."""
 
     f: Row
     a: Row
     review: str | None
+    reviewers: frozenset[str] = frozenset()
 
     def label(self, reviews: bool = False) -> str:
         """The reviewed label (with ``reviews``, where reviewed), else ``uncertain`` where
@@ -72,12 +75,31 @@ def counted(ws, *, brand: int | None = None) -> list[Seen]:
     for aa in rows(ws, AssetAnalysis):
         if aa["status"] == AssetStatus.ANALYZED:
             current[aa["asset_id"]] = max(current.get(aa["asset_id"], 0), aa["run_id"])
-    newest: dict[int, str] = {}
-    for r in rows(ws, Review):  # by id: the last one wins
-        newest[r["face_id"]] = r["label"].value
-    return [Seen(f, assets[f["asset_id"]], newest.get(f["id"])) for f in rows(ws, Face)
+    votes: dict[int, dict[str, str]] = {}
+    for r in rows(ws, Review):
+        votes.setdefault(r["face_id"], {})[r["reviewer"]] = r["label"].value
+    k = reviews_per_face(ws)
+    return [Seen(f, assets[f["asset_id"]], majority(list(votes.get(f["id"], {}).values()), k),
+                 frozenset(votes.get(f["id"], {})))
+            for f in rows(ws, Face)
             if f["asset_id"] in assets and f["run_id"] == current.get(f["asset_id"])
             and f["dominant"] is not None]
+
+
+def reviews_per_face(ws) -> int:
+    """k as stored in the ``setting`` table (1 where unset)."""
+    stored = [r["value"] for r in rows(ws, Setting) if r["key"] == "reviews_per_face"]
+    return int(stored[0]) if stored else 1
+
+
+def majority(labels: list[str], k: int) -> str | None:
+    """The label more than half of ``labels`` give, once there are ``k`` (else None)."""
+    if len(labels) < k:
+        return None
+    for label in set(labels):
+        if 2 * labels.count(label) > len(labels):
+            return label
+    return None
 
 
 def label_counts(ws, *, brand: int, reviews: bool = False,
@@ -118,10 +140,13 @@ def ambassador_of(s: Seen) -> int | None:
     return s.a["ambassador_id"]
 
 
-def review_queue(ws, *, brand: int, limit: int) -> list[int]:
-    """Face ids of the review queue: unreviewed counted faces, the ones flagged uncertain
-    first, then the lowest confidence first (unknown last), then by id."""
-    todo = [s.f for s in counted(ws, brand=brand) if s.review is None]
+def review_queue(ws, *, brand: int, limit: int, reviewer: str = "x") -> list[int]:
+    """Face ids of ``reviewer``'s review queue: counted faces they have not reviewed with
+    fewer than k reviews, the ones flagged uncertain first, then the lowest confidence
+    first (unknown last), then by id."""
+    k = reviews_per_face(ws)
+    todo = [s.f for s in counted(ws, brand=brand)
+            if reviewer not in s.reviewers and len(s.reviewers) < k]
     todo.sort(key=lambda f: (not f["uncertain"], f["confidence"] is None,
                              f["confidence"] or 0.0, f["id"]))
     return [f["id"] for f in todo[:limit]]

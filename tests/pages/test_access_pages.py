@@ -33,8 +33,9 @@ USERS = {"viewer": VIEWER, "analyst": ANALYST, "admin": ADMIN}
 VIEW_PAGES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Reports", "Fairness",
               "Responsible use"}
 LINKS = {"viewer": VIEW_PAGES,
-         "analyst": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Jobs"},
-         "admin": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Jobs", "Members"}}
+         "analyst": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Agreement", "Jobs"},
+         "admin": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Agreement", "Jobs",
+                               "Members"}}
 
 
 @pytest.fixture

@@ -130,6 +130,6 @@ def test_gallery_exists_filter_and_queue_order(filled_any):
         assert total == want == len(items)
         certain = DashboardFilters(scope=ALL, brand_id=ids["brand"], include_uncertain=False)
         assert da.gallery(session=s, filters=certain, labels=("disgust",))[0] == 0
-        queue = rq.review_queue(session=s, filters=f, limit=3)
+        queue = rq.review_queue(session=s, filters=f, reviewer="x", limit=3)
     assert [q.face_id for q in queue] == expected.review_queue(ws, brand=ids["brand"], limit=3)
     assert queue[0].row.label == "uncertain" and len(queue[0].row.probs) == 8

@@ -97,7 +97,7 @@ def test_gallery_detail_queue_and_version(filled_any):
         d = da.asset_detail(session=s, asset_id=ids["multi_face.jpg"], scope=ALL)
         assert len(d.faces) == 4 and all(fc.row.probs[-1] is None for fc in d.faces)
         assert d.reviews == {ids["reviewed_face"]: "neutral"}
-        queue = rq.review_queue(session=s, filters=f, limit=3)
+        queue = rq.review_queue(session=s, filters=f, reviewer="x", limit=3)
         assert queue[0].row.uncertain and queue[0].face_id != ids["reviewed_face"]
         v1 = dq.data_version(session=s)
     with ws.sessions.begin() as s:
@@ -107,7 +107,8 @@ def test_gallery_detail_queue_and_version(filled_any):
         assert dq.data_version(session=s) != v1
         assert rq.review_count(session=s, scope=ALL) == (2, 2)
         with pytest.raises(LookupError):
-            rq.store_review(session=s, face_id=10**9, label=Emotion.SAD, scope=ALL)
+            rq.store_review(session=s, face_id=10**9, label=Emotion.SAD, scope=ALL,
+                            reviewer="x")
         with pytest.raises(ValueError):
             rq.set_setting(session=s, key=rq.SettingKey.UNCERTAINTY_THRESHOLD, value="1.5")
 

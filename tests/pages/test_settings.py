@@ -16,12 +16,15 @@ def test_settings_saved(filled):
     at.checkbox(key="set_own_threshold").uncheck()
     at.slider(key="set_threshold").set_value(0.65)
     at.checkbox(key="set_reviews").check()
+    assert at.number_input(key="set_k").value == 1  # unset: the default
+    at.number_input(key="set_k").set_value(3)
     at.get("form_submit_button")[0].click()
     at.run()
     assert not at.exception
     with filled.ws.engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT key, value FROM setting")).all())
     assert rows["uncertainty_threshold"] == "0.65"
+    assert rows["reviews_per_face"] == "3"
     # back to the model's own threshold: the stored one goes
     at.checkbox(key="set_own_threshold").check()
     at.get("form_submit_button")[0].click()

@@ -105,8 +105,9 @@ def test_enroll_fails_items_without_a_face_and_goes_on(ws, detector, embedder, t
                      embedder=embedder)
 
 
-def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> None:
-    """Store each made-up crop as its own asset (a 64×64 photo) with one reviewed face."""
+def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> list[int]:
+    """Store each made-up crop as its own asset (a 64×64 photo) with one reviewed face;
+    returns the face ids."""
     with ws.sessions.begin() as s:
         brand = get_or_create_brand(s, name="Acme")
         from db.models import AnalysisRun
@@ -114,6 +115,7 @@ def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> None:
         run = AnalysisRun(model_name="fer-mini-xception", model_version="x")
         s.add(run)
         s.flush()
+        ids: list[int] = []
         for i, (crop, label) in enumerate(zip(made_up_faces.crops, made_up_faces.labels,
                                               strict=True)):
             path = tmp_path / f"crop{i}.png"
@@ -130,7 +132,9 @@ def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> None:
                         y2=64, det_score=1.0)
             s.add(face)
             s.flush()
-            s.add(Review(face_id=face.id, label=EMOTIONS[int(label)]))
+            s.add(Review(face_id=face.id, label=EMOTIONS[int(label)], reviewer="tester"))
+            ids.append(face.id)
+    return ids
 
 
 def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces, tmp_path):
@@ -138,10 +142,18 @@ def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces,
     from analytics.finetune import FinetuneConfig
     from brandmood.services.finetune import run_finetune
 
-    _reviewed_workspace(ws, made_up_faces, tmp_path)
+    ids = _reviewed_workspace(ws, made_up_faces, tmp_path)
+    # a second reviewer agrees on four faces and disagrees on two: those two are disputed
+    # (one review against one) and must not train
+    with ws.sessions.begin() as s:
+        for i, face_id in enumerate(ids[:6]):
+            label = EMOTIONS[int(made_up_faces.labels[i])]
+            other = label if i < 4 else next(e for e in EMOTIONS if e is not label)
+            s.add(Review(face_id=face_id, label=other, reviewer="second"))
     with ws.session() as s:
         rows = mv.reviewed_faces(session=s)
-    assert len(rows) == len(made_up_faces)
+    assert len(rows) == len(made_up_faces) - 2
+    assert not {r.face.face_id for r in rows} & set(ids[4:6])
     assert {r.label for r in rows} == {Emotion(v) for v in MADE_UP_LABELS.values()}
     out = run_finetune(ws, cfg=FinetuneConfig(min_per_class=5, l2=0.01), activate=True)
     assert out.result.improved and out.version_id is not None
@@ -153,6 +165,11 @@ def test_finetune_job_records_the_better_version_with_metrics(ws, made_up_faces,
         assert row.metrics["base_accuracy"] == out.result.base.accuracy
         assert row.metrics["adapted_accuracy"] > row.metrics["base_accuracy"]
         assert "contempt" in row.labels
+        # the ceiling: pairs of reviews of the six faces reviewed twice, 4 of 6 alike
+        assert row.metrics["human_agreement"] == pytest.approx(4 / 6)
+        assert (row.metrics["human_faces_reviewed_twice"], row.metrics["disputed_faces"],
+                row.metrics["consensus_faces"]) == (6, 2, len(made_up_faces) - 2)
+        assert row.metrics["human_alpha"] < 1
         assert get_setting(session=s, key=SettingKey.DEFAULT_MODEL) == row.path
         with pytest.raises(ValueError, match="already exists"):
             mv.record_version(session=s, name="faceapi-adapted", version="1", base_model="",

@@ -80,9 +80,12 @@ def test_matches_reviews_references_and_emotions(any_ws):
         assert emo.n_assets == 1  # the rejected face's asset is not Ana's post
         emo_bo = q.ambassador_emotions(session=s, ambassador_id=bo_id)
         assert emo_bo.own == {Emotion.SAD: 1} and emo_bo.others == {Emotion.HAPPY: 1}
-        s.add(Review(face_id=own_id, label=Emotion.SAD))
-        s.add(Review(face_id=own_id, label=Emotion.HAPPY))
-        s.flush()
+        s.add(Review(face_id=own_id, label=Emotion.SAD, reviewer="a"))
+        s.add(Review(face_id=own_id, label=Emotion.HAPPY, reviewer="b"))
+        s.flush()  # one against one: disputed, so it does not train
+        assert mv.reviewed_faces(session=s, brand_id=brand_id) == []
+        s.add(Review(face_id=own_id, label=Emotion.HAPPY, reviewer="c"))
+        s.flush()  # two of three: the majority's label
         reviewed = mv.reviewed_faces(session=s, brand_id=brand_id)
         assert [(r.face.face_id, r.label, r.group) for r in reviewed] == [
             (own_id, Emotion.HAPPY, f"ambassador:{ana_id}")]
