@@ -113,3 +113,32 @@ def browser_page(browser) -> Iterator:
     page.set_default_timeout(60_000)
     yield page
     page.close()
+
+
+def choose_files(page, *paths: Path) -> None:
+    """Put files in the page's file uploader and wait until each has reached the server.
+
+    The chip with the file name shows at once; a spinner on it says the upload is still
+    going, and a form submitted then holds no file (a race that a busy machine lost)."""
+    page.locator("input[type=file]").set_input_files([str(p) for p in paths])
+    for p in paths:
+        page.locator('[data-testid="stFileChip"]').filter(has_text=p.name).first.wait_for()
+    page.locator('[data-testid="stFileChipIconSpinner"]').first.wait_for(state="detached",
+                                                                        timeout=120_000)
+
+
+def pick(page, selectbox, option: str, tries: int = 3) -> None:
+    """Open ``selectbox`` (a locator) and choose ``option``, opening it again when a script
+    rerun closed the list before the option showed (which happens on a busy machine)."""
+    for attempt in range(tries):
+        selectbox.click()
+        choice = page.get_by_role("option", name=option)
+        try:
+            choice.first.wait_for(timeout=20_000)
+        except Exception:  # playwright's TimeoutError: open the list again
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        choice.first.click()
+        return

@@ -24,7 +24,7 @@ from brandmood.core.access import Role
 from brandmood.core.settings import load_config
 from brandmood.services import access
 from db.workspace import open_workspace
-from tests.e2e.conftest import EXE, REPO, _free_port
+from tests.e2e.conftest import EXE, REPO, _free_port, choose_files, pick
 from tests.pages.fill import fill
 from tests.pages.secret_brand import add_secret_brand
 
@@ -186,8 +186,7 @@ def test_an_analyst_uploads_and_reviews(site, browser_page, media):
     assert {"Upload", "Review", "Jobs"} <= _links(page) and "Members" not in _links(page)
     _open(page, site, "upload", "Drop images")
     assert page.get_by_role("textbox", name="Brand").input_value() == "Acme"
-    page.locator("input[type=file]").set_input_files(str(media.path("Image_with_alpha.png")))
-    page.get_by_text("Image_with_alpha.png").first.wait_for()
+    choose_files(page, media.path("Image_with_alpha.png"))
     page.get_by_role("button", name="Upload and analyze").click()
     page.get_by_text("stored and analyzed").wait_for(timeout=300_000)
     _settle(page)
@@ -195,7 +194,7 @@ def test_an_analyst_uploads_and_reviews(site, browser_page, media):
                    "WHERE a.source_uri LIKE '%Image_with_alpha.png'") == [("Acme",)]
     # an analyst of Acme may not upload into the other brand (or create one)
     page.get_by_role("textbox", name="Brand").fill("Zenith Confidential")
-    page.locator("input[type=file]").set_input_files(str(media.path("single_face.jpg")))
+    choose_files(page, media.path("single_face.jpg"))
     page.get_by_role("button", name="Upload and analyze").click()
     page.get_by_text("Access refused: you may not upload into").wait_for()
     _open(page, site, "review", "Model says")
@@ -215,10 +214,9 @@ def test_an_admin_changes_a_role(site, browser_page):
     body = _open(page, site, "members", "Change a role")
     assert "zenith" not in body.lower(), body
     form = page.locator('[data-testid="stForm"]').filter(has_text="Change a role")
-    form.locator('[data-testid="stSelectbox"]').filter(has_text="Member").click()
-    page.get_by_role("option", name="vera@acme.test").click()
-    form.locator('[data-testid="stSelectbox"]').filter(has_text="New role").click()
-    page.get_by_role("option", name="analyst").click()
+    pick(page, form.locator('[data-testid="stSelectbox"]').filter(has_text="Member"),
+         "vera@acme.test")
+    pick(page, form.locator('[data-testid="stSelectbox"]').filter(has_text="New role"), "analyst")
     form.get_by_role("button", name="Change role").click()
     page.get_by_text("vera@acme.test: viewer → analyst in Acme.").wait_for()
     role = site.db("SELECT m.role FROM membership m JOIN app_user u ON u.id = m.user_id "

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.e2e.conftest import choose_files
+
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots"
 PAGES = ("overview", "campaigns", "channels", "ambassadors", "ambassador_faces", "assets",
@@ -76,10 +78,9 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     # `brandmood serve` started has analyzed the photo.
     _open(page, url, "upload", "Drop images")
     page.get_by_role("textbox", name="Brand").fill("Acme")
-    page.locator("input[type=file]").set_input_files(str(media.path("single_face.jpg")))
-    page.get_by_text("single_face.jpg").first.wait_for()
+    choose_files(page, media.path("single_face.jpg"))
     page.get_by_role("button", name="Upload and analyze").click()
-    page.get_by_text("Job #1").first.wait_for(timeout=60_000)
+    page.get_by_text("Job #1").first.wait_for(timeout=120_000)
     assert page.get_by_text("You can leave this page").count() == 1
     _shot(page, "upload-queued")
     page.get_by_role("link", name="Jobs").click()
