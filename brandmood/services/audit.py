@@ -4,9 +4,8 @@
 action and its audit row commit together or not at all: an action whose record cannot be
 written fails with it (a security trail that silently misses rows would be worthless).
 Actions that are not database writes (an export, a sign-in) record first and act after,
-so an export whose record fails is not handed out. Only the worker's job records
-(:func:`record_job`) are written after the job's own commit, in their own transaction;
-one that fails is logged and the worker goes on (the job's row keeps its outcome).
+so an export whose record fails is not handed out. The worker records a job's end
+(:func:`record_job`) in the transaction that stores the job's outcome.
 
 **Rate limits** (:func:`enforce`) count the user's recent events in the audit table
 itself (a sliding window), so every server process and worker sharing the database
@@ -15,19 +14,16 @@ shares the limit; a refusal is recorded as :attr:`AuditAction.RATE_LIMITED`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from brandmood.core.access import Principal
+from brandmood.core.access import BrandScope, Principal
 from brandmood.core.audit import AuditAction, ObjectKind, actor_name
 from brandmood.core.settings import Config
 from db.queries import audit as aq
-
-log = logging.getLogger(__name__)
 
 SIGN_IN_WINDOW = timedelta(minutes=15)
 EXPORT_WINDOW = timedelta(hours=1)
@@ -46,17 +42,23 @@ def record(session: Session, actor: Principal | str, action: AuditAction, *,
                     object_kind=object_kind, object_id=object_id, details=details)
 
 
-def record_job(sessions, *, job_id: int, kind: str, brand_id: int | None, ok: bool,
+def record_job(session: Session, *, job_id: int, kind: str, brand_id: int | None, ok: bool,
                details: Mapping[str, object]) -> None:
-    """A finished or failed job, recorded by the worker in its own transaction (after the
-    job's own outcome is committed); a failure to record is logged, never raised."""
-    try:
-        with sessions.begin() as s:
-            aq.record_event(session=s, actor="system", action=AuditAction.JOB,
-                            brand_id=brand_id, object_kind=ObjectKind.JOB, object_id=job_id,
-                            details={"kind": kind, "ok": ok, **details})
-    except Exception:  # the job's outcome is stored already; the worker must go on
-        log.exception("could not record job %s in the audit trail", job_id)
+    """A finished or failed job, recorded by the worker with the job's outcome."""
+    aq.record_event(session=session, actor="system", action=AuditAction.JOB,
+                    brand_id=brand_id, object_kind=ObjectKind.JOB, object_id=job_id,
+                    details={"kind": kind, "ok": ok, **details})
+
+
+def record_export(session: Session, actor: Principal, *, brand_id: int | None,
+                  scope: BrandScope, object_id: str, details: Mapping[str, object]) -> None:
+    """An export: one event for its brand, or (no brand picked) one per brand of the
+    caller's scope, so each brand's admins see it (an owner's: one workspace-wide event)."""
+    brands = ([brand_id] if brand_id is not None else [None] if scope.is_all
+              else sorted(scope.ids or ()))
+    for b in brands:
+        record(session, actor, AuditAction.EXPORT, brand_id=b, object_kind=ObjectKind.REPORT,
+               object_id=object_id, details=details)
 
 
 class RateLimited(PermissionError):

@@ -118,7 +118,7 @@ def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
             brand_id = get_or_create_brand(s, name=brand).id
             out.job_id = enqueue_analysis(session=s, kind=JobKind.UPLOAD, asset_ids=out.stored,
                                           brand_id=brand_id, model=model, enqueued_by=who(),
-                                          details=details)
+                                          details=details, actor=auth.principal())
     return out
 
 
@@ -240,7 +240,7 @@ def queue_reanalysis(asset_ids: list[int]) -> str:
     with workspace().sessions.begin() as s:
         job_id, ids = enqueue_reanalysis(session=s, asset_ids=asset_ids,
                                          scope=auth.scope(Permission.INGEST),
-                                         enqueued_by=who())
+                                         enqueued_by=who(), actor=auth.principal())
     if job_id is None:
         return "Nothing to retry."
     return f"Queued job #{job_id}: {count(len(ids), 'asset')} to analyze again."
@@ -250,7 +250,7 @@ def queue_pending_analysis() -> str:
     """Queue the analysis of every asset the current model has not analyzed; one line."""
     with workspace().sessions.begin() as s:
         job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=None,
-                                  enqueued_by=who())
+                                  enqueued_by=who(), actor=auth.principal())
     return f"Queued job #{job_id}: every asset not yet analyzed with the current model."
 
 
@@ -273,7 +273,7 @@ def retry_ingest(run_id: int) -> str:
         with ws.sessions.begin() as s:
             job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=stored,
                                       brand_id=get_or_create_brand(s, name=brand).id,
-                                      enqueued_by=who())
+                                      enqueued_by=who(), actor=auth.principal())
         queued = f"; queued job #{job_id} to analyze them"
     return (f"Retried {count(len(paths), 'file')}: {summary.stored} stored, "
             f"{summary.failed} failed{queued}.")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from brandmood.core.access import Permission
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.types import EMOTIONS, Emotion
+from brandmood.services import audit
 from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
 from db.queries.faces import StoredFace
-from db.queries.review import review_count, review_queue, store_review
+from db.queries.review import face_brand_id, review_count, review_queue, store_review
 from db.queries.selection import DashboardFilters
 
 SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
@@ -17,9 +19,14 @@ SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
 
 def _save(face_id: int, label: Emotion) -> None:
     with workspace().sessions.begin() as s:
-        store_review(session=s, face_id=face_id, label=label,
-                     scope=auth.scope(Permission.REVIEW),
-                     reviewer=auth.reviewer_name() or st.session_state.get("rv_name", ""))
+        review = store_review(session=s, face_id=face_id, label=label,
+                              scope=auth.scope(Permission.REVIEW),
+                              reviewer=auth.reviewer_name() or st.session_state.get("rv_name",
+                                                                                    ""))
+        audit.record(s, auth.principal(), AuditAction.REVIEW,
+                     brand_id=face_brand_id(session=s, face_id=face_id),
+                     object_kind=ObjectKind.FACE, object_id=face_id,
+                     details={"label": label.value, "review_id": review.id})
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
 
 

@@ -6,6 +6,9 @@ import streamlit as st
 
 from analytics.classifiers.registry import available_models
 from analytics.uncertainty import rule_for
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.queries.review import (
     SettingKey,
@@ -58,6 +61,9 @@ def settings_view() -> None:
         rev = st.checkbox("Charts use reviewed labels by default", value=use_reviews,
                           key="set_reviews")
         if st.form_submit_button("Save", type="primary"):
+            before = {"model": current_model, "threshold": threshold, "use_reviews": use_reviews}
+            after = {"model": str(model), "threshold": None if use_own else float(f"{thr:g}"),
+                     "use_reviews": bool(rev)}
             with ws.sessions.begin() as s:
                 set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value=str(model))
                 if use_own:
@@ -66,6 +72,10 @@ def settings_view() -> None:
                     set_setting(session=s, key=SettingKey.UNCERTAINTY_THRESHOLD,
                                 value=f"{thr:g}")
                 set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
+                audit.record(s, auth.principal(), AuditAction.SETTINGS_CHANGE,
+                             object_kind=ObjectKind.SETTING, object_id="analysis",
+                             details={k: {"before": before[k], "after": v}
+                                      for k, v in after.items() if before[k] != v})
             st.success("Saved. New analysis runs use these settings.")
 
 

@@ -52,6 +52,12 @@ def review_queue(*, session: Session, filters: DashboardFilters, limit: int = 20
     return [by_id[i] for i in ids if i in by_id]
 
 
+def face_brand_id(*, session: Session, face_id: int) -> int | None:
+    """The brand of the face's asset (None: no such face)."""
+    return session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
+                          .where(Face.id == face_id))
+
+
 def store_review(*, session: Session, face_id: int, label: Emotion, scope: BrandScope,
                  reviewer: str = "") -> Review:
     """Record a person's label for a face (a confirmation stores the model's label).
@@ -68,8 +74,7 @@ def store_review(*, session: Session, face_id: int, label: Emotion, scope: Brand
         raise TypeError(f"label must be an Emotion, got {type(label).__name__}")
     if session.get(Face, face_id) is None:
         raise LookupError(f"no face with id {face_id}")
-    brand_id = session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
-                              .where(Face.id == face_id))
+    brand_id = face_brand_id(session=session, face_id=face_id)
     scope.check(brand_id, f"face #{face_id}")
     review = Review(face_id=face_id, label=label, reviewer=reviewer.strip()[:200])
     session.add(review)
