@@ -17,8 +17,12 @@ from pathlib import Path
 import streamlit as st
 
 from brandmood.core.access import Permission
+from brandmood.core.audit import AuditAction
 from brandmood.core.progress import Progress
+from brandmood.core.settings import load_config
+from brandmood.services import audit
 from brandmood.services.jobs import enqueue_analysis, enqueue_reanalysis
+from brandmood.services.uploads import UploadLimits, UploadRefused, check_uploads
 from brandmood.services.worker import LIVE_WITHIN_S
 from brandmood.ui import asset_views, auth
 from brandmood.ui.data import workspace
@@ -26,6 +30,7 @@ from db.models import JobKind, JobStatus
 from db.queries import dashboard_jobs as dj
 from db.queries import jobs as jq
 from db.queries.core import get_or_create_brand
+from db.queries.ingest import brand_id_by_name
 from ingest.base import PostMetadata
 from ingest.files import FileSource
 from ingest.jobs import JobOptions, run_source
@@ -85,6 +90,24 @@ def who() -> str:
     return "dashboard"
 
 
+def check_limits(files: Sequence, *, brand: str) -> dict[int, str]:
+    """Refuse (and record) an upload that breaks the settings' count or size limits;
+    returns the files refused for their type by content (index → reason)."""
+    try:
+        return check_uploads([(Path(f.name).name, f.getvalue()) for f in files],
+                             UploadLimits.of(load_config()))
+    except UploadRefused as exc:
+        _record_refusal(brand, str(exc), len(files))
+        raise
+
+
+def _record_refusal(brand: str, reason: str, files: int) -> None:
+    with workspace().sessions.begin() as s:
+        audit.record(s, auth.principal(), AuditAction.UPLOAD,
+                     brand_id=brand_id_by_name(s, name=brand.strip()),
+                     details={"refused": reason[:300], "files": files})
+
+
 def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
                       channel: str | None, ambassador: str | None,
                       model: str | None) -> UploadOutcome:
@@ -92,10 +115,18 @@ def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
 
     Raises:
         ValueError: for a malformed channel (``platform:handle``) or an empty brand.
+        UploadRefused: the upload breaks a limit (count, size, a type by content); the
+            refusal is recorded in the audit trail.
     """
     meta = PostMetadata.assigned(campaign=campaign, channel=channel, ambassador=ambassador)
     ws = workspace()
-    out = UploadOutcome()
+    bad = check_limits(files, brand=brand)
+    out = UploadOutcome(refused=[(Path(files[i].name).name, reason)
+                                 for i, reason in bad.items()])
+    files = [f for i, f in enumerate(files) if i not in bad]
+    if not files:
+        _record_refusal(brand, "no file of an allowed type", len(bad))
+        return out
     with tempfile.TemporaryDirectory(prefix="bm-upload-") as tmp:
         saved = save_uploads(files, Path(tmp))
         bar = st.progress(0.0, text="Storing files…")
