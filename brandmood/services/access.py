@@ -23,9 +23,10 @@ from brandmood.core.access import (
     Role,
     merge_roles,
 )
-from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.core.audit import AuditAction, ObjectKind, actor_name
 from brandmood.services import audit
 from db.models import Brand
+from db.queries import audit as aq
 from db.queries import members as mq
 from db.queries.core import NotFoundError, get_or_create_brand
 from db.queries.ingest import brand_id_by_name
@@ -115,14 +116,26 @@ def sign_in(session: Session, who: Identity) -> Principal:
     user = mq.user_for_sign_in(session=session, subject=who.subject, email=who.email or None,
                                display_name=who.display_name)
     principal = _principal(session, who, user)
-    if principal.allowed_brands().is_empty:  # nobody shared a brand: a refused sign-in
+    _record_sign_in(session, principal, who.issued_at)
+    return principal
+
+
+def _record_sign_in(session: Session, principal: Principal, issued_at: int | None) -> None:
+    """One audit event per sign-in at the provider (an ID token's ``iat``), not per page
+    load: a sign-in, or a refused one where no brand is shared with the user."""
+    name = actor_name(principal)
+    actions = (AuditAction.SIGN_IN, AuditAction.SIGN_IN_FAILED)
+    last = aq.last_details(session=session, actor=name, actions=actions)
+    if issued_at is not None and last is not None and last.get("iat") == issued_at:
+        return  # a reload of the same sign-in
+    if principal.allowed_brands().is_empty:
         audit.record(session, principal, AuditAction.SIGN_IN_FAILED,
-                     details={"reason": "no brand is shared with this user"})
+                     details={"reason": "no brand is shared with this user", "iat": issued_at})
     else:
         audit.record(session, principal, AuditAction.SIGN_IN, object_kind=ObjectKind.USER,
                      object_id=principal.user_id,
-                     details={"owner": principal.is_owner, "brands": len(principal.roles)})
-    return principal
+                     details={"owner": principal.is_owner, "brands": len(principal.roles),
+                              "iat": issued_at})
 
 
 def principal_for(session: Session, who: Identity) -> Principal:

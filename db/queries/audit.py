@@ -149,3 +149,11 @@ def oldest_since(*, session: Session, actor: str, actions: tuple[AuditAction, ..
     first = session.scalar(select(func.min(AuditEvent.at)).where(
         AuditEvent.actor == actor, AuditEvent.action.in_(actions), AuditEvent.at >= since))
     return None if first is None else _utc(first)
+
+
+def last_details(*, session: Session, actor: str,
+                 actions: tuple[AuditAction, ...]) -> dict | None:
+    """The details of ``actor``'s newest event of ``actions`` (None: none yet)."""
+    return session.scalar(select(AuditEvent.details).where(
+        AuditEvent.actor == actor, AuditEvent.action.in_(actions))
+        .order_by(AuditEvent.id.desc()).limit(1))

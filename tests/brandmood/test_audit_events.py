@@ -64,3 +64,16 @@ def test_queued_jobs_and_their_end_are_recorded(ws) -> None:
     jobs = by_action[AuditAction.JOB]
     assert len(jobs) == 3 and {e.user for e in jobs} == {"system"}
     assert all(e.details["ok"] is True for e in jobs)
+
+
+def test_a_sign_in_is_recorded_once_not_per_page_load(ws) -> None:
+    owner = access.cli_operator()
+    with ws.sessions.begin() as s:
+        acme = access.create_brand(s, owner, name="Acme").id
+        access.set_member(s, owner, brand_id=acme, user="ana@x.test", role=Role.VIEWER)
+    first, again = (access.Identity("sub-ana", "ana@x.test", "", (), issued_at=t)
+                    for t in (1000, 2000))
+    for who in (first, first, first, again):  # three page loads, then a new sign-in
+        with ws.sessions.begin() as s:
+            access.sign_in(s, who)
+    assert [e.details["iat"] for e in _events(ws, action=AuditAction.SIGN_IN)] == [2000, 1000]
