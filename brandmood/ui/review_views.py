@@ -30,6 +30,14 @@ def _save(face_id: int, label: Emotion) -> None:
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
 
 
+def record_match_review(session, *, face_id: int, brand_id: int, verdict: str) -> None:
+    """An ambassador match confirmed, rejected or reassigned (Ambassador faces page), in
+    the audit trail, in the review's transaction."""
+    audit.record(session, auth.principal(), AuditAction.REVIEW, brand_id=brand_id,
+                 object_kind=ObjectKind.FACE, object_id=face_id,
+                 details={"ambassador_match": verdict})
+
+
 def _picture(item: StoredFace):
     try:
         return media.stored_face_crop(workspace().media, item.media_path, item.kind,
