@@ -56,3 +56,15 @@ def test_audit_list_user_errors(ws_env) -> None:
     out = runner.invoke(app, ["audit", "list", "--action", "delete_everything"])
     assert out.exit_code != 0
     assert invoke("audit", "list").output.strip() == "no events"
+
+
+def test_exports_are_limited_per_hour(ws_env, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BRANDMOOD_MAX_EXPORTS_PER_HOUR", "1")
+    assert invoke("init", "--brand", "Acme").exit_code == 0
+    args = ("export", "--brand", "Acme", "--csv", "assets", "--out", str(tmp_path / "a.csv"))
+    assert invoke(*args).exit_code == 0
+    (tmp_path / "a.csv").unlink()
+    out = runner.invoke(app, list(args))
+    assert out.exit_code == 2 and "Too many exports: at most 1 per hour" in out.output
+    assert not (tmp_path / "a.csv").exists()
+    assert [e["action"] for e in events()] == ["rate_limited", "export"]

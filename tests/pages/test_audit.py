@@ -77,3 +77,20 @@ def test_a_viewer_does_not_get_the_page(filled):
     links = {link.proto.label for link in at.get("page_link")}
     assert "Overview" in links and "Audit" not in links
     assert "Audit" in {link.proto.label for link in run_page(user=ADMIN).get("page_link")}
+
+
+def test_refused_sign_ins_are_recorded_and_limited(filled, monkeypatch):
+    monkeypatch.setenv("BRANDMOOD_MAX_SIGN_IN_FAILURES", "2")
+    stranger = {"sub": "stranger-sub", "email": "stranger@else.test"}
+    for iat in (1000, 1000, 2000):  # a reload of the first sign-in is not a new failure
+        at = run_page(user={**stranger, "iat": iat})
+        assert "no brand is shared with you yet" in at.error[0].value
+    at = run_page(user={**stranger, "iat": 3000})
+    assert at.error[0].value.startswith("Sign-in refused: Too many failed sign-ins: at most 2 "
+                                        "per 15 minutes"), at.error[0].value
+    assert not at.get("page_link")
+    with filled.ws.session() as s:
+        trail = list_events(session=s, query=EventQuery(scope=BrandScope.ALL))
+    mine = [e.action for e in reversed(trail) if e.user == "stranger@else.test"]
+    assert mine == [AuditAction.SIGN_IN_FAILED, AuditAction.SIGN_IN_FAILED,
+                    AuditAction.RATE_LIMITED]
