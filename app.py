@@ -50,6 +50,7 @@ PAGES: tuple[tuple[str, str, str, Permission], ...] = (
     ("fairness.py", "Fairness", ":material/balance:", Permission.VIEW),
     ("jobs.py", "Jobs", ":material/work_history:", Permission.INGEST),
     ("members.py", "Members", ":material/group:", Permission.MEMBERS),
+    ("audit.py", "Audit", ":material/policy:", Permission.MEMBERS),
     ("settings.py", "Settings", ":material/settings:", Permission.SETTINGS),
     ("responsible_use.py", "Responsible use", ":material/gavel:", Permission.VIEW),
 )

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from brandmood.core.access import Role
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.types import Emotion
 
 
@@ -77,8 +78,8 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=length,
                 values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
 
@@ -567,3 +568,33 @@ class JobWorker(Base):
     started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+# --- Audit trail (issue 13): who did what, when, in which brand; append-only -------------
+
+
+class AuditEvent(Base):
+    """One recorded action. Rows are only ever inserted: the code has no update or delete
+    for them, and the migration adds triggers that reject UPDATE and DELETE (SQLite and
+    PostgreSQL alike).
+
+    ``brand_id`` has no foreign key and ``brand`` keeps the brand's name, so that erasing
+    a brand keeps the record of what was done in it.
+    """
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    """A signed-in user's email or subject, ``os:<user>`` (CLI), ``local admin``, ``system``."""
+    brand_id: Mapped[int | None] = mapped_column(Integer)
+    brand: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction, "audit_action", 32))
+    object_kind: Mapped[ObjectKind | None] = mapped_column(_enum(ObjectKind, "audit_object", 32))
+    object_id: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_brand_id_at", "brand_id", "at"),
+        Index("ix_audit_events_actor_action_at", "actor", "action", "at"),
+    )

@@ -12,7 +12,7 @@ from analytics.identity_registry import embedder_spec
 from brandmood.core.access import Permission
 from brandmood.core.settings import load_config
 from brandmood.services import charts
-from brandmood.ui import auth, media
+from brandmood.ui import auth, media, review_views
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries import identity as q
@@ -122,10 +122,14 @@ for row in rows:
     with ws.session() as s:
         if b1.button("Confirm", key=f"ok{face.face_id}"):
             q.review_match(session=s, face_id=face.face_id, confirmed=True)
+            review_views.record_match_review(s, face_id=face.face_id, brand_id=brand_id,
+                                             verdict="confirmed")
             s.commit()
             st.rerun()
         if b2.button("Reject", key=f"no{face.face_id}"):
             q.review_match(session=s, face_id=face.face_id, confirmed=False)
+            review_views.record_match_review(s, face_id=face.face_id, brand_id=brand_id,
+                                             verdict="rejected")
             s.commit()
             st.rerun()
         if face.ambassador_confirmed and b3.button("Make reference", key=f"ref{face.face_id}"):
@@ -140,5 +144,7 @@ for row in rows:
                               format_func=lambda i: "—" if i is None else names[i])
         if other is not None and other != face.ambassador_id:
             q.review_match(session=s, face_id=face.face_id, confirmed=True, ambassador_id=other)
+            review_views.record_match_review(s, face_id=face.face_id, brand_id=brand_id,
+                                             verdict="reassigned")
             s.commit()
             st.rerun()

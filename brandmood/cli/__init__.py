@@ -14,6 +14,7 @@ import typer  # noqa: E402
 
 from brandmood.cli import (  # noqa: E402, F401  (each module registers its commands)
     analyze,
+    audit,
     core,
     demo,
     export,

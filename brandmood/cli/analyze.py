@@ -9,6 +9,9 @@ import typer
 from tqdm import tqdm
 
 from brandmood.cli.common import UserError, app, user_errors, workspace
+from brandmood.core.audit import AuditAction
+from brandmood.services import audit
+from brandmood.services.access import cli_operator
 
 
 def _table(summary) -> str:
@@ -74,6 +77,10 @@ def analyze(
             raise UserError(str(exc)) from None
         finally:
             runner.close()
+        with ws.sessions.begin() as s:
+            audit.record(s, cli_operator(), AuditAction.INGEST, details={
+                "analysis_run_id": summary.run_id, "model": summary.model,
+                "assets": len(summary.items), "faces": summary.faces})
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import app, config_app, db_app, user_errors, workspace
-from brandmood.cli.serving import INSECURE_FLAG, prepare
+from brandmood.cli.serving import INSECURE_FLAG, hardening_options, prepare
 from brandmood.core.access import is_loopback
 from brandmood.core.fetch import fetch_all
 from brandmood.core.settings import SETTINGS, load_config, settings_given, settings_markdown
@@ -76,7 +76,8 @@ def serve(port: int = typer.Option(8501, help="Port."),
                                            "the dashboard).")) -> None:
     """Serve the dashboard (Streamlit) on http://127.0.0.1:8501, with one job worker."""
     # refuses (one line, exit code 2) a network address without sign-in: ServeRefused
-    secrets, changes = prepare(load_config(), address=address, port=port, insecure=insecure)
+    config = load_config()
+    secrets, changes = prepare(config, address=address, port=port, insecure=insecure)
     with workspace() as ws:
         pass  # migrate before the app starts
     app_py = ROOT / "app.py"
@@ -84,6 +85,7 @@ def serve(port: int = typer.Option(8501, help="Port."),
         raise FileNotFoundError(f"app.py not found at {app_py}")
     cmd = [sys.executable, "-c", STREAMLIT_RUN, "run", str(app_py),
            "--server.address", address, "--server.port", str(port), *SERVER_OPTIONS,
+           *hardening_options(config),
            "--secrets.files", str(secrets)]
     # the app reads the same workspace and cache, although it runs in the repository folder;
     # the sign-in secrets reach it through the secrets file only

@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import UserError, app, user_errors, workspace
-from brandmood.services import reports
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit, reports
 from brandmood.services.access import cli_operator
 from db.models import Platform
 from db.queries.core import get_brand
@@ -101,11 +102,33 @@ def export(
     """
     if out.parent and not out.parent.exists():
         raise UserError(f"folder {out.parent} does not exist")
-    with workspace() as ws, ws.session() as s:
-        filters = build_filters(s, brand=brand, campaign=campaign, channel=channel,
-                                ambassador=ambassador, platform=platform, since=since,
-                                until=until, min_confidence=min_confidence,
-                                uncertain=uncertain, reviewed=reviewed)
+    with workspace() as ws:
+        try:
+            audit.enforce(ws.sessions, cli_operator(), audit.export_limit(ws.config))
+        except audit.RateLimited as exc:
+            raise UserError(str(exc)) from None
+        payload = _build(ws, brand=brand, fmt=fmt, csv_kind=csv_kind, show_faces=show_faces,
+                         names=dict(campaign=campaign, channel=channel,
+                                    ambassador=ambassador, platform=platform, since=since,
+                                    until=until, min_confidence=min_confidence,
+                                    uncertain=uncertain, reviewed=reviewed))
+        with ws.sessions.begin() as s:  # recorded before the file is written
+            audit.record(s, cli_operator(), AuditAction.EXPORT,
+                         brand_id=get_brand(s, name=brand).id, object_kind=ObjectKind.REPORT,
+                         object_id=fmt.value if fmt is not reports.ReportFormat.CSV
+                         else f"{csv_kind.value}_csv",
+                         details={"format": fmt.value, "show_faces": show_faces,
+                                  "bytes": len(payload), "via": "cli"})
+    out.write_bytes(payload)
+    typer.echo(f"wrote {out} ({len(payload):,} bytes, {fmt.value}) at "
+               f"{datetime.now():%Y-%m-%d %H:%M}")
+
+
+def _build(ws, *, brand: str, fmt: reports.ReportFormat, csv_kind: CsvKind,
+           show_faces: bool, names: dict) -> bytes:
+    """The export's bytes (``names``: :func:`build_filters`' selection)."""
+    with ws.session() as s:
+        filters = build_filters(s, brand=brand, **names)
         data = reports.collect_report(s, filters=filters, media=ws.media, brand=brand,
                                       show_faces=show_faces)
         if fmt is reports.ReportFormat.CSV:
@@ -118,6 +141,4 @@ def export(
                 payload = reports.pdf_report(data)
             except reports.ChartExportError as exc:
                 raise UserError(str(exc)) from None
-    out.write_bytes(payload)
-    typer.echo(f"wrote {out} ({len(payload):,} bytes, {fmt.value}) at "
-               f"{datetime.now():%Y-%m-%d %H:%M}")
+    return payload

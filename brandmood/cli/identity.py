@@ -8,9 +8,13 @@ import typer
 
 from analytics.identity_registry import EmbedderName, embedder_name
 from brandmood.cli.common import app, user_errors, workspace
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.settings import load_config
+from brandmood.services import audit
+from brandmood.services.access import cli_operator
 from db.queries import identity as q
 from db.queries.core import get_brand
+from db.queries.review import face_brand_id
 
 ambassador_app = typer.Typer(no_args_is_help=True,
                              help="Brand ambassadors: enroll faces, recognize them.")
@@ -129,6 +133,11 @@ def review_cmd(
                               ambassador_id=amb_id)
         if reference and not reject:
             q.reference_from_face(session=s, face_id=face_id, model=_embedder(embedder))
+        audit.record(s, cli_operator(), AuditAction.REVIEW,
+                     brand_id=face_brand_id(session=s, face_id=face_id),
+                     object_kind=ObjectKind.FACE, object_id=face_id,
+                     details={"ambassador_match": "rejected" if reject
+                              else "reassigned" if amb_id else "confirmed"})
         s.commit()
         typer.echo(f"face {face_id}: {'rejected' if reject else 'confirmed'} "
                    f"(ambassador id {face.ambassador_id})")

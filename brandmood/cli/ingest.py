@@ -12,6 +12,10 @@ import typer
 from tqdm import tqdm
 
 from brandmood.cli.common import app, fail, user_errors, workspace
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit
+from brandmood.services.access import cli_operator
+from db.queries.ingest import brand_id_by_name
 from ingest.base import PostMetadata, SourceKind, SourceRequest
 from ingest.jobs import IngestSummary, JobOptions, run_source
 from ingest.net import DEFAULT_WORKERS
@@ -86,6 +90,16 @@ def _table(summary: IngestSummary) -> str:
     return "\n".join(lines)
 
 
+def _record(ws, kind: str, brand: str, summary: IngestSummary) -> None:
+    """The ingest in the audit trail, as the operating-system user."""
+    with ws.sessions.begin() as s:
+        audit.record(s, cli_operator(), AuditAction.INGEST,
+                     brand_id=brand_id_by_name(s, name=brand.strip()),
+                     object_kind=ObjectKind.INGEST_RUN, object_id=summary.run_id,
+                     details={"source": kind, "stored": summary.stored,
+                              "duplicate": summary.duplicate, "failed": summary.failed})
+
+
 def _run(kind: str, targets: Sequence[str | Path], *, brand: str, campaign: str | None,
          channel: str | None, ambassador: str | None, as_json: bool, dry_run: bool,
          workers: int, base_url: str | None = None, base_dir: Path | None = None) -> None:
@@ -100,6 +114,8 @@ def _run(kind: str, targets: Sequence[str | Path], *, brand: str, campaign: str 
                           progress=bars.progress if bars else None,
                           on_bytes=bars.bytes if bars else None)
         summary = run_source(ws, source, brand=brand, opts=opts)
+        if not dry_run:
+            _record(ws, kind, brand, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -49,6 +49,14 @@ def check_address(address: str, sign_in: SignIn | None, *, insecure: bool) -> No
                            "<public url>/oauth2callback)")
 
 
+def hardening_options(config: Config) -> tuple[str, ...]:
+    """Streamlit server options ``brandmood serve`` always passes: XSRF protection on (with
+    CORS checks on, which it needs) and the upload size limit from the settings
+    (``BRANDMOOD_MAX_UPLOAD_MB``; the app checks it again, with the count and the types)."""
+    return ("--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
+            "--server.maxUploadSize", str(config.max_upload_mb))
+
+
 def _toml(value: str) -> str:
     """A TOML basic string (JSON's escapes are TOML's)."""
     return json.dumps(value)

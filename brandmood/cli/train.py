@@ -8,7 +8,10 @@ from pathlib import Path
 import typer
 
 from brandmood.cli.common import app, user_errors, workspace
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.progress import safe_progress
+from brandmood.services import audit
+from brandmood.services.access import cli_operator
 
 
 class TrainArch(enum.StrEnum):
@@ -37,7 +40,7 @@ def finetune(
 
     cfg = FinetuneConfig(min_per_class=min_per_class, test_fraction=test_fraction, seed=seed)
     with workspace() as ws:
-        out = run_finetune(ws, cfg=cfg, activate=activate)
+        out = run_finetune(ws, cfg=cfg, activate=activate, actor=cli_operator())
     r = out.result
     for face_id, reason in out.skipped:
         typer.echo(f"skipped face {face_id}: {reason}", err=True)
@@ -120,6 +123,9 @@ def train(
                                  else "random-init", path=str(report.manifest.resolve()),
                                  weights_sha256=sha256_file(report.weights),
                                  labels=[e for e in _labels()], metrics=report.metrics_dict())
+            audit.record(s, cli_operator(), AuditAction.MODEL_REGISTRATION,
+                         object_kind=ObjectKind.MODEL_VERSION, object_id=row.id,
+                         details={"name": name, "version": version, "via": "train"})
             s.commit()
             typer.echo(f"registered model version {row.id} ({name}@{version})")
 

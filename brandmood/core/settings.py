@@ -210,6 +210,21 @@ SETTINGS: tuple[Setting, ...] = (
             "serve without sign-in on a network address: everyone who reaches the port "
             "is an admin of every brand (`brandmood serve "
             "--insecure-no-sign-in-on-trusted-network`)"),
+    # hardening (README "Audit trail and limits")
+    Setting("max_upload_mb", "BRANDMOOD_MAX_UPLOAD_MB", Kind.COUNT, 200, "`200`",
+            "largest upload in MB, per file and per request (also Streamlit's "
+            "`server.maxUploadSize`, set by `brandmood serve`)"),
+    Setting("max_upload_files", "BRANDMOOD_MAX_UPLOAD_FILES", Kind.COUNT, 100, "`100`",
+            "most files in one upload"),
+    Setting("upload_kinds", "BRANDMOOD_UPLOAD_KINDS", Kind.LIST, ("image", "video", "zip"),
+            "`image,video,zip`",
+            "what an upload may hold, told by the file's first bytes (not its name): "
+            "`image` (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC), `video` (MP4, MOV, WebM, MKV, "
+            "AVI), `zip`"),
+    Setting("max_sign_in_failures", "BRANDMOOD_MAX_SIGN_IN_FAILURES", Kind.COUNT, 5, "`5`",
+            "refused sign-ins per user in 15 minutes before further tries are refused"),
+    Setting("max_exports_per_hour", "BRANDMOOD_MAX_EXPORTS_PER_HOUR", Kind.COUNT, 30, "`30`",
+            "exports (reports, CSV, the audit CSV) per user per hour"),
     # Scaling out (docs/scaling.md): where analysis runs and where media live.
     Setting("engine", "BRANDMOOD_ENGINE", Kind.CHOICE, "local", "`local`",
             "where the analysis runs: `local` (threads of this process) or `ray` (a Ray "
@@ -265,6 +280,11 @@ class Config:
     public_url: str | None
     oidc_groups_claim: str
     insecure_no_sign_in: bool
+    max_upload_mb: int
+    max_upload_files: int
+    upload_kinds: tuple[str, ...]
+    max_sign_in_failures: int
+    max_exports_per_hour: int
     engine: str
     """``"local"`` or ``"ray"``."""
     ray_address: str | None

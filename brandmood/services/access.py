@@ -23,7 +23,10 @@ from brandmood.core.access import (
     Role,
     merge_roles,
 )
+from brandmood.core.audit import AuditAction, ObjectKind, actor_name
+from brandmood.services import audit
 from db.models import Brand
+from db.queries import audit as aq
 from db.queries import members as mq
 from db.queries.core import NotFoundError, get_or_create_brand
 from db.queries.ingest import brand_id_by_name
@@ -112,7 +115,27 @@ def sign_in(session: Session, who: Identity) -> Principal:
     invitation gets its subject now), note the time, and return the principal."""
     user = mq.user_for_sign_in(session=session, subject=who.subject, email=who.email or None,
                                display_name=who.display_name)
-    return _principal(session, who, user)
+    principal = _principal(session, who, user)
+    _record_sign_in(session, principal, who.issued_at)
+    return principal
+
+
+def _record_sign_in(session: Session, principal: Principal, issued_at: int | None) -> None:
+    """One audit event per sign-in at the provider (an ID token's ``iat``), not per page
+    load: a sign-in, or a refused one where no brand is shared with the user."""
+    name = actor_name(principal)
+    actions = (AuditAction.SIGN_IN, AuditAction.SIGN_IN_FAILED)
+    last = aq.last_details(session=session, actor=name, actions=actions)
+    if issued_at is not None and last is not None and last.get("iat") == issued_at:
+        return  # a reload of the same sign-in
+    if principal.allowed_brands().is_empty:
+        audit.record(session, principal, AuditAction.SIGN_IN_FAILED,
+                     details={"reason": "no brand is shared with this user", "iat": issued_at})
+    else:
+        audit.record(session, principal, AuditAction.SIGN_IN, object_kind=ObjectKind.USER,
+                     object_id=principal.user_id,
+                     details={"owner": principal.is_owner, "brands": len(principal.roles),
+                              "iat": issued_at})
 
 
 def principal_for(session: Session, who: Identity) -> Principal:
@@ -148,6 +171,14 @@ class MemberChange:
     after: Role | None
 
 
+def _record_change(session: Session, actor: Principal, user: str, brand_id: int,
+                   before: Role | None, after: Role | None) -> None:
+    audit.record(session, actor, AuditAction.MEMBERSHIP_CHANGE, brand_id=brand_id,
+                 object_kind=ObjectKind.USER, object_id=user,
+                 details={"before": before.value if before else None,
+                          "after": after.value if after else None})
+
+
 def _check_admin_change(actor: Principal, *roles: Role | None) -> None:
     if Role.ADMIN in roles:
         require(actor, Permission.MANAGE_ADMINS, what="granting or revoking the admin role")
@@ -168,6 +199,7 @@ def set_member(session: Session, actor: Principal, *, brand_id: int, user: str,
     before = mq.role_of(session=session, user_id=row.id, brand_id=brand_id)
     _check_admin_change(actor, before, role)
     mq.set_role(session=session, user_id=row.id, brand_id=brand_id, role=role)
+    _record_change(session, actor, str(key), brand_id, before, role)
     return MemberChange(str(key), brand_id, before, role)
 
 
@@ -187,6 +219,7 @@ def remove_member(session: Session, actor: Principal, *, brand_id: int,
         raise NotFoundError(f"{key} is not a member of this brand")
     _check_admin_change(actor, before)
     mq.remove_membership(session=session, user_id=row.id, brand_id=brand_id)
+    _record_change(session, actor, str(key), brand_id, before, None)
     return MemberChange(str(key), brand_id, before, None)
 
 
@@ -197,13 +230,21 @@ def set_owner(session: Session, actor: Principal, *, user: str, owner: bool) -> 
     key = mq.UserKey.parse(user)
     row = mq.get_or_create_user(session=session, key=key)
     mq.set_owner(session=session, user_id=row.id, owner=owner)
+    audit.record(session, actor, AuditAction.MEMBERSHIP_CHANGE, object_kind=ObjectKind.USER,
+                 object_id=key, details={"owner": owner})
     return str(key)
 
 
 def create_brand(session: Session, actor: Principal, *, name: str) -> Brand:
     """Create a brand (owners only); an existing one is returned as it is."""
     require(actor, Permission.MANAGE_BRANDS, what=f"creating the brand {name!r}")
-    return get_or_create_brand(session, name=name)
+    existed = brand_id_by_name(session, name=name.strip()) is not None
+    brand = get_or_create_brand(session, name=name)
+    if not existed:
+        audit.record(session, actor, AuditAction.MEMBERSHIP_CHANGE, brand_id=brand.id,
+                     object_kind=ObjectKind.BRAND, object_id=brand.id,
+                     details={"created": brand.name})
+    return brand
 
 
 def check_upload(session: Session, actor: Principal, *, brand: str) -> None:

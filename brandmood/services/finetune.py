@@ -32,7 +32,10 @@ from analytics.finetune import (
     save_adapted,
     store_spec,
 )
+from brandmood.core.access import Principal
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.types import EMOTIONS, FaceDetections
+from brandmood.services import audit
 from brandmood.services.agreement import HumanCeiling, human_ceiling
 from db.models import AssetKind
 from db.queries import model_versions as mv
@@ -103,8 +106,10 @@ def reviewed_crops(ws: Workspace, *, brand_id: int | None = None,
 
 
 def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
-                 brand_id: int | None = None, activate: bool = False) -> FinetuneOutcome:
-    """Adapt on the reviewed faces; register the new version only where it is better.
+                 brand_id: int | None = None, activate: bool = False,
+                 actor: Principal | str = "system") -> FinetuneOutcome:
+    """Adapt on the reviewed faces; register the new version only where it is better
+    (recorded in the audit trail as ``actor``'s model registration, in the same commit).
 
     Raises:
         ValueError: too few reviewed faces, labels or groups for a held-out comparison.
@@ -135,6 +140,10 @@ def run_finetune(ws: Workspace, *, cfg: FinetuneConfig | None = None,
                 labels=[e.value for e in result.labels],
                 metrics={**result.metrics_dict(), **human.as_metrics()},
                 active=activate)
+            audit.record(s, actor, AuditAction.MODEL_REGISTRATION,
+                         object_kind=ObjectKind.MODEL_VERSION, object_id=row.id,
+                         details={"name": name, "version": version, "activated": activate,
+                                  "via": "finetune"})
             s.commit()
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from brandmood.core.access import BrandScope
+from brandmood.core.access import BrandScope, Principal
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.progress import Progress
+from brandmood.services import audit
 from db.models import JobKind
 from db.queries import jobs as q
 from db.queries.dashboard_jobs import reset_failed_assets
@@ -82,11 +84,13 @@ def close_engines() -> None:
 def enqueue_analysis(*, session: Session, kind: JobKind, asset_ids: Sequence[int] | None,
                      brand_id: int | None = None, model: str | None = None,
                      every_s: float = 1.0, enqueued_by: str | None = None,
-                     details: dict | None = None) -> int:
+                     details: dict | None = None, actor: Principal | None = None) -> int:
     """Queue the analysis of ``asset_ids`` (None: every pending asset); returns the job id.
 
     Args:
         details: shown with the job (e.g. an upload's stored / duplicate / refused files).
+        actor: who queued it: the job is recorded in the audit trail (an upload, else an
+            ingest) in the same transaction.
 
     Raises:
         ValueError: ``every_s`` is not positive.
@@ -96,12 +100,22 @@ def enqueue_analysis(*, session: Session, kind: JobKind, asset_ids: Sequence[int
     ids = None if asset_ids is None else sorted({int(i) for i in asset_ids})
     args = {"asset_ids": ids, "model": model, "every_s": float(every_s),
             "details": dict(details or {})}
-    return q.enqueue_job(session=session, kind=kind, arguments=args, brand_id=brand_id,
-                         enqueued_by=enqueued_by, total=len(ids) if ids is not None else 0)
+    job_id = q.enqueue_job(session=session, kind=kind, arguments=args, brand_id=brand_id,
+                           enqueued_by=enqueued_by, total=len(ids) if ids is not None else 0)
+    if actor is not None:
+        audit.record(session, actor,
+                     AuditAction.UPLOAD if kind is JobKind.UPLOAD else AuditAction.INGEST,
+                     brand_id=brand_id, object_kind=ObjectKind.JOB, object_id=job_id,
+                     details={"kind": kind.value, "assets": len(ids) if ids is not None
+                              else "every pending",
+                              **{k: v for k, v in (details or {}).items()
+                                 if k in ("files", "stored", "ingest_run_id")}})
+    return job_id
 
 
 def enqueue_reanalysis(*, session: Session, asset_ids: Sequence[int], scope: BrandScope,
-                       enqueued_by: str | None = None) -> tuple[int | None, list[int]]:
+                       enqueued_by: str | None = None, actor: Principal | None = None
+                       ) -> tuple[int | None, list[int]]:
     """Put failed assets of the brands in ``scope`` back to pending and queue their
     analysis, in one transaction.
 
@@ -112,7 +126,7 @@ def enqueue_reanalysis(*, session: Session, asset_ids: Sequence[int], scope: Bra
     if not ids:
         return None, []
     return enqueue_analysis(session=session, kind=JobKind.REANALYZE, asset_ids=ids,
-                            enqueued_by=enqueued_by), ids
+                            enqueued_by=enqueued_by, actor=actor), ids
 
 
 JobRunner = Callable[..., dict]

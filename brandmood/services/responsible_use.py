@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from brandmood.core.access import BrandScope, Permission, Principal
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit
 from db.queries.core import get_brand
 from db.queries.dashboard import brand_options
 from db.queries.review import SettingKey, get_setting, set_setting
@@ -124,6 +126,10 @@ def confirm_intended_use(*, session: Session, principal: Principal, by: str,
     c = Confirmation(who, at or datetime.now(UTC), INTENDED_USE_VERSION)
     set_setting(session=session, key=SettingKey.INTENDED_USE_CONFIRMATION,
                 value=json.dumps({"by": c.by, "at": c.at.isoformat(), "version": c.version}))
+    audit.record(session, principal, AuditAction.SETTINGS_CHANGE,
+                 object_kind=ObjectKind.SETTING,
+                 object_id=SettingKey.INTENDED_USE_CONFIRMATION.value,
+                 details={"version": c.version})
     return c
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from brandmood.services import audit
 from brandmood.services.jobs import JobRunner, close_engines, run_job
 from db.models import JobKind
 from db.queries import jobs as q
@@ -305,10 +306,20 @@ class Worker:
             else:
                 held = q.release_job(session=s, job_id=job.id, worker=self.name)
             q.worker_heartbeat(session=s, name=self.name, job_id=None)
+            if held and status != "released":
+                audit.record_job(s, job_id=job.id, kind=job.kind.value, brand_id=job.brand_id,
+                                 ok=status == "done", details=_job_details(result, error))
         outcome = JobOutcome(job.id, job.kind, status if held else "lost", job.attempts,
                              result, error, round(time.perf_counter() - started, 3))
         self._say(describe(outcome))
         return outcome
+
+
+def _job_details(result: dict | None, error: str | None) -> dict:
+    """What the audit trail keeps of a job's outcome: counts, not asset lists."""
+    if result is None:
+        return {"error": (error or "")[:300]}
+    return {k: result.get(k) for k in ("analyzed", "failed", "faces", "model", "attempt")}
 
 
 def describe(outcome: JobOutcome) -> str:

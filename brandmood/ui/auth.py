@@ -26,8 +26,9 @@ from brandmood.core.access import (
     PrincipalKind,
     is_loopback,
 )
+from brandmood.core.audit import AuditAction
 from brandmood.core.settings import load_config
-from brandmood.services import access
+from brandmood.services import access, audit
 from brandmood.ui.data import workspace
 from db.scoping import restrict
 
@@ -64,6 +65,33 @@ def _sign_in_page() -> NoReturn:
     st.stop()
 
 
+def _signed_in() -> Principal:
+    """The signed-in person's principal; a browser session's first run records the
+    sign-in (or its refusal) in the audit trail, and too many refused sign-ins of one
+    user are refused before anything else (``BRANDMOOD_MAX_SIGN_IN_FAILURES``)."""
+    cfg = load_config()
+    try:
+        identity = access.Identity.from_claims(st.user.to_dict(),
+                                               groups_claim=cfg.oidc_groups_claim)
+    except AccessDenied as exc:
+        with workspace().sessions.begin() as s:
+            audit.record(s, "unknown user", AuditAction.SIGN_IN_FAILED,
+                         details={"reason": "no subject"})
+        refuse(exc)
+    if st.session_state.get(SIGNED_IN_KEY) == identity.subject:
+        with workspace().session() as s:
+            return access.principal_for(s, identity)
+    name = identity.email or identity.subject
+    try:
+        audit.enforce(workspace().sessions, name, audit.sign_in_limit(cfg))
+    except audit.RateLimited as exc:
+        refuse(f"Sign-in refused: {exc}")
+    with workspace().sessions.begin() as s:
+        who = access.sign_in(s, identity)
+    st.session_state[SIGNED_IN_KEY] = identity.subject
+    return who
+
+
 def gate() -> Principal:
     """Who is here, for this run; a sign-in page or a refusal (the run stops) otherwise."""
     if not sign_in_enabled():
@@ -77,17 +105,7 @@ def gate() -> Principal:
     elif not st.user.is_logged_in:
         _sign_in_page()
     else:
-        try:
-            identity = access.Identity.from_claims(
-                st.user.to_dict(), groups_claim=load_config().oidc_groups_claim)
-        except AccessDenied as exc:
-            refuse(exc)
-        with workspace().sessions.begin() as s:
-            if st.session_state.get(SIGNED_IN_KEY) == identity.subject:
-                who = access.principal_for(s, identity)
-            else:
-                who = access.sign_in(s, identity)
-                st.session_state[SIGNED_IN_KEY] = identity.subject
+        who = _signed_in()
     st.session_state[PRINCIPAL_KEY] = who
     return who
 

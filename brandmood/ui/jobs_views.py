@@ -17,8 +17,12 @@ from pathlib import Path
 import streamlit as st
 
 from brandmood.core.access import Permission
+from brandmood.core.audit import AuditAction
 from brandmood.core.progress import Progress
+from brandmood.core.settings import load_config
+from brandmood.services import audit
 from brandmood.services.jobs import enqueue_analysis, enqueue_reanalysis
+from brandmood.services.uploads import UploadLimits, UploadRefused, check_uploads
 from brandmood.services.worker import LIVE_WITHIN_S
 from brandmood.ui import asset_views, auth
 from brandmood.ui.data import workspace
@@ -26,6 +30,7 @@ from db.models import JobKind, JobStatus
 from db.queries import dashboard_jobs as dj
 from db.queries import jobs as jq
 from db.queries.core import get_or_create_brand
+from db.queries.ingest import brand_id_by_name
 from ingest.base import PostMetadata
 from ingest.files import FileSource
 from ingest.jobs import JobOptions, run_source
@@ -85,6 +90,24 @@ def who() -> str:
     return "dashboard"
 
 
+def check_limits(files: Sequence, *, brand: str) -> dict[int, str]:
+    """Refuse (and record) an upload that breaks the settings' count or size limits;
+    returns the files refused for their type by content (index → reason)."""
+    try:
+        return check_uploads([(Path(f.name).name, f.getvalue()) for f in files],
+                             UploadLimits.of(load_config()))
+    except UploadRefused as exc:
+        _record_refusal(brand, str(exc), len(files))
+        raise
+
+
+def _record_refusal(brand: str, reason: str, files: int) -> None:
+    with workspace().sessions.begin() as s:
+        audit.record(s, auth.principal(), AuditAction.UPLOAD,
+                     brand_id=brand_id_by_name(s, name=brand.strip()),
+                     details={"refused": reason[:300], "files": files})
+
+
 def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
                       channel: str | None, ambassador: str | None,
                       model: str | None) -> UploadOutcome:
@@ -92,10 +115,18 @@ def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
 
     Raises:
         ValueError: for a malformed channel (``platform:handle``) or an empty brand.
+        UploadRefused: the upload breaks a limit (count, size, a type by content); the
+            refusal is recorded in the audit trail.
     """
     meta = PostMetadata.assigned(campaign=campaign, channel=channel, ambassador=ambassador)
     ws = workspace()
-    out = UploadOutcome()
+    bad = check_limits(files, brand=brand)
+    out = UploadOutcome(refused=[(Path(files[i].name).name, reason)
+                                 for i, reason in bad.items()])
+    files = [f for i, f in enumerate(files) if i not in bad]
+    if not files:
+        _record_refusal(brand, "no file of an allowed type", len(bad))
+        return out
     with tempfile.TemporaryDirectory(prefix="bm-upload-") as tmp:
         saved = save_uploads(files, Path(tmp))
         bar = st.progress(0.0, text="Storing files…")
@@ -118,7 +149,7 @@ def store_and_enqueue(files: Sequence, *, brand: str, campaign: str | None,
             brand_id = get_or_create_brand(s, name=brand).id
             out.job_id = enqueue_analysis(session=s, kind=JobKind.UPLOAD, asset_ids=out.stored,
                                           brand_id=brand_id, model=model, enqueued_by=who(),
-                                          details=details)
+                                          details=details, actor=auth.principal())
     return out
 
 
@@ -240,7 +271,7 @@ def queue_reanalysis(asset_ids: list[int]) -> str:
     with workspace().sessions.begin() as s:
         job_id, ids = enqueue_reanalysis(session=s, asset_ids=asset_ids,
                                          scope=auth.scope(Permission.INGEST),
-                                         enqueued_by=who())
+                                         enqueued_by=who(), actor=auth.principal())
     if job_id is None:
         return "Nothing to retry."
     return f"Queued job #{job_id}: {count(len(ids), 'asset')} to analyze again."
@@ -250,7 +281,7 @@ def queue_pending_analysis() -> str:
     """Queue the analysis of every asset the current model has not analyzed; one line."""
     with workspace().sessions.begin() as s:
         job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=None,
-                                  enqueued_by=who())
+                                  enqueued_by=who(), actor=auth.principal())
     return f"Queued job #{job_id}: every asset not yet analyzed with the current model."
 
 
@@ -273,7 +304,7 @@ def retry_ingest(run_id: int) -> str:
         with ws.sessions.begin() as s:
             job_id = enqueue_analysis(session=s, kind=JobKind.ANALYZE, asset_ids=stored,
                                       brand_id=get_or_create_brand(s, name=brand).id,
-                                      enqueued_by=who())
+                                      enqueued_by=who(), actor=auth.principal())
         queued = f"; queued job #{job_id} to analyze them"
     return (f"Retried {count(len(paths), 'file')}: {summary.stored} stored, "
             f"{summary.failed} failed{queued}.")

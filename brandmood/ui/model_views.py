@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit
 from brandmood.services.model_quality import model_quality, quality_rows, reliability_figure
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.queries.model_versions import active_version, list_versions, set_active
 from db.queries.review import SettingKey, get_setting
@@ -97,6 +100,9 @@ def versions_view() -> None:
     if st.button("Use this model", key="use_version"):
         with ws.sessions.begin() as s:
             set_active(session=s, version_id=labels[choice])
+            audit.record(s, auth.principal(), AuditAction.MODEL_REGISTRATION,
+                         object_kind=ObjectKind.MODEL_VERSION, object_id=labels[choice],
+                         details={"activated": choice})
         st.success(f"New analysis runs use {choice}. Re-analyze assets on the Jobs page "
                    "to see their faces with it.")
 
@@ -121,7 +127,8 @@ def finetune_view() -> None:
         return
     with st.spinner("Fine-tuning on reviewed faces…"):
         try:
-            outcome = run_finetune(ws, cfg=FinetuneConfig(min_per_class=int(min_per_class)))
+            outcome = run_finetune(ws, cfg=FinetuneConfig(min_per_class=int(min_per_class)),
+                                   actor=auth.principal())
         except ValueError as exc:
             st.warning(f"Not enough to learn from yet: {exc}")
             return

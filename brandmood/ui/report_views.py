@@ -7,7 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from brandmood.core.access import Permission
-from brandmood.services import access, reports
+from brandmood.services import access, audit, reports
 from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.models import Brand
@@ -35,7 +35,9 @@ def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> 
     """
     ws = workspace()
     permission = KINDS[kind][3]
-    access.require(auth.principal(), permission, filters.brand_id)
+    who = auth.principal()
+    access.require(who, permission, filters.brand_id)
+    audit.enforce(ws.sessions, who, audit.export_limit(ws.config))
     filters = replace(filters, scope=auth.scope(permission))
     with auth.session(permission) as s:
         brand = s.get(Brand, filters.brand_id).name if filters.brand_id else "all brands"
@@ -43,7 +45,12 @@ def build(kind: str, filters: DashboardFilters, *, show_faces: bool = False) -> 
                                       show_faces=show_faces)
         writer = {"faces_csv": reports.faces_csv, "assets_csv": reports.assets_csv,
                   "xlsx": reports.excel_report, "pdf": reports.pdf_report}[kind]
-        return writer(data)
+        payload = writer(data)
+    with ws.sessions.begin() as s:  # recorded before it is handed out
+        audit.record_export(s, who, brand_id=filters.brand_id, scope=filters.scope,
+                            object_id=kind, details={"show_faces": show_faces,
+                                                     "bytes": len(payload)})
+    return payload
 
 
 def reports_view(filters: DashboardFilters) -> None:
@@ -67,7 +74,7 @@ def reports_view(filters: DashboardFilters) -> None:
             with st.spinner(f"Preparing {title}…"):
                 try:
                     ready[kind] = (wanted, build(kind, filters, show_faces=wanted[1]))
-                except reports.ChartExportError as exc:
+                except (reports.ChartExportError, audit.RateLimited) as exc:
                     st.error(str(exc))
         if kind in ready and ready[kind][0] == wanted:
             c2.download_button(f"Download {name}", ready[kind][1], file_name=name, mime=mime,

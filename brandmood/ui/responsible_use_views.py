@@ -6,6 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from brandmood.core.access import Permission
+from brandmood.core.audit import AuditAction, ObjectKind
+from brandmood.services import audit
 from brandmood.services import model_card as mc
 from brandmood.services import responsible_use as ru
 from brandmood.ui import auth
@@ -149,6 +151,12 @@ def _disclosure_form(ws, f: ru.DisclosureFields) -> None:
             with ws.sessions.begin() as s:
                 ru.save_disclosure_fields(session=s, fields=ru.DisclosureFields(
                     contact, purpose, retention))
+                audit.record(s, auth.principal(), AuditAction.SETTINGS_CHANGE,
+                             object_kind=ObjectKind.SETTING, object_id="disclosure",
+                             details={"changed": [n for n, old, new in (
+                                 ("contact", f.contact, contact), ("purpose", f.purpose, purpose),
+                                 ("retention", f.retention, retention))
+                                 if (old or "") != (new or "").strip()]})
             st.success("Saved.")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from brandmood.core.access import Permission
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.types import EMOTIONS, Emotion
+from brandmood.services import audit
 from brandmood.ui import auth, media
 from brandmood.ui.data import workspace
 from db.queries.faces import StoredFace
-from db.queries.review import review_progress, review_queue, store_review
+from db.queries.review import face_brand_id, review_progress, review_queue, store_review
 from db.queries.selection import DashboardFilters
 
 SHORTCUTS = {e: str(i + 1) for i, e in enumerate(EMOTIONS)}
@@ -24,9 +26,21 @@ def reviewer() -> str:
 
 def _save(face_id: int, label: Emotion) -> None:
     with workspace().sessions.begin() as s:
-        store_review(session=s, face_id=face_id, label=label,
-                     scope=auth.scope(Permission.REVIEW), reviewer=reviewer())
+        review = store_review(session=s, face_id=face_id, label=label,
+                              scope=auth.scope(Permission.REVIEW), reviewer=reviewer())
+        audit.record(s, auth.principal(), AuditAction.REVIEW,
+                     brand_id=face_brand_id(session=s, face_id=face_id),
+                     object_kind=ObjectKind.FACE, object_id=face_id,
+                     details={"label": label.value, "review_id": review.id})
     st.session_state["rv_last"] = f"Face #{face_id} saved as {label.value}."
+
+
+def record_match_review(session, *, face_id: int, brand_id: int, verdict: str) -> None:
+    """An ambassador match confirmed, rejected or reassigned (Ambassador faces page), in
+    the audit trail, in the review's transaction."""
+    audit.record(session, auth.principal(), AuditAction.REVIEW, brand_id=brand_id,
+                 object_kind=ObjectKind.FACE, object_id=face_id,
+                 details={"ambassador_match": verdict})
 
 
 def _picture(item: StoredFace):

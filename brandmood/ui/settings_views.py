@@ -6,7 +6,10 @@ import streamlit as st
 
 from analytics.classifiers.registry import available_models
 from analytics.uncertainty import rule_for
+from brandmood.core.audit import AuditAction, ObjectKind
 from brandmood.core.settings import REVIEWS_PER_FACE
+from brandmood.services import audit
+from brandmood.ui import auth
 from brandmood.ui.data import workspace
 from db.queries.review import (
     SettingKey,
@@ -65,6 +68,10 @@ def settings_view() -> None:
                                 help=REVIEWS_PER_FACE.help[:1].upper() + REVIEWS_PER_FACE.help[1:]
                                 + ". E.g. 3 for faces that will train a model.")
         if st.form_submit_button("Save", type="primary"):
+            before = {"model": current_model, "threshold": threshold, "use_reviews": use_reviews,
+                      "reviews_per_face": k}
+            after = {"model": str(model), "threshold": None if use_own else float(f"{thr:g}"),
+                     "use_reviews": bool(rev), "reviews_per_face": int(new_k)}
             with ws.sessions.begin() as s:
                 set_setting(session=s, key=SettingKey.DEFAULT_MODEL, value=str(model))
                 if use_own:
@@ -74,6 +81,10 @@ def settings_view() -> None:
                                 value=f"{thr:g}")
                 set_setting(session=s, key=SettingKey.USE_REVIEWS, value="1" if rev else "0")
                 set_setting(session=s, key=SettingKey.REVIEWS_PER_FACE, value=str(int(new_k)))
+                audit.record(s, auth.principal(), AuditAction.SETTINGS_CHANGE,
+                             object_kind=ObjectKind.SETTING, object_id="analysis",
+                             details={key: {"before": before[key], "after": v}
+                                      for key, v in after.items() if before[key] != v})
             st.success("Saved. New analysis runs use these settings.")
 
 

@@ -93,6 +93,12 @@ def _reviewer(reviewer: str) -> str:
     return name
 
 
+def face_brand_id(*, session: Session, face_id: int) -> int | None:
+    """The brand of the face's asset (None: no such face)."""
+    return session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
+                          .where(Face.id == face_id))
+
+
 def store_review(*, session: Session, face_id: int, label: Emotion, scope: BrandScope,
                  reviewer: str) -> Review:
     """Record a person's label for a face (a confirmation stores the model's label); a
@@ -113,8 +119,7 @@ def store_review(*, session: Session, face_id: int, label: Emotion, scope: Brand
     who = _reviewer(reviewer)
     if session.get(Face, face_id) is None:
         raise LookupError(f"no face with id {face_id}")
-    brand_id = session.scalar(select(Asset.brand_id).join(Face, Face.asset_id == Asset.id)
-                              .where(Face.id == face_id))
+    brand_id = face_brand_id(session=session, face_id=face_id)
     scope.check(brand_id, f"face #{face_id}")
     # a relabel replaces the row (a new id: the dashboards' data version sees the change)
     session.execute(delete(Review).where(Review.face_id == face_id, Review.reviewer == who))

@@ -210,6 +210,11 @@ def test_cli_analyze_json_and_one_line_errors(ws_env, tmp_path, analyzer):
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
     assert (data["analyzed"], data["failed"], data["faces"]) == (1, 1, 1)
+    trail = [json.loads(line) for line in
+             runner.invoke(app, ["audit", "list", "--json"]).stdout.splitlines()]
+    assert [(e["action"], e["details"]["analysis_run_id"], e["details"]["faces"])
+            for e in trail] == [("ingest", data["run_id"], 1)]
+    assert trail[0]["user"].startswith("os:")
     missing = runner.invoke(app, ["analyze", "--asset-id", "9999"])
     assert missing.exit_code == 2
     assert "no asset with id 9999" in missing.output and "Traceback" not in missing.output

@@ -75,6 +75,11 @@ def test_enroll_list_match_review(ws_env, tmp_path, frames):
     result = invoke("ambassador", "review", unknown[0].id, "--as", "Ana")
     assert result.exit_code == 0 and "confirmed" in result.output
     assert "matched=" in invoke("ambassador", "list", "--brand", "Acme").output
+    reviews = [json.loads(line) for line in
+               invoke("audit", "list", "--json", "--action", "review").output.splitlines()]
+    assert [(e["object"], e["brand"], e["details"]["ambassador_match"]) for e in reviews] == [
+        (f"face:{unknown[0].id}", "Acme", "reassigned"),
+        (f"face:{matched[0].id}", "Acme", "rejected")]
 
 
 def test_user_errors_are_one_line(ws_env, tmp_path):

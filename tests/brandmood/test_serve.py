@@ -116,6 +116,52 @@ def test_serve_without_a_worker(tmp_path):
     assert _workers(home) == []
 
 
+CLIENT_SECRET = "serve-client-s3cret-value"
+COOKIE_SECRET = "serve-cookie-s3cret-" + "k" * 30
+
+
+@pytest.mark.slow
+def test_served_with_sign_in_keeps_secrets_out_and_xsrf_on(tmp_path, monkeypatch):
+    """A real server with sign-in configured: its pages set the XSRF cookie, its upload
+    limit comes from the settings, and neither the client secret nor the cookie secret
+    appear in its output, its pages, its command line, its or its worker's environment,
+    or the audit trail."""
+    for name, value in {
+            "BRANDMOOD_OIDC_METADATA_URL": "http://127.0.0.1:9/.well-known/openid-configuration",
+            "BRANDMOOD_OIDC_CLIENT_ID": "brandmood-app",
+            "BRANDMOOD_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "BRANDMOOD_COOKIE_SECRET": COOKIE_SECRET,
+            "BRANDMOOD_MAX_UPLOAD_MB": "7"}.items():
+        monkeypatch.setenv(name, value)
+    proc, home, log = _serve(tmp_path)
+    try:
+        port = next(a for a in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+                    if a.isdigit() and len(a) >= 4).decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+            page = r.read().decode(errors="replace")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=30) as r:
+            cookies = r.headers.get_all("Set-Cookie") or []
+        assert any(c.startswith("_streamlit_xsrf=") for c in cookies), cookies
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[cmdline.index(b"--server.maxUploadSize") + 1] == b"7"
+        assert cmdline[cmdline.index(b"--server.enableXsrfProtection") + 1] == b"true"
+        seen = [log.read_bytes(), page.encode(), b"\0".join(cmdline)]
+        seen += [Path(f"/proc/{pid}/environ").read_bytes()
+                 for pid in (proc.pid, *_children(proc.pid))]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    engine = create_engine(f"sqlite:///{home / 'brandmood.db'}")
+    with engine.connect() as conn:
+        seen += [json.dumps(list(map(list, conn.execute(text(
+            "SELECT actor, details FROM audit_events"))))).encode()]
+    engine.dispose()
+    seen.append(log.read_bytes())
+    for secret in (CLIENT_SECRET, COOKIE_SECRET):
+        assert not [i for i, blob in enumerate(seen) if secret.encode() in blob], secret
+    assert (home / ".serve" / "secrets.toml").read_text().count(CLIENT_SECRET) == 1
+
+
 PRELOAD = """
 import json, sys
 from brandmood.ui.preload import preload

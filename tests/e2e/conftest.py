@@ -131,6 +131,7 @@ def pick(page, selectbox, option: str, tries: int = 3) -> None:
     """Open ``selectbox`` (a locator) and choose ``option``, opening it again when a script
     rerun closed the list before the option showed (which happens on a busy machine)."""
     for attempt in range(tries):
+        selectbox.evaluate("e => e.scrollIntoView({block: 'center'})")  # room for its list
         selectbox.click()
         choice = page.get_by_role("option", name=option)
         try:

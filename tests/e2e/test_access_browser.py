@@ -4,7 +4,9 @@ with sign-in configured by the BRANDMOOD_OIDC_* settings, and Debian's Chromium.
 
 A viewer of Acme sees only Acme and is refused, with a message, when a URL names the
 other brand, one of its assets, or a page the viewer may not use; an analyst (by a group
-claim) uploads and reviews; an admin (invited by email) changes a member's role.
+claim) uploads and reviews; an admin (invited by email) changes a member's role and
+finds it on the Audit page. Each of these actions is in the audit trail (the table
+itself, read after each test), by the user who did it, in Acme.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class Site:
     ids: dict
     secret: dict
 
+    def audit(self, user: str) -> list[tuple]:
+        """``(action, brand, object)`` of the user's audit events, oldest first."""
+        return self.db("SELECT action, brand, object_kind || ':' || object_id FROM audit_events "
+                       f"WHERE actor = '{user}' ORDER BY id")
+
     def db(self, sql: str) -> list[tuple]:
         engine = create_engine(f"sqlite:///{self.home / 'brandmood.db'}")
         try:
@@ -71,6 +78,8 @@ def site(tmp_path_factory, media) -> Iterator[Site]:
         for user, role in (("viewer-sub", Role.VIEWER), ("admin@acme.test", Role.ADMIN),
                            ("vera@acme.test", Role.VIEWER)):
             access.set_member(s, op, brand_id=ids["brand"], user=user, role=role)
+        access.set_member(s, op, brand_id=secret["brand"], user="zenith-member@zenith.example",
+                          role=Role.ANALYST)  # an event of the other brand in the trail
     ws.close()
     users = [User(sub=u["sub"], claims={k: v for k, v in u.items() if k != "sub"})
              for u in (VIEWER, ANALYST, ADMIN)]
@@ -172,12 +181,15 @@ def test_a_viewer_sees_only_their_brand_and_is_refused_elsewhere(site, browser_p
             f"Access refused: campaign #{site.secret['campaign']} is not available",
         "upload": "Access refused: the Upload page needs the analyst role in a brand",
         "settings": "Access refused: the Settings page needs a workspace owner",
-        "members": "Access refused: the Members page needs the admin role in a brand"}
+        "members": "Access refused: the Members page needs the admin role in a brand",
+        "audit": "Access refused: the Audit page needs the admin role in a brand"}
     for path, message in refusals.items():
         body = _open(page, site, path, message)
         assert not [w for w in ("Zephyr", "Zora", "zenith-secret") if w in body], path
     assert site.db("SELECT last_sign_in_at IS NOT NULL FROM app_user "
                    "WHERE subject = 'viewer-sub'") == [(1,)]
+    (signed_in,) = site.audit(VIEWER["email"])  # one sign-in per browser session
+    assert signed_in[0] == "sign_in" and signed_in[2].startswith("user:")
 
 
 def test_an_analyst_uploads_and_reviews(site, browser_page, media):
@@ -204,6 +216,14 @@ def test_an_analyst_uploads_and_reviews(site, browser_page, media):
         [("analyst@acme.test",)]
     assert site.db("SELECT count(*) FROM asset WHERE brand_id = "
                    f"{site.secret['brand']}") == [(2,)]
+    (face_id,) = site.db("SELECT face_id FROM review WHERE reviewer = 'analyst@acme.test'")[0]
+    (job_id,) = site.db("SELECT id FROM job WHERE kind = 'upload'")[0]
+    trail = site.audit(ANALYST["email"])
+    assert [a for a, _, _ in trail if a == "sign_in"], trail  # a page load signs in again
+    assert [t for t in trail if t[0] != "sign_in"] == [
+        ("upload", "Acme", f"job:{job_id}"), ("review", "Acme", f"face:{face_id}")], trail
+    assert site.db(f"SELECT brand FROM audit_events WHERE action = 'job' AND object_id = "
+                   f"'{job_id}' AND actor = 'system'") == [("Acme",)]  # the worker's record
 
 
 def test_an_admin_changes_a_role(site, browser_page):
@@ -222,3 +242,11 @@ def test_an_admin_changes_a_role(site, browser_page):
     role = site.db("SELECT m.role FROM membership m JOIN app_user u ON u.id = m.user_id "
                    "WHERE u.email = 'vera@acme.test'")
     assert role == [("analyst",)], role
+    assert [t for t in site.audit(ADMIN["email"]) if t[0] != "sign_in"] == [
+        ("membership_change", "Acme", "user:vera@acme.test")]
+    assert "Audit" in links
+    ((acme_events,),) = site.db("SELECT count(*) FROM audit_events WHERE brand = 'Acme'")
+    assert site.db("SELECT count(*) FROM audit_events WHERE brand IS NOT NULL AND "
+                   "brand != 'Acme'") != [(0,)]  # the other brand has events: not shown
+    body = _open(page, site, "audit", " events.")
+    assert f"{acme_events} events." in body, body[-300:]  # Acme's, and only Acme's

@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TITLES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Ambassador faces", "Assets",
-          "Upload", "Review", "Agreement", "Reports", "Fairness", "Jobs", "Members", "Settings",
+          "Upload", "Review", "Agreement", "Reports", "Fairness", "Jobs", "Members", "Audit",
+          "Settings",
           "Responsible use"}
 SHOTS = REPO / "artifacts" / "screenshots"
 

@@ -35,7 +35,7 @@ VIEW_PAGES = {"Overview", "Campaigns", "Channels", "Ambassadors", "Assets", "Rep
 LINKS = {"viewer": VIEW_PAGES,
          "analyst": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Agreement", "Jobs"},
          "admin": VIEW_PAGES | {"Ambassador faces", "Upload", "Review", "Agreement", "Jobs",
-                               "Members"}}
+                                "Members", "Audit"}}
 
 
 @pytest.fixture
@@ -190,6 +190,6 @@ def test_a_user_without_a_brand_is_told_so(two_brands):
 
 def test_owner_group_sees_every_brand_and_settings(two_brands):
     at = run_page(user={"sub": "boss", "groups": ["brandmood:owner"]})
-    assert {"Settings", "Members", "Upload"} <= set(_links(at))
+    assert {"Settings", "Members", "Audit", "Upload"} <= set(_links(at))
     brand_box = at.sidebar.selectbox(key="f_brand")
     assert set(brand_box.options) == {"Acme", NAME}

@@ -75,7 +75,8 @@ def test_upload_is_stored_at_once_and_analyzed_by_the_worker(empty_home, media):
     shown = [*(e.value for e in at.error), *_progress_texts(at)]
     assert not [t for t in shown if "bm-upload" in t or "/tmp" in t], shown
     items = _db("SELECT source, outcome FROM ingest_item ORDER BY source")
-    assert items == [("notes.jpg", "failed"), ("single_face.jpg", "stored")]
+    assert items == [("single_face.jpg", "stored")]  # notes.jpg: refused by its content
+    assert "an unknown type by its content" in at.error[0].value
     assert _db("SELECT status FROM asset") == [("pending",)]
     assert _db("SELECT count(*) FROM face") == [(0,)]
     assert _db("SELECT kind, status, enqueued_by FROM job") == [("upload", "queued",
@@ -150,3 +151,25 @@ def test_count_words():
     assert [count(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
     assert count(1, "failed analysis", "failed analyses") == "1 failed analysis"
     assert count(3, "failed analysis", "failed analyses") == "3 failed analyses"
+
+
+def test_uploads_beyond_the_limits_are_refused_and_recorded(empty_home, media, monkeypatch):
+    jpeg = media.path("single_face.jpg").read_bytes()
+    at = run_page("upload.py")
+    _upload(at, [("holiday.jpg", b"#!/bin/sh\necho owned\n", "image/jpeg")])
+    assert at.error[0].value.startswith("Refused holiday.jpg: an unknown type by its "
+                                        "content"), at.error[0].value
+    monkeypatch.setenv("BRANDMOOD_MAX_UPLOAD_FILES", "1")
+    at = run_page("upload.py")
+    _upload(at, [("a.jpg", jpeg, "image/jpeg"), ("b.png", jpeg, "image/png")])
+    assert "Upload refused: 2 files, at most 1 per upload" in at.error[0].value
+    assert _db("SELECT count(*) FROM asset") == [(0,)]
+    refused = [json.loads(d)["refused"] for (d,) in _db(
+        "SELECT details FROM audit_events WHERE action = 'upload' ORDER BY id")]
+    assert refused[0] == "no file of an allowed type"
+    assert refused[1].startswith("Upload refused: 2 files")
+    monkeypatch.setenv("BRANDMOOD_MAX_UPLOAD_FILES", "5")
+    at = run_page("upload.py")
+    _upload(at, [("named-wrong.png", jpeg, "image/png")])  # a JPEG named .png: its content
+    assert not at.error, [e.value for e in at.error]
+    assert _db("SELECT count(*) FROM asset") == [(1,)]

@@ -6,7 +6,7 @@ each face, under the reviewer "legacy", so every face keeps the label it counted
 (with the default of one review per face). Superseded older rows are dropped.
 
 Revision ID: 0008_multi_review
-Revises: 0006_jobs
+Revises: 0007_audit
 Create Date: 2026-12-02 10:45:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0008_multi_review'
-down_revision = '0006_jobs'
+down_revision = '0007_audit'
 branch_labels = None
 depends_on = None
 
