@@ -161,15 +161,17 @@ class PageData:
 
 
 def page_data(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
-              use_summary: bool | None = None) -> PageData:
+              use_summary: bool | None = None, use_rollups: bool = True) -> PageData:
     """The data of the Overview page (``group`` None) or of a group page.
 
     A group page also gets the engagement histograms. Read from the rollups
-    (:mod:`db.queries.dashboard_rollups`) wherever they serve the view and ``use_summary``
-    is None; else one scan, ``use_summary`` as in :func:`db.queries.dashboard_cube.cube`.
+    (:mod:`db.queries.dashboard_rollups`) wherever they serve the view, ``use_rollups``
+    holds and ``use_summary`` is None; else one scan, ``use_summary`` as in
+    :func:`db.queries.dashboard_cube.cube` (``use_rollups=False``: the benchmark's before).
     """
     engagement = group is not None
-    if use_summary is None and rollups_serve(filters, group, engagement=engagement):
+    if (use_rollups and use_summary is None
+            and rollups_serve(filters, group, engagement=engagement)):
         return PageData(rollup_cube(session=session, filters=filters, group=group,
                                     engagement=engagement))
     return PageData(cube(session=session, filters=filters, group=group,
