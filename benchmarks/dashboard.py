@@ -40,6 +40,7 @@ from db.queries import dashboard_assets as da
 from db.queries import dashboard_jobs as jq
 from db.queries import review as rq
 from db.queries.analysis import refresh_face_counts
+from db.queries.rollups import refresh_rollups
 from db.queries.selection import DashboardFilters
 from db.workspace import open_workspace
 
@@ -269,6 +270,24 @@ def baseline(engine, brand_id: int, days: int) -> dict[str, Callable[[], object]
             "jobs": overview}
 
 
+def refresh_cost(ws, *, n_assets: int, samples: int = 50) -> dict[str, float]:
+    """Milliseconds of one asset's rollup refresh (what each analysis write adds), p50/p95
+    over ``samples`` assets, each in a transaction that is rolled back."""
+    ids = np.random.default_rng(1).choice(np.arange(1, n_assets + 1), samples, replace=False)
+    times = []
+    for i in ids:
+        with ws.session() as s:
+            t = time.perf_counter()
+            refresh_rollups(session=s, asset_ids=[int(i)])
+            times.append((time.perf_counter() - t) * 1000)
+            s.rollback()
+    out = {"refresh_p50_ms": float(np.percentile(times, 50)),
+           "refresh_p95_ms": float(np.percentile(times, 95))}
+    print(f"rollup refresh of one asset: p50 {out['refresh_p50_ms']:.1f} ms, "
+          f"p95 {out['refresh_p95_ms']:.1f} ms")
+    return out
+
+
 def timeit(fn: Callable[[], object], reps: int) -> list[float]:
     out = []
     for _ in range(reps):
@@ -343,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{page:12s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "
                   f"baseline p95 {r['baseline_p95_ms']:9.1f} ms  "
                   f"x{r['baseline_p95_ms'] / r['p95_ms']:.0f} faster")
+    maintenance = refresh_cost(ws, n_assets=args.assets) if args.rollups else {}
     ws.close()
-    write_json(args.json, {"pages": results, "setup": {
+    write_json(args.json, {"pages": results, "maintenance": maintenance, "setup": {
         "assets": args.assets, "faces": n_faces, "brands": N_BRANDS, "dialect": dialect,
         "rollups": args.rollups, "rollup_rows_brand_1": rollup_rows,
         "reps": args.reps, "baseline_reps": args.baseline_reps, "days": args.days,

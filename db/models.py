@@ -574,6 +574,8 @@ NO_DAY = ""
 """Rollup key of an undated asset (and of a missing dominant label)."""
 NO_VALUE = -1.0
 """Rollup key of a NULL engagement metric (metrics are never negative)."""
+CLUSTERED = {"sqlite_with_rowid": False}
+"""SQLite stores a rollup in its key's order: a brand's rows are one sequential range."""
 
 
 class RollupFaces(Base):
@@ -588,13 +590,14 @@ class RollupFaces(Base):
     ambassador_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String(16), primary_key=True)
     n_faces: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (CheckConstraint("n_faces > 0", name="n_faces_pos"),)
+    __table_args__ = (CheckConstraint("n_faces > 0", name="n_faces_pos"),
+                      CLUSTERED)
 
 
 class RollupAssets(Base):
-    """Assets per brand, posting day, campaign, channel, analyzed or not, and dominant
-    label of their counted faces with (``dominant``) and without (``dominant_certain``)
-    the uncertain ones (``""``: no such face)."""
+    """Assets per brand, posting day, campaign, channel, analyzed or not, current analysis
+    run (0: none) and dominant label of their counted faces with (``dominant``) and
+    without (``dominant_certain``) the uncertain ones (``""``: no such face)."""
 
     __tablename__ = "rollup_assets"
     brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -602,10 +605,12 @@ class RollupAssets(Base):
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     analyzed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dominant: Mapped[str] = mapped_column(String(16), primary_key=True)
     dominant_certain: Mapped[str] = mapped_column(String(16), primary_key=True)
     n_assets: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (CheckConstraint("n_assets > 0", name="n_assets_pos"),)
+    __table_args__ = (CheckConstraint("n_assets > 0", name="n_assets_pos"),
+                      CLUSTERED)
 
 
 class RollupEngagement(Base):
@@ -622,6 +627,7 @@ class RollupEngagement(Base):
     metric: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[float] = mapped_column(Float, primary_key=True)
     n_assets: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = CLUSTERED
 
 
 class RollupAssetState(Base):
@@ -636,6 +642,7 @@ class RollupAssetState(Base):
     campaign_id: Mapped[int] = mapped_column(Integer)
     channel_id: Mapped[int] = mapped_column(Integer)
     analyzed: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[int] = mapped_column(Integer)
     dominant: Mapped[str] = mapped_column(String(16))
     dominant_certain: Mapped[str] = mapped_column(String(16))
     likes: Mapped[float] = mapped_column(Float)

@@ -27,7 +27,7 @@ from db.models import (
 )
 from db.queries.dashboard import GroupBy
 from db.queries.dashboard_cube import Cube, summary_serves
-from db.queries.selection import DashboardFilters, in_scope
+from db.queries.selection import DashboardFilters, rollup_conditions
 
 
 def rollups_serve(filters: DashboardFilters, group: GroupBy | None, *,
@@ -35,28 +35,6 @@ def rollups_serve(filters: DashboardFilters, group: GroupBy | None, *,
     """Whether the rollups give the same cube as the face scan for this view."""
     dated = filters.date_from is not None or filters.date_to is not None
     return summary_serves(filters, group) and not (engagement and dated)
-
-
-def _conditions(t: Table, f: DashboardFilters, *, dated: bool = True
-                ) -> list[ColumnElement[bool]]:
-    """The selection's asset filters on a rollup table, the brand scope first."""
-    cond: list[ColumnElement[bool]] = []
-    if f.brand_id is not None:
-        cond.append(t.c.brand_id == f.brand_id)
-    elif not f.scope.is_all:
-        cond.append(in_scope(t.c.brand_id, f.scope))
-    if f.campaign_ids:
-        cond.append(t.c.campaign_id.in_(f.campaign_ids))
-    if f.channel_ids:
-        cond.append(t.c.channel_id.in_(f.channel_ids))
-    if f.platforms:
-        cond.append(t.c.channel_id.in_(
-            select(Channel.id).where(Channel.platform.in_(list(f.platforms)))))
-    if dated and f.date_from is not None:
-        cond.append(t.c.day >= f.date_from.isoformat())
-    if dated and f.date_to is not None:
-        cond += [t.c.day <= f.date_to.isoformat(), t.c.day != NO_DAY]
-    return cond
 
 
 def _key(value: object) -> str:
@@ -91,13 +69,13 @@ def rollup_cube(*, session: Session, filters: DashboardFilters, group: GroupBy |
     n = ta.c.n_assets
     q = (select(ta.c.day, func.sum(n), func.sum(n).filter(ta.c.analyzed),
                 func.sum(n).filter(dom != NO_DAY))
-         .where(*_conditions(ta, filters)).group_by(ta.c.day))
+         .where(*rollup_conditions(ta, filters)).group_by(ta.c.day))
     for day, assets, analyzed, with_faces in session.execute(q):
         key = None if day == NO_DAY else str(day)
         out.day_assets[key] = (int(assets or 0), int(analyzed or 0), int(with_faces or 0))
         out.days[key] = {}
     tf = RollupFaces.__table__
-    cond = _conditions(tf, filters)
+    cond = rollup_conditions(tf, filters)
     if not filters.include_uncertain:
         cond.append(tf.c.label != UNCERTAIN)
     q = (select(tf.c.day, tf.c.label, func.sum(tf.c.n_faces)).where(*cond)
@@ -120,7 +98,7 @@ def _histograms(session: Session, filters: DashboardFilters, out: Cube) -> None:
     te = RollupEngagement.__table__
     dom = te.c.dominant if filters.include_uncertain else te.c.dominant_certain
     q = (select(te.c.metric, dom, te.c.value, func.sum(te.c.n_assets))
-         .where(*_conditions(te, filters, dated=False), dom != NO_DAY)
+         .where(*rollup_conditions(te, filters, dated=False), dom != NO_DAY)
          .group_by(te.c.metric, dom, te.c.value))
     for metric, label, value, count in session.execute(q):
         if count:

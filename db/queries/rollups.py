@@ -5,8 +5,8 @@ asset's current run, the one counted-face rule of :func:`db.queries.selection.co
 
 - ``rollup_faces``: counted faces per brand, posting day, campaign, channel, face
   ambassador and label (``uncertain`` is a label);
-- ``rollup_assets``: assets per brand, day, campaign, channel, analyzed or not, and the
-  dominant label of their counted faces with and without the uncertain ones;
+- ``rollup_assets``: assets per brand, day, campaign, channel, analyzed or not, current
+  run, and the dominant label of their counted faces with and without the uncertain ones;
 - ``rollup_engagement``: the assets with a counted face per brand, campaign, channel,
   dominant labels, metric and metric value (the engagement histograms, all time).
 
@@ -83,12 +83,17 @@ from db.models import (
     RollupFaces,
 )
 from db.queries.dashboard import ENGAGEMENT_METRICS, day_bucket
-from db.queries.selection import DashboardFilters, ambassador_key, counted_faces
+from db.queries.selection import (
+    DashboardFilters,
+    ambassador_key,
+    counted_faces,
+    current_run_of_asset,
+)
 
 Cell = tuple[int, str, int, int]
 CHUNK = 400
 STATE_COLUMNS = ("asset_id", "brand_id", "day", "campaign_id", "channel_id", "analyzed",
-                 "dominant", "dominant_certain", *ENGAGEMENT_METRICS)
+                 "run_id", "dominant", "dominant_certain", *ENGAGEMENT_METRICS)
 
 
 def _rule():
@@ -116,7 +121,8 @@ def facts_select(*, dialect: str, where: Sequence[ColumnElement[bool]]) -> Selec
                   func.coalesce(day_bucket(dialect), NO_DAY).label("day"),
                   func.coalesce(Asset.campaign_id, NO_ID).label("campaign_id"),
                   func.coalesce(Asset.channel_id, NO_ID).label("channel_id"),
-                  (Asset.status == AssetStatus.ANALYZED).label("analyzed"), *metrics, *ns)
+                  (Asset.status == AssetStatus.ANALYZED).label("analyzed"),
+                  func.coalesce(current_run_of_asset(), NO_ID).label("run_id"), *metrics, *ns)
            .select_from(faces.from_assets(outer=True)).where(*where)
            .group_by(Asset.id).subquery("per"))
     n = [per.c[f"n{i}"] for i in range(len(LABELS))]
@@ -127,7 +133,7 @@ def facts_select(*, dialect: str, where: Sequence[ColumnElement[bool]]) -> Selec
                    *((c == top8, literal(lbl))
                      for c, lbl in zip(n[:len(EMOTIONS)], LABELS, strict=False)))
     return select(per.c.asset_id, per.c.brand_id, per.c.day, per.c.campaign_id,
-                  per.c.channel_id, per.c.analyzed, dominant.label("dominant"),
+                  per.c.channel_id, per.c.analyzed, per.c.run_id, dominant.label("dominant"),
                   certain.label("dominant_certain"), *(per.c[m] for m in ENGAGEMENT_METRICS))
 
 
@@ -161,7 +167,8 @@ def _recount_cells(session: Session, cells: Sequence[Cell]) -> None:
 
 def _insert_assets(session: Session, where: ColumnElement[bool]) -> None:
     st = RollupAssetState.__table__
-    keys = (*_cell_cols(st), st.c.analyzed, st.c.dominant, st.c.dominant_certain)
+    keys = (*_cell_cols(st), st.c.analyzed, st.c.run_id, st.c.dominant,
+            st.c.dominant_certain)
     session.execute(insert(RollupAssets).from_select(
         [k.name for k in keys] + ["n_assets"],
         select(*keys, func.count()).where(where).group_by(*keys)))

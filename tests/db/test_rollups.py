@@ -75,7 +75,7 @@ def recount(ws) -> dict[str, Counter]:
         dom = next((lbl for lbl in LABELS if top and labels[lbl] == top), "")
         top8 = max((labels[e.value] for e in EMOTIONS), default=0)
         domc = next((e.value for e in EMOTIONS if top8 and labels[e.value] == top8), "")
-        out["assets"][(*cell, a.status == "analyzed", dom, domc)] += 1
+        out["assets"][(*cell, a.status == "analyzed", cur.get(a.id, 0), dom, domc)] += 1
         if dom:
             for m in METRICS:
                 v = getattr(a, m)
@@ -90,8 +90,8 @@ def stored(ws) -> dict[str, Counter]:
         faces = Counter({tuple(r[:-1]): r[-1] for r in c.execute(text(
             "SELECT brand_id, day, campaign_id, channel_id, ambassador_id, label, n_faces "
             "FROM rollup_faces"))})
-        assets = Counter({(*r[:4], bool(r[4]), *r[5:7]): r[7] for r in c.execute(text(
-            "SELECT brand_id, day, campaign_id, channel_id, analyzed, dominant, "
+        assets = Counter({(*r[:4], bool(r[4]), *r[5:8]): r[8] for r in c.execute(text(
+            "SELECT brand_id, day, campaign_id, channel_id, analyzed, run_id, dominant, "
             "dominant_certain, n_assets FROM rollup_assets"))})
         eng = Counter({(*r[:6], float(r[6])): r[7] for r in c.execute(text(
             "SELECT brand_id, campaign_id, channel_id, dominant, dominant_certain, metric, "

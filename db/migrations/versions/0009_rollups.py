@@ -31,16 +31,20 @@ def upgrade() -> None:
     sa.Column('n_faces', sa.Integer(), nullable=False),
     sa.CheckConstraint('n_faces > 0', name=op.f('ck_rollup_faces_n_faces_pos')),
     sa.PrimaryKeyConstraint('brand_id', 'day', 'campaign_id', 'channel_id', 'ambassador_id',
-                            'label', name=op.f('pk_rollup_faces'))
+                            'label', name=op.f('pk_rollup_faces')),
+    sqlite_with_rowid=False
     )
     op.create_table('rollup_assets', *_cell(),
     sa.Column('analyzed', sa.Boolean(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('dominant', sa.String(length=16), nullable=False),
     sa.Column('dominant_certain', sa.String(length=16), nullable=False),
     sa.Column('n_assets', sa.Integer(), nullable=False),
     sa.CheckConstraint('n_assets > 0', name=op.f('ck_rollup_assets_n_assets_pos')),
     sa.PrimaryKeyConstraint('brand_id', 'day', 'campaign_id', 'channel_id', 'analyzed',
-                            'dominant', 'dominant_certain', name=op.f('pk_rollup_assets'))
+                            'run_id', 'dominant', 'dominant_certain',
+                            name=op.f('pk_rollup_assets')),
+    sqlite_with_rowid=False
     )
     op.create_table('rollup_engagement',
     sa.Column('brand_id', sa.Integer(), nullable=False),
@@ -53,12 +57,14 @@ def upgrade() -> None:
     sa.Column('n_assets', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('brand_id', 'campaign_id', 'channel_id', 'dominant',
                             'dominant_certain', 'metric', 'value',
-                            name=op.f('pk_rollup_engagement'))
+                            name=op.f('pk_rollup_engagement')),
+    sqlite_with_rowid=False
     )
     op.create_table('rollup_asset_state',
     sa.Column('asset_id', sa.Integer(), autoincrement=False, nullable=False),
     *_cell(),
     sa.Column('analyzed', sa.Boolean(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('dominant', sa.String(length=16), nullable=False),
     sa.Column('dominant_certain', sa.String(length=16), nullable=False),
     sa.Column('likes', sa.Float(), nullable=False),
