@@ -579,8 +579,10 @@ CLUSTERED = {"sqlite_with_rowid": False}
 
 
 class RollupFaces(Base):
-    """Counted faces (model labels, current run) per brand, posting day, campaign, channel,
-    face ambassador (:func:`db.queries.selection.ambassador_key`) and label."""
+    """Counted faces (model labels, current run) per brand, posting day, campaign, channel
+    and face ambassador (:func:`db.queries.selection.ambassador_key`): one count column
+    per label, like :class:`AssetFaceCounts` (a pivot: a page sums columns of a few
+    thousand rows)."""
 
     __tablename__ = "rollup_faces"
     brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -588,10 +590,16 @@ class RollupFaces(Base):
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ambassador_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    label: Mapped[str] = mapped_column(String(16), primary_key=True)
-    n_faces: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (CheckConstraint("n_faces > 0", name="n_faces_pos"),
-                      CLUSTERED)
+    n_neutral: Mapped[int] = mapped_column(Integer, default=0)
+    n_happy: Mapped[int] = mapped_column(Integer, default=0)
+    n_sad: Mapped[int] = mapped_column(Integer, default=0)
+    n_surprise: Mapped[int] = mapped_column(Integer, default=0)
+    n_fear: Mapped[int] = mapped_column(Integer, default=0)
+    n_anger: Mapped[int] = mapped_column(Integer, default=0)
+    n_disgust: Mapped[int] = mapped_column(Integer, default=0)
+    n_contempt: Mapped[int] = mapped_column(Integer, default=0)
+    n_uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = CLUSTERED
 
 
 class RollupAssets(Base):

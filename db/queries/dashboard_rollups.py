@@ -12,10 +12,10 @@ scope (:func:`db.queries.selection.in_scope`), like :func:`~db.queries.selection
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, String, Table, cast, func, select
+from sqlalchemy import String, Table, cast, func, select
 from sqlalchemy.orm import Session
 
-from brandmood.core.types import UNCERTAIN, add_counts
+from brandmood.core.types import LABELS, UNCERTAIN, add_counts
 from db.models import (
     NO_DAY,
     NO_ID,
@@ -41,16 +41,47 @@ def _key(value: object) -> str:
     return "none" if value is None or value == NO_ID else str(value)
 
 
-def _group_query(t: Table, group: GroupBy, cond: list[ColumnElement[bool]]):
+def _label_sums(t: Table, filters: DashboardFilters) -> tuple[list[str], list]:
+    """The counted labels and the sum of each one's column."""
+    labels = [lbl for lbl in LABELS if filters.include_uncertain or lbl != UNCERTAIN]
+    return labels, [func.sum(t.c[f"n_{lbl}"]) for lbl in labels]
+
+
+def _counts(labels: list[str], values) -> dict[str, int]:
+    return {lbl: int(v) for lbl, v in zip(labels, values, strict=True) if v}
+
+
+def _faces(session: Session, filters: DashboardFilters, group: GroupBy | None,
+           out: Cube) -> None:
+    """Faces per day (and per group) into ``out``.
+
+    Without a group or for the ambassador: per day (the key's leading columns); campaign,
+    channel and platform: per day, campaign and channel (still the key's order, a few
+    thousand rows), summed here; the ambassador: a second, per-ambassador query.
+    """
+    t = RollupFaces.__table__
+    labels, sums = _label_sums(t, filters)
+    cond = rollup_conditions(t, filters)
+    by_cell = group in (GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM)
+    keys = (t.c.day, t.c.campaign_id, t.c.channel_id) if by_cell else (t.c.day,)
+    platform: dict[int, str] = {}
     if group is GroupBy.PLATFORM:
-        key = cast(Channel.platform, String)
-        frm = t.outerjoin(Channel.__table__, Channel.id == t.c.channel_id)
-    else:
-        key = {GroupBy.CAMPAIGN: t.c.campaign_id, GroupBy.CHANNEL: t.c.channel_id,
-               GroupBy.AMBASSADOR: t.c.ambassador_id}[group]
-        frm = t
-    return (select(key, t.c.label, func.sum(t.c.n_faces)).select_from(frm)
-            .where(*cond).group_by(key, t.c.label))
+        platform = {int(i): str(p) for i, p in session.execute(
+            select(Channel.id, cast(Channel.platform, String)))}
+    for row in session.execute(select(*keys, *sums).where(*cond).group_by(*keys)):
+        counts = _counts(labels, row[len(keys):])
+        add_counts(out.days.setdefault(None if row[0] == NO_DAY else str(row[0]), {}), counts)
+        if by_cell and counts:
+            key = {GroupBy.CAMPAIGN: row[1], GroupBy.CHANNEL: row[2],
+                   GroupBy.PLATFORM: platform.get(int(row[2]))}[group]
+            add_counts(out.groups.setdefault(_key(key), {}), counts)
+    if group is GroupBy.AMBASSADOR:
+        q = select(t.c.ambassador_id, *sums).where(*cond).group_by(t.c.ambassador_id)
+        for amb, *values in session.execute(q):
+            if counts := _counts(labels, values):
+                add_counts(out.groups.setdefault(_key(amb), {}), counts)
+    for k in [k for k, v in out.groups.items() if not v]:
+        del out.groups[k]
 
 
 def rollup_cube(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
@@ -74,20 +105,7 @@ def rollup_cube(*, session: Session, filters: DashboardFilters, group: GroupBy |
         key = None if day == NO_DAY else str(day)
         out.day_assets[key] = (int(assets or 0), int(analyzed or 0), int(with_faces or 0))
         out.days[key] = {}
-    tf = RollupFaces.__table__
-    cond = rollup_conditions(tf, filters)
-    if not filters.include_uncertain:
-        cond.append(tf.c.label != UNCERTAIN)
-    q = (select(tf.c.day, tf.c.label, func.sum(tf.c.n_faces)).where(*cond)
-         .group_by(tf.c.day, tf.c.label))
-    for day, label, count in session.execute(q):
-        add_counts(out.days.setdefault(None if day == NO_DAY else str(day), {}),
-                   {str(label): int(count)})
-    if group is not None:
-        for key, label, count in session.execute(_group_query(tf, group, cond)):
-            add_counts(out.groups.setdefault(_key(key), {}), {str(label): int(count)})
-        for k in [k for k, v in out.groups.items() if not v]:
-            del out.groups[k]
+    _faces(session, filters, group, out)
     if engagement:
         _histograms(session, filters, out)
     return out

@@ -3,8 +3,8 @@
 Three tables (:mod:`db.models`) hold the default view's numbers (model labels, each
 asset's current run, the one counted-face rule of :func:`db.queries.selection.counted_faces`):
 
-- ``rollup_faces``: counted faces per brand, posting day, campaign, channel, face
-  ambassador and label (``uncertain`` is a label);
+- ``rollup_faces``: counted faces per brand, posting day, campaign, channel and face
+  ambassador, one column per label (``uncertain`` is a label);
 - ``rollup_assets``: assets per brand, day, campaign, channel, analyzed or not, current
   run, and the dominant label of their counted faces with and without the uncertain ones;
 - ``rollup_engagement``: the assets with a counted face per brand, campaign, channel,
@@ -178,13 +178,14 @@ def _insert_faces(session: Session, where: ColumnElement[bool]) -> None:
     st = RollupAssetState.__table__
     faces = _rule()
     amb = func.coalesce(ambassador_key(), NO_ID)
-    keys = (*_cell_cols(st), amb, faces.label)
-    q = (select(*keys, func.count()).select_from(
+    keys = (*_cell_cols(st), amb)
+    counts = [func.count().filter(faces.has_label(lbl)) for lbl in LABELS]
+    q = (select(*keys, *counts).select_from(
         st.join(Asset, Asset.id == st.c.asset_id).join(Face, and_(*faces.on)))
         .where(where, *faces.where()).group_by(*keys))
     session.execute(insert(RollupFaces).from_select(
-        ["brand_id", "day", "campaign_id", "channel_id", "ambassador_id", "label",
-         "n_faces"], q))
+        ["brand_id", "day", "campaign_id", "channel_id", "ambassador_id",
+         *(f"n_{lbl}" for lbl in LABELS)], q))
 
 
 def _engagement_keys(row) -> Iterator[tuple]:

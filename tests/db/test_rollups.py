@@ -87,9 +87,10 @@ def recount(ws) -> dict[str, Counter]:
 def stored(ws) -> dict[str, Counter]:
     """The rollup tables as they are."""
     with ws.engine.connect() as c:
-        faces = Counter({tuple(r[:-1]): r[-1] for r in c.execute(text(
-            "SELECT brand_id, day, campaign_id, channel_id, ambassador_id, label, n_faces "
-            "FROM rollup_faces"))})
+        cols = ", ".join(f"n_{lbl}" for lbl in LABELS)
+        faces = Counter({(*r[:5], lbl): n for r in c.execute(text(
+            "SELECT brand_id, day, campaign_id, channel_id, ambassador_id, " + cols
+            + " FROM rollup_faces")) for lbl, n in zip(LABELS, r[5:], strict=True) if n})
         assets = Counter({(*r[:4], bool(r[4]), *r[5:8]): r[8] for r in c.execute(text(
             "SELECT brand_id, day, campaign_id, channel_id, analyzed, run_id, dominant, "
             "dominant_certain, n_assets FROM rollup_assets"))})

@@ -17,6 +17,10 @@ branch_labels = None
 depends_on = None
 
 
+_LABELS = ('neutral', 'happy', 'sad', 'surprise', 'fear', 'anger', 'disgust', 'contempt',
+           'uncertain')
+
+
 def _cell() -> list[sa.Column]:
     return [sa.Column('brand_id', sa.Integer(), nullable=False),
             sa.Column('day', sa.String(length=10), nullable=False),
@@ -27,11 +31,9 @@ def _cell() -> list[sa.Column]:
 def upgrade() -> None:
     op.create_table('rollup_faces', *_cell(),
     sa.Column('ambassador_id', sa.Integer(), nullable=False),
-    sa.Column('label', sa.String(length=16), nullable=False),
-    sa.Column('n_faces', sa.Integer(), nullable=False),
-    sa.CheckConstraint('n_faces > 0', name=op.f('ck_rollup_faces_n_faces_pos')),
+    *(sa.Column(f'n_{label}', sa.Integer(), nullable=False) for label in _LABELS),
     sa.PrimaryKeyConstraint('brand_id', 'day', 'campaign_id', 'channel_id', 'ambassador_id',
-                            'label', name=op.f('pk_rollup_faces')),
+                            name=op.f('pk_rollup_faces')),
     sqlite_with_rowid=False
     )
     op.create_table('rollup_assets', *_cell(),
