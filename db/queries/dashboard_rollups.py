@@ -27,7 +27,7 @@ from db.models import (
 )
 from db.queries.dashboard import GroupBy
 from db.queries.dashboard_cube import Cube, summary_serves
-from db.queries.selection import DashboardFilters, rollup_conditions
+from db.queries.selection import DashboardFilters, in_scope, rollup_conditions
 
 
 def rollups_serve(filters: DashboardFilters, group: GroupBy | None, *,
@@ -53,33 +53,30 @@ def _counts(labels: list[str], values) -> dict[str, int]:
 
 def _faces(session: Session, filters: DashboardFilters, group: GroupBy | None,
            out: Cube) -> None:
-    """Faces per day (and per group) into ``out``.
-
-    Without a group or for the ambassador: per day (the key's leading columns); campaign,
-    channel and platform: per day, campaign and channel (still the key's order, a few
-    thousand rows), summed here; the ambassador: a second, per-ambassador query.
-    """
+    """Faces per day, and per group with a group, into ``out`` (one query each: the days
+    follow the key's order; the group query sums a few thousand rows into a few groups;
+    a platform is its channels' sum)."""
     t = RollupFaces.__table__
     labels, sums = _label_sums(t, filters)
     cond = rollup_conditions(t, filters)
-    by_cell = group in (GroupBy.CAMPAIGN, GroupBy.CHANNEL, GroupBy.PLATFORM)
-    keys = (t.c.day, t.c.campaign_id, t.c.channel_id) if by_cell else (t.c.day,)
+    for day, *values in session.execute(select(t.c.day, *sums).where(*cond)
+                                        .group_by(t.c.day)):
+        add_counts(out.days.setdefault(None if day == NO_DAY else str(day), {}),
+                   _counts(labels, values))
+    if group is None:
+        return
+    col = {GroupBy.CAMPAIGN: t.c.campaign_id, GroupBy.CHANNEL: t.c.channel_id,
+           GroupBy.PLATFORM: t.c.channel_id, GroupBy.AMBASSADOR: t.c.ambassador_id}[group]
     platform: dict[int, str] = {}
     if group is GroupBy.PLATFORM:
+        brand = (Channel.brand_id == filters.brand_id if filters.brand_id is not None
+                 else in_scope(Channel.brand_id, filters.scope))
         platform = {int(i): str(p) for i, p in session.execute(
-            select(Channel.id, cast(Channel.platform, String)))}
-    for row in session.execute(select(*keys, *sums).where(*cond).group_by(*keys)):
-        counts = _counts(labels, row[len(keys):])
-        add_counts(out.days.setdefault(None if row[0] == NO_DAY else str(row[0]), {}), counts)
-        if by_cell and counts:
-            key = {GroupBy.CAMPAIGN: row[1], GroupBy.CHANNEL: row[2],
-                   GroupBy.PLATFORM: platform.get(int(row[2]))}[group]
-            add_counts(out.groups.setdefault(_key(key), {}), counts)
-    if group is GroupBy.AMBASSADOR:
-        q = select(t.c.ambassador_id, *sums).where(*cond).group_by(t.c.ambassador_id)
-        for amb, *values in session.execute(q):
-            if counts := _counts(labels, values):
-                add_counts(out.groups.setdefault(_key(amb), {}), counts)
+            select(Channel.id, cast(Channel.platform, String)).where(brand))}
+    for key, *values in session.execute(select(col, *sums).where(*cond).group_by(col)):
+        if counts := _counts(labels, values):
+            name = platform.get(int(key)) if group is GroupBy.PLATFORM else key
+            add_counts(out.groups.setdefault(_key(name), {}), counts)
     for k in [k for k, v in out.groups.items() if not v]:
         del out.groups[k]
 

@@ -62,9 +62,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,9 @@ from db.queries.selection import (
 
 Cell = tuple[int, str, int, int]
 CHUNK = 400
+"""Assets per refresh statement."""
+CELLS = 100
+"""Keys per ``OR`` of key lookups."""
 STATE_COLUMNS = ("asset_id", "brand_id", "day", "campaign_id", "channel_id", "analyzed",
                  "run_id", "dominant", "dominant_certain", *ENGAGEMENT_METRICS)
 
@@ -145,6 +148,12 @@ def _cell_cols(t) -> tuple:
     return (t.c.brand_id, t.c.day, t.c.campaign_id, t.c.channel_id)
 
 
+def _any_of(cols: Sequence[ColumnElement], keys: Sequence[tuple]) -> ColumnElement[bool]:
+    """``cols`` equal one of ``keys``: an ``OR`` of ``AND`` terms, each a key lookup on
+    both backends (SQLite scans the table for a row-value ``IN (VALUES …)``)."""
+    return or_(*(and_(*(c == v for c, v in zip(cols, k, strict=True))) for k in keys))
+
+
 def _lock_cells(session: Session, cells: Iterable[Cell]) -> None:
     """PostgreSQL: a transaction-scoped advisory lock per ``(brand, day)``, in order."""
     if session.get_bind().dialect.name != "postgresql":
@@ -157,12 +166,12 @@ def _recount_cells(session: Session, cells: Sequence[Cell]) -> None:
     """Rewrite the ``rollup_assets`` and ``rollup_faces`` rows of these cells: assets from
     the ledger, faces from the face rows of the ledger's assets of each cell."""
     st = RollupAssetState.__table__
-    for i in range(0, len(cells), CHUNK):
-        part = cells[i:i + CHUNK]
+    for i in range(0, len(cells), CELLS):
+        part = cells[i:i + CELLS]
         for table in (RollupAssets.__table__, RollupFaces.__table__):
-            session.execute(delete(table).where(tuple_(*_cell_cols(table)).in_(part)))
-        _insert_assets(session, tuple_(*_cell_cols(st)).in_(part))
-        _insert_faces(session, tuple_(*_cell_cols(st)).in_(part))
+            session.execute(delete(table).where(_any_of(_cell_cols(table), part)))
+        _insert_assets(session, _any_of(_cell_cols(st), part))
+        _insert_faces(session, _any_of(_cell_cols(st), part))
 
 
 def _insert_assets(session: Session, where: ColumnElement[bool]) -> None:
@@ -219,9 +228,9 @@ def _move_engagement(session: Session, delta: Counter) -> None:
     session.execute(stmt, changes)
     t = RollupEngagement.__table__
     keys = [tuple(c[k] for k in ENGAGEMENT_KEYS) for c in changes]
-    for i in range(0, len(keys), CHUNK):
-        session.execute(delete(t).where(tuple_(*(t.c[k] for k in ENGAGEMENT_KEYS))
-                                        .in_(keys[i:i + CHUNK]), t.c.n_assets <= 0))
+    for i in range(0, len(keys), CELLS):
+        session.execute(delete(t).where(_any_of([t.c[k] for k in ENGAGEMENT_KEYS],
+                                                keys[i:i + CELLS]), t.c.n_assets <= 0))
 
 
 def refresh_rollups(*, session: Session, asset_ids: Iterable[int]) -> None:
