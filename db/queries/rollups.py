@@ -50,12 +50,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
     Float,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -162,28 +164,45 @@ def _lock_cells(session: Session, cells: Iterable[Cell]) -> None:
         session.execute(select(func.pg_advisory_xact_lock(brand_id, func.hashtext(day))))
 
 
+CELL_KEYS = ("brand_id", "day", "campaign_id", "channel_id")
+
+
+@cache
+def _cell_statements() -> tuple:
+    """The four statements that recount one cell, built once (building the expression of
+    the counted-face rule costs more than running it on one cell), with the cell's key as
+    bound parameters."""
+    st = RollupAssetState.__table__
+    params = [bindparam(f"k_{k}") for k in CELL_KEYS]
+
+    def at(table) -> ColumnElement[bool]:
+        return and_(*(c == p for c, p in zip(_cell_cols(table), params, strict=True)))
+
+    ta, tf = RollupAssets.__table__, RollupFaces.__table__
+    return (delete(ta).where(at(ta)), delete(tf).where(at(tf)),
+            _assets_insert(at(st)), _faces_insert(at(st)))
+
+
 def _recount_cells(session: Session, cells: Sequence[Cell]) -> None:
     """Rewrite the ``rollup_assets`` and ``rollup_faces`` rows of these cells: assets from
     the ledger, faces from the face rows of the ledger's assets of each cell."""
-    st = RollupAssetState.__table__
-    for i in range(0, len(cells), CELLS):
-        part = cells[i:i + CELLS]
-        for table in (RollupAssets.__table__, RollupFaces.__table__):
-            session.execute(delete(table).where(_any_of(_cell_cols(table), part)))
-        _insert_assets(session, _any_of(_cell_cols(st), part))
-        _insert_faces(session, _any_of(_cell_cols(st), part))
+    conn = session.connection()
+    for cell in cells:
+        params = {f"k_{k}": v for k, v in zip(CELL_KEYS, cell, strict=True)}
+        for stmt in _cell_statements():
+            conn.execute(stmt, params)
 
 
-def _insert_assets(session: Session, where: ColumnElement[bool]) -> None:
+def _assets_insert(where: ColumnElement[bool]):
     st = RollupAssetState.__table__
     keys = (*_cell_cols(st), st.c.analyzed, st.c.run_id, st.c.dominant,
             st.c.dominant_certain)
-    session.execute(insert(RollupAssets).from_select(
+    return insert(RollupAssets.__table__).from_select(
         [k.name for k in keys] + ["n_assets"],
-        select(*keys, func.count()).where(where).group_by(*keys)))
+        select(*keys, func.count()).where(where).group_by(*keys))
 
 
-def _insert_faces(session: Session, where: ColumnElement[bool]) -> None:
+def _faces_insert(where: ColumnElement[bool]):
     st = RollupAssetState.__table__
     faces = _rule()
     amb = func.coalesce(ambassador_key(), NO_ID)
@@ -192,9 +211,16 @@ def _insert_faces(session: Session, where: ColumnElement[bool]) -> None:
     q = (select(*keys, *counts).select_from(
         st.join(Asset, Asset.id == st.c.asset_id).join(Face, and_(*faces.on)))
         .where(where, *faces.where()).group_by(*keys))
-    session.execute(insert(RollupFaces).from_select(
+    return insert(RollupFaces.__table__).from_select(
         ["brand_id", "day", "campaign_id", "channel_id", "ambassador_id",
-         *(f"n_{lbl}" for lbl in LABELS)], q))
+         *(f"n_{lbl}" for lbl in LABELS)], q)
+
+
+@cache
+def _facts_of_ids(dialect: str) -> Select:
+    """:func:`facts_select` of the assets ``ids`` (an expanding parameter), built once."""
+    return facts_select(dialect=dialect, where=[Asset.id.in_(bindparam("ids",
+                                                                      expanding=True))])
 
 
 def _engagement_keys(row) -> Iterator[tuple]:
@@ -249,7 +275,7 @@ def _refresh_chunk(session: Session, ids: list[int]) -> None:
     dialect = session.get_bind().dialect.name
     q = select(st).where(st.c.asset_id.in_(ids)).order_by(st.c.asset_id)
     old = session.execute(q.with_for_update() if dialect == "postgresql" else q).all()
-    new = session.execute(facts_select(dialect=dialect, where=[Asset.id.in_(ids)])).all()
+    new = session.execute(_facts_of_ids(dialect), {"ids": ids}).all()
     cells = sorted({_cell_of(r) for r in (*old, *new)})
     _lock_cells(session, cells)
     session.execute(delete(st).where(st.c.asset_id.in_(ids)))
@@ -297,8 +323,8 @@ def rebuild_rollups(*, session: Session, brand_ids: Iterable[int] | None = None)
         list(STATE_COLUMNS), facts_select(dialect=session.get_bind().dialect.name,
                                           where=where)))
     in_brands = st.c.brand_id.in_(brands) if brands is not None else true()
-    _insert_assets(session, in_brands)
-    _insert_faces(session, in_brands)
+    session.execute(_assets_insert(in_brands))
+    session.execute(_faces_insert(in_brands))
     for m in ENGAGEMENT_METRICS:
         keys = (st.c.brand_id, st.c.campaign_id, st.c.channel_id, st.c.dominant,
                 st.c.dominant_certain)
