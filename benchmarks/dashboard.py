@@ -1,12 +1,16 @@
 """Dashboard query speed on a synthetic workspace, against a naive pandas baseline.
 
-Builds a SQLite workspace of ``--assets`` assets and ``--faces`` faces (default 200,000 and
-1,000,000) with bulk ``executemany`` inserts, then times every page's queries (the ones
-the page runs on a cache miss) for one brand, ``--reps`` times: p50 and p95 in ms. The
-baseline, in the same run, loads the face and asset tables into pandas and computes the
-same numbers there (what a page without SQL aggregation would do).
+Builds a workspace of ``--assets`` assets and ``--faces`` faces (default 200,000 and
+1,000,000) in SQLite (bulk ``executemany``) or, with ``--database-url``, in PostgreSQL
+(``COPY``), then times every page's queries (the ones the page runs on a cache miss) for
+one brand, ``--reps`` times: p50 and p95 in ms. Pages read the rollups
+(:mod:`db.queries.rollups`) where they serve; ``--no-rollups`` times the scan they replace.
+The baseline, in the same run, loads the face and asset tables into pandas and computes
+the same numbers there (what a page without SQL aggregation would do).
 
     python -m benchmarks.dashboard --faces 1000000 --json artifacts/dashboard.json
+    python -m benchmarks.dashboard --faces 1000000 \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
 Output JSON: ``{"pages": {page: {"p50_ms", "p95_ms", "baseline_p95_ms"}}, "setup": {...}}``.
 """
@@ -24,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import text
 
 from benchmarks.peer_common import write_json
 from brandmood.core.access import BrandScope
@@ -35,6 +40,7 @@ from db.queries import dashboard_assets as da
 from db.queries import dashboard_jobs as jq
 from db.queries import review as rq
 from db.queries.analysis import refresh_face_counts
+from db.queries.rollups import refresh_rollups
 from db.queries.selection import DashboardFilters
 from db.workspace import open_workspace
 
@@ -51,14 +57,52 @@ PROPOSED_INDEXES = (
 START = datetime(2024, 1, 1)
 
 
-def build(db: Path, *, n_assets: int, n_faces: int, seed: int = 0) -> dict[str, float]:
-    """Fill the (migrated) SQLite file with synthetic rows; returns timings in seconds."""
+class Writer:
+    """Bulk inserts through the engine's DB-API connection: ``executemany`` on SQLite,
+    ``COPY`` on PostgreSQL."""
+
+    def __init__(self, engine) -> None:
+        self.dialect = engine.dialect.name
+        self.raw = engine.raw_connection()
+        if self.dialect == "sqlite":
+            self.raw.execute("PRAGMA synchronous=OFF")
+        self.cur = self.raw.cursor()
+
+    def executemany(self, sql: str, rows) -> None:
+        head, cols = sql.split(" VALUES ")[0].split(" (", 1)
+        table = head.split()[-1]
+        cols = cols.rstrip(")")
+        consts = [v.strip() for v in sql.split(" VALUES (", 1)[1].rstrip(")").split(",")]
+        if self.dialect == "sqlite":
+            self.cur.executemany(sql, rows)
+            return
+        with self.cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                it = iter(row)
+                copy.write_row([next(it) if c == "?" else _const(c) for c in consts])
+
+    def commit(self) -> None:
+        self.raw.commit()
+        if self.dialect == "postgresql":
+            self.raw.autocommit = True
+            self.cur.execute("ANALYZE")
+        else:
+            self.cur.execute("ANALYZE")
+        self.raw.close()
+
+
+def _const(sql: str):
+    """A constant of an ``INSERT … VALUES`` list, as a Python value for ``COPY``."""
+    if sql.startswith("'"):
+        return sql.strip("'")
+    return float(sql) if "." in sql else int(sql)
+
+
+def build(engine, *, n_assets: int, n_faces: int, seed: int = 0) -> dict[str, float]:
+    """Fill the (migrated, empty) database with synthetic rows; returns timings in seconds."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=OFF")
-    cur = con.cursor()
+    con = cur = Writer(engine)
     now = "2025-01-01 00:00:00.000000"
     cur.executemany("INSERT INTO brand (id, name, created_at) VALUES (?, ?, ?)",
                     [(b, f"brand-{b}", now) for b in range(1, N_BRANDS + 1)])
@@ -108,8 +152,6 @@ def build(db: Path, *, n_assets: int, n_faces: int, seed: int = 0) -> dict[str, 
                     [(int(f), EMOTIONS[int(f) % 7].value, now)
                      for f in rng.choice(n_faces, 2000, replace=False) + 1])
     con.commit()
-    con.execute("ANALYZE")
-    con.close()
     return {"assets_s": t_assets, "total_s": time.perf_counter() - t0}
 
 
@@ -133,7 +175,8 @@ def _faces(cur, rng, *, n_assets: int, n_faces: int, chunk: int = 200_000) -> No
         cur.executemany(sql, rows)
 
 
-def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], object]]:
+def page_queries(session, brand_id: int, days: int, *,
+                 rollups: bool = True) -> dict[str, Callable[[], object]]:
     """What each page queries on a cache miss (one brand; all time or the last ``days``).
 
     Overview and the group pages run one scan each (``brandmood.services.dashboard.page_data``) and
@@ -145,6 +188,7 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
                          date_to=end, scope=scope) if days else DashboardFilters(
                              brand_id=brand_id, scope=scope)
     prev = f.previous_period()
+    detail = session.scalar(text("SELECT coalesce(min(id), 1) FROM asset WHERE id >= 12345"))
 
     def common():
         dq.data_version(session=session)
@@ -152,13 +196,14 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
         dq.brand_options(session=session, brand_id=brand_id, scope=scope)
 
     def overview():
-        data = page_data(session=session, filters=f)  # the page's one face scan
-        prev_kpis = prev and page_data(session=session, filters=prev).kpis()
+        data = page_data(session=session, filters=f, use_rollups=rollups)
+        prev_kpis = prev and page_data(session=session, filters=prev,
+                                       use_rollups=rollups).kpis()
         return common(), data.kpis(), prev_kpis, data.trend()
 
     def group(g):
         def run():
-            data = page_data(session=session, filters=f, group=g)
+            data = page_data(session=session, filters=f, group=g, use_rollups=rollups)
             return common(), data.distribution(), data.trend(), data.engagement()
         return run
 
@@ -169,7 +214,7 @@ def page_queries(session, brand_id: int, days: int) -> dict[str, Callable[[], ob
         "ambassadors": group(dq.GroupBy.AMBASSADOR),
         "assets": lambda: (common(), da.gallery(session=session, filters=f, limit=24),
                            da.gallery(session=session, filters=f, labels=("sad",), limit=24),
-                           da.asset_detail(session=session, asset_id=12345, scope=scope)),
+                           da.asset_detail(session=session, asset_id=detail, scope=scope)),
         "review": lambda: (common(), rq.review_queue(session=session, filters=f,
                                                      reviewer="bench", limit=10),
                            rq.review_progress(session=session, scope=scope, reviewer="bench")),
@@ -226,12 +271,34 @@ def baseline(engine, brand_id: int, days: int) -> dict[str, Callable[[], object]
             "jobs": overview}
 
 
-def timeit(fn: Callable[[], object], reps: int) -> list[float]:
+def refresh_cost(ws, *, n_assets: int, samples: int = 50) -> dict[str, float]:
+    """Milliseconds of one asset's rollup refresh (what each analysis write adds), p50/p95
+    over ``samples`` assets, each in a transaction that is rolled back."""
+    ids = np.random.default_rng(1).choice(np.arange(1, n_assets + 1), samples, replace=False)
+    times = []
+    for i in ids:
+        with ws.session() as s:
+            t = time.perf_counter()
+            refresh_rollups(session=s, asset_ids=[int(i)])
+            times.append((time.perf_counter() - t) * 1000)
+            s.rollback()
+    out = {"refresh_p50_ms": float(np.percentile(times, 50)),
+           "refresh_p95_ms": float(np.percentile(times, 95))}
+    print(f"rollup refresh of one asset: p50 {out['refresh_p50_ms']:.1f} ms, "
+          f"p95 {out['refresh_p95_ms']:.1f} ms")
+    return out
+
+
+def timeit(fn: Callable[[], object], reps: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall milliseconds of ``reps`` calls (and this process's CPU milliseconds into
+    ``cpu``: on SQLite all of a page's work, which a loaded machine does not inflate)."""
     out = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         out.append((time.perf_counter() - t) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - c) * 1000)
     return out
 
 
@@ -248,43 +315,67 @@ def main(argv: list[str] | None = None) -> int:
                     help="filter the last N days (0: all time, the app's default view)")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the workspace here; an existing one is reused, not rebuilt")
+    ap.add_argument("--database-url", default="",
+                    help="the database (e.g. postgresql+psycopg://…/bench; default: SQLite "
+                         "in the workdir); a non-empty one is reused, not rebuilt")
+    ap.add_argument("--no-rollups", dest="rollups", action="store_false",
+                    help="time the pages' face scan instead of the rollups (the before)")
     args = ap.parse_args(argv)
     home = args.workdir or Path(tempfile.mkdtemp(prefix="bm-bench-"))
-    cfg = load_config({**os.environ, "BRANDMOOD_HOME": str(home), "BRANDMOOD_DATABASE_URL": ""})
-    db = home / "brandmood.db"
-    fresh = not db.exists()
-    ws = open_workspace(cfg)
-    setup = build(db, n_assets=args.assets, n_faces=args.faces) if fresh else {}
-    if fresh:  # the per-asset face counts, as the analysis job writes them
+    cfg = load_config({**os.environ, "BRANDMOOD_HOME": str(home),
+                       "BRANDMOOD_DATABASE_URL": args.database_url})
+    t0 = time.perf_counter()
+    ws = open_workspace(cfg)  # migrates (an older store gets its rollups built here)
+    setup: dict[str, float] = {"open_and_migrate_s": time.perf_counter() - t0}
+    with ws.session() as s:
+        fresh = not s.scalar(text("SELECT count(*) FROM brand"))
+    if fresh:
+        setup.update(build(ws.engine, n_assets=args.assets, n_faces=args.faces))
+        # the per-asset face counts and the rollups, as the analysis job writes them
         t0 = time.perf_counter()
         with ws.sessions.begin() as s:
             refresh_face_counts(session=s)
-        setup["face_counts_s"] = time.perf_counter() - t0
-    if args.proposed_indexes:
-        con = sqlite3.connect(db)
+        setup["face_counts_and_rollups_s"] = time.perf_counter() - t0
+    dialect = ws.engine.dialect.name
+    if args.proposed_indexes and dialect == "sqlite":
+        con = sqlite3.connect(home / "brandmood.db")
         for sql in PROPOSED_INDEXES:
             con.execute(sql)
         con.execute("ANALYZE")
         con.close()
-    print(f"workspace {home}: {args.assets:,} assets, {args.faces:,} faces "
-          f"(built in {setup.get('total_s', 0):.1f}s)")
+    elif fresh:
+        with ws.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    with ws.session() as s:
+        n_faces = int(s.scalar(text("SELECT count(*) FROM face")))
+        rollup_rows = {t: int(s.scalar(text(f"SELECT count(*) FROM {t} WHERE brand_id = 1")))
+                       for t in ("rollup_faces", "rollup_assets", "rollup_engagement")}
+    print(f"workspace {dialect} {home}: {n_faces:,} faces (built in "
+          f"{setup.get('total_s', 0):.1f}s); brand 1 rollup rows {rollup_rows}; "
+          f"{'rollups' if args.rollups else 'scan (--no-rollups)'}")
     results: dict[str, dict[str, float]] = {}
     base = baseline(ws.engine, 1, args.days)
     with ws.session() as s:
-        for page, fn in page_queries(s, 1, args.days).items():
+        for page, fn in page_queries(s, 1, args.days, rollups=args.rollups).items():
             fn()  # warm the page cache of SQLite once, as a running app would have it
-            t = timeit(fn, args.reps)
+            cpu: list[float] = []
+            t = timeit(fn, args.reps, cpu)
             b = timeit(base[page], args.baseline_reps)
             results[page] = {"p50_ms": float(np.percentile(t, 50)),
                              "p95_ms": float(np.percentile(t, 95)),
+                             "cpu_p50_ms": float(np.percentile(cpu, 50)),
+                             "cpu_p95_ms": float(np.percentile(cpu, 95)),
                              "baseline_p95_ms": float(np.percentile(b, 95)) if b else math.nan}
             r = results[page]
             print(f"{page:12s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "
+                  f"cpu p95 {r['cpu_p95_ms']:7.1f} ms  "
                   f"baseline p95 {r['baseline_p95_ms']:9.1f} ms  "
                   f"x{r['baseline_p95_ms'] / r['p95_ms']:.0f} faster")
+    maintenance = refresh_cost(ws, n_assets=args.assets) if args.rollups else {}
     ws.close()
-    write_json(args.json, {"pages": results, "setup": {
-        "assets": args.assets, "faces": args.faces, "brands": N_BRANDS,
+    write_json(args.json, {"pages": results, "maintenance": maintenance, "setup": {
+        "assets": args.assets, "faces": n_faces, "brands": N_BRANDS, "dialect": dialect,
+        "rollups": args.rollups, "rollup_rows_brand_1": rollup_rows,
         "reps": args.reps, "baseline_reps": args.baseline_reps, "days": args.days,
         "proposed_indexes": args.proposed_indexes, **setup}})
     return 0

@@ -76,7 +76,7 @@ def prepare(home: Path, *, faces: int, assets: int) -> dict[str, float]:
     cfg = load_config({**os.environ, "BRANDMOOD_HOME": str(home), "BRANDMOOD_DATABASE_URL": ""})
     ws = open_workspace(cfg)
     try:
-        setup = build(db, n_assets=assets, n_faces=faces)
+        setup = build(ws.engine, n_assets=assets, n_faces=faces)
         t0 = time.perf_counter()
         with ws.sessions.begin() as s:  # the per-asset face counts, as the analysis writes them
             refresh_face_counts(session=s)

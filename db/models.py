@@ -598,3 +598,102 @@ class AuditEvent(Base):
         Index("ix_audit_events_brand_id_at", "brand_id", "at"),
         Index("ix_audit_events_actor_action_at", "actor", "action", "at"),
     )
+
+
+# --- Rollups (issue 12): pre-aggregated counts the dashboard pages read --------------------
+# Kept exact by db.queries.rollups. Keys never hold NULL (so they can be primary keys and
+# upsert targets on both backends): 0 is "none" for an id, "" for a day or a label, -1 for
+# a missing metric value. No foreign keys on the group ids: a rollup row outlives nothing
+# by itself, it is rewritten from the face rows whenever its cell changes.
+
+NO_ID = 0
+"""Rollup key of a NULL campaign, channel or ambassador id."""
+NO_DAY = ""
+"""Rollup key of an undated asset (and of a missing dominant label)."""
+NO_VALUE = -1.0
+"""Rollup key of a NULL engagement metric (metrics are never negative)."""
+CLUSTERED = {"sqlite_with_rowid": False}
+"""SQLite stores a rollup in its key's order: a brand's rows are one sequential range."""
+
+
+class RollupFaces(Base):
+    """Counted faces (model labels, current run) per brand, posting day, campaign, channel
+    and face ambassador (:func:`db.queries.selection.ambassador_key`): one count column
+    per label, like :class:`AssetFaceCounts` (a pivot: a page sums columns of a few
+    thousand rows)."""
+
+    __tablename__ = "rollup_faces"
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ambassador_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_neutral: Mapped[int] = mapped_column(Integer, default=0)
+    n_happy: Mapped[int] = mapped_column(Integer, default=0)
+    n_sad: Mapped[int] = mapped_column(Integer, default=0)
+    n_surprise: Mapped[int] = mapped_column(Integer, default=0)
+    n_fear: Mapped[int] = mapped_column(Integer, default=0)
+    n_anger: Mapped[int] = mapped_column(Integer, default=0)
+    n_disgust: Mapped[int] = mapped_column(Integer, default=0)
+    n_contempt: Mapped[int] = mapped_column(Integer, default=0)
+    n_uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = CLUSTERED
+
+
+class RollupAssets(Base):
+    """Assets per brand, posting day, campaign, channel, analyzed or not, current analysis
+    run (0: none) and dominant label of their counted faces with (``dominant``) and
+    without (``dominant_certain``) the uncertain ones (``""``: no such face)."""
+
+    __tablename__ = "rollup_assets"
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    analyzed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dominant: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dominant_certain: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n_assets: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (CheckConstraint("n_assets > 0", name="n_assets_pos"),
+                      CLUSTERED)
+
+
+class RollupEngagement(Base):
+    """Assets with a counted face per brand, campaign, channel, dominant labels (as in
+    :class:`RollupAssets`), engagement metric and its value: the exact histograms behind
+    the engagement means, medians and intervals (all time; no day)."""
+
+    __tablename__ = "rollup_engagement"
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dominant: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dominant_certain: Mapped[str] = mapped_column(String(16), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, primary_key=True)
+    n_assets: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = CLUSTERED
+
+
+class RollupAssetState(Base):
+    """What each asset last contributed to the rollups (the ledger that makes a refresh
+    exact after an update or a deletion: the old cell and values are read here)."""
+
+    __tablename__ = "rollup_asset_state"
+    asset_id: Mapped[int] = mapped_column(Integer, primary_key=True,  # outlives its asset
+                                          autoincrement=False)
+    brand_id: Mapped[int] = mapped_column(Integer)
+    day: Mapped[str] = mapped_column(String(10))
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[int] = mapped_column(Integer)
+    analyzed: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[int] = mapped_column(Integer)
+    dominant: Mapped[str] = mapped_column(String(16))
+    dominant_certain: Mapped[str] = mapped_column(String(16))
+    likes: Mapped[float] = mapped_column(Float)
+    comments: Mapped[float] = mapped_column(Float)
+    shares: Mapped[float] = mapped_column(Float)
+    views: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_rollup_asset_state_cell", "brand_id", "day", "campaign_id",
+                            "channel_id"),)

@@ -23,6 +23,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     ingest,
     member,
     responsible_use,
+    rollups,
     train,
     worker,
 )

@@ -18,6 +18,7 @@ from analytics.aggregate import MeanStats, positive_share, weighted_mean_stats
 from brandmood.core.types import LABELS, UNCERTAIN, dominant_label
 from db.queries.dashboard import ENGAGEMENT_METRICS, GroupBy
 from db.queries.dashboard_cube import Cube, cube, total_counts
+from db.queries.dashboard_rollups import rollup_cube, rollups_serve
 from db.queries.selection import DashboardFilters
 
 
@@ -160,11 +161,18 @@ class PageData:
 
 
 def page_data(*, session: Session, filters: DashboardFilters, group: GroupBy | None = None,
-              use_summary: bool | None = None) -> PageData:
-    """The data of the Overview page (``group`` None) or of a group page: one scan.
+              use_summary: bool | None = None, use_rollups: bool = True) -> PageData:
+    """The data of the Overview page (``group`` None) or of a group page.
 
-    A group page also gets the engagement histograms. ``use_summary``: as in
-    :func:`db.queries.dashboard_cube.cube` (None: the summary wherever it serves).
+    A group page also gets the engagement histograms. Read from the rollups
+    (:mod:`db.queries.dashboard_rollups`) wherever they serve the view, ``use_rollups``
+    holds and ``use_summary`` is None; else one scan, ``use_summary`` as in
+    :func:`db.queries.dashboard_cube.cube` (``use_rollups=False``: the benchmark's before).
     """
+    engagement = group is not None
+    if (use_rollups and use_summary is None
+            and rollups_serve(filters, group, engagement=engagement)):
+        return PageData(rollup_cube(session=session, filters=filters, group=group,
+                                    engagement=engagement))
     return PageData(cube(session=session, filters=filters, group=group,
-                         engagement=group is not None, use_summary=use_summary))
+                         engagement=engagement, use_summary=use_summary))

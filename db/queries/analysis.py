@@ -41,6 +41,7 @@ from db.models import (
 )
 from db.queries.core import NotFoundError
 from db.queries.faces import face_values
+from db.queries.rollups import rebuild_rollups, refresh_rollups
 from db.queries.selection import DashboardFilters, counted_faces, current_runs
 
 
@@ -155,7 +156,8 @@ def face_counts_select(*, dialect: str, asset_ids: Sequence[int] | None = None) 
 
 
 def refresh_face_counts(*, session: Session, asset_ids: Sequence[int] | None = None) -> None:
-    """Rewrite the :class:`AssetFaceCounts` rows of these assets (None: all) from their faces.
+    """Rewrite the :class:`AssetFaceCounts` rows of these assets (None: all) from their faces,
+    and their rollups (:mod:`db.queries.rollups`; None: a full rebuild).
 
     Call it in the transaction that writes or deletes an asset's faces or outcomes.
     """
@@ -167,6 +169,10 @@ def refresh_face_counts(*, session: Session, asset_ids: Sequence[int] | None = N
     sel = face_counts_select(dialect=session.get_bind().dialect.name, asset_ids=ids)
     cols = ["asset_id", "run_id", "n_faces", *(f"n_{lbl}" for lbl in LABELS), "dominant"]
     session.execute(insert(AssetFaceCounts).from_select(cols, sel))
+    if ids is None:
+        rebuild_rollups(session=session)
+    else:
+        refresh_rollups(session=session, asset_ids=ids)
 
 
 def _frame_ids(session: Session, asset_id: int, timestamps: Sequence[int]) -> dict[int, int]:

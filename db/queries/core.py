@@ -17,6 +17,7 @@ from db.models import (
     Channel,
     Platform,
 )
+from db.queries.rollups import rollups_maintained
 from db.queries.selection import in_scope
 
 
@@ -126,8 +127,9 @@ def delete_asset(*, session: Session, asset: Asset, store) -> bool:
         True if the media file was removed too.
     """
     relpath = asset.media_path
-    session.delete(asset)
-    session.flush()
+    with rollups_maintained(session=session, asset_ids=[asset.id]):
+        session.delete(asset)
+        session.flush()
     return store.delete_if_unreferenced(
         relpath, is_referenced=lambda p: is_media_referenced(session=session, relpath=p))
 

@@ -28,14 +28,14 @@ from db.models import (
     IngestRun,
     Platform,
     Review,
+    RollupAssets,
 )
 from db.queries.consensus import reviews_per_face
 from db.queries.selection import (
     DashboardFilters,
     ambassador_key,
-    asset_conditions,
-    current_run_of_asset,
     in_scope,
+    rollup_conditions,
 )
 
 ENGAGEMENT_METRICS = ("likes", "comments", "shares", "views")
@@ -113,11 +113,15 @@ def day_bucket(dialect: str) -> ColumnElement[str]:
 
 
 def selection_runs(*, session: Session, filters: DashboardFilters) -> Sequence[AnalysisRun]:
-    """The analysis runs behind the selection's numbers (each asset's current run), by id."""
-    run_ids = (select(current_run_of_asset().label("run_id")).select_from(Asset)
-               .where(*asset_conditions(filters)).subquery())
+    """The analysis runs behind the selection's numbers (each asset's current run), by id.
+
+    Read from ``rollup_assets`` (its key holds each asset's current run; the asset filters
+    apply to it as to the assets: :func:`~db.queries.selection.rollup_conditions`).
+    """
+    t = RollupAssets.__table__
+    run_ids = select(t.c.run_id).where(*rollup_conditions(t, filters)).distinct()
     return session.scalars(select(AnalysisRun).where(
-        AnalysisRun.id.in_(select(run_ids.c.run_id))).order_by(AnalysisRun.id)).all()
+        AnalysisRun.id.in_(run_ids)).order_by(AnalysisRun.id)).all()
 
 
 def model_versions(*, session: Session, filters: DashboardFilters) -> list[str]:

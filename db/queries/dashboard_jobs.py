@@ -21,6 +21,7 @@ from db.models import (
     Outcome,
     RunStatus,
 )
+from db.queries.rollups import refresh_rollups
 from db.queries.selection import in_scope
 
 
@@ -135,6 +136,7 @@ def reset_failed_assets(*, session: Session, asset_ids: list[int],
         a.status = AssetStatus.PENDING
         a.error = None
     session.flush()
+    refresh_rollups(session=session, asset_ids=[a.id for a in assets])
     return [a.id for a in assets]
 
 

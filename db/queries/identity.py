@@ -28,6 +28,7 @@ from db.models import (
 )
 from db.queries.core import NotFoundError
 from db.queries.faces import StoredFace, stored_faces
+from db.queries.rollups import refresh_rollups
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def set_machine_match(*, session: Session, face_id: int, ambassador_id: int | No
     face.ambassador_id = ambassador_id
     face.ambassador_distance = distance
     session.flush()
+    refresh_rollups(session=session, asset_ids=[face.asset_id])
     return True
 
 
@@ -221,6 +223,7 @@ def review_match(*, session: Session, face_id: int, confirmed: bool,
         raise ValueError(f"face {face_id} has no ambassador to confirm; name one")
     face.ambassador_confirmed = confirmed
     session.flush()
+    refresh_rollups(session=session, asset_ids=[face.asset_id])
     return face
 
 

@@ -19,6 +19,7 @@ from db.models import (
     RunStatus,
     utcnow,
 )
+from db.queries.rollups import refresh_rollups
 
 _IN_CHUNK = 500
 
@@ -106,6 +107,7 @@ def add_asset(session: Session, **fields: Any) -> Asset:
     asset = Asset(**fields)
     session.add(asset)
     session.flush()
+    refresh_rollups(session=session, asset_ids=[asset.id])
     return asset
 
 

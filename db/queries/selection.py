@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
+    Table,
     and_,
     case,
     false,
@@ -32,7 +33,15 @@ from sqlalchemy.orm import aliased
 
 from brandmood.core.access import BrandScope
 from brandmood.core.types import LABELS, UNCERTAIN, Emotion
-from db.models import Asset, AssetAnalysis, AssetStatus, Channel, Face, Platform
+from db.models import (
+    NO_DAY,
+    Asset,
+    AssetAnalysis,
+    AssetStatus,
+    Channel,
+    Face,
+    Platform,
+)
 from db.queries.consensus import consensus_reviews
 
 
@@ -118,6 +127,30 @@ def asset_conditions(f: DashboardFilters) -> list[ColumnElement[bool]]:
         cond.append(Asset.posted_at >= lo)
     if hi is not None:
         cond.append(Asset.posted_at < hi)
+    return cond
+
+
+def rollup_conditions(t: Table, f: DashboardFilters, *, dated: bool = True
+                      ) -> list[ColumnElement[bool]]:
+    """The selection's asset filters on a rollup table (:mod:`db.queries.rollups`: keys
+    ``brand_id``, ``campaign_id``, ``channel_id`` and, with ``dated``, ``day``), the brand
+    scope first: the same assets as :func:`asset_conditions`."""
+    cond: list[ColumnElement[bool]] = []
+    if f.brand_id is not None:
+        cond.append(t.c.brand_id == f.brand_id)
+    elif not f.scope.is_all:
+        cond.append(in_scope(t.c.brand_id, f.scope))
+    if f.campaign_ids:
+        cond.append(t.c.campaign_id.in_(f.campaign_ids))
+    if f.channel_ids:
+        cond.append(t.c.channel_id.in_(f.channel_ids))
+    if f.platforms:
+        cond.append(t.c.channel_id.in_(
+            select(Channel.id).where(Channel.platform.in_(list(f.platforms)))))
+    if dated and f.date_from is not None:
+        cond.append(t.c.day >= f.date_from.isoformat())
+    if dated and f.date_to is not None:
+        cond += [t.c.day <= f.date_to.isoformat(), t.c.day != NO_DAY]
     return cond
 
 

@@ -16,6 +16,7 @@ from db.queries import dashboard_assets as da
 from db.queries import dashboard_cube as dc
 from db.queries import review as rq
 from db.queries.dashboard import GroupBy
+from db.queries.rollups import refresh_rollups
 from db.queries.selection import DashboardFilters
 from tests.pages import expected
 from tests.pages.expected import ambassador_of
@@ -46,6 +47,8 @@ def test_ambassador_matches_move_faces_between_groups(filled_any):
         s.execute(update(Face).where(Face.id == moved).values(ambassador_id=ids["ben"]))
         s.execute(update(Face).where(Face.id == rejected).values(
             ambassador_id=ids["ana"], ambassador_confirmed=False))
+        refresh_rollups(session=s, asset_ids=[ids["single_face.jpg"],  # raw writes
+                                              ids["multi_face.jpg"]])
     with ws.session() as s:
         data = sd.page_data(session=s, filters=DashboardFilters(scope=ALL, brand_id=ids["brand"]),
                             group=GroupBy.AMBASSADOR)
