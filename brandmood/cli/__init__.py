@@ -16,6 +16,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     analyze,
     core,
     demo,
+    erasure,
     export,
     fairness,
     identity,

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandmood.services.charts import EMOTION_COLORS
-from db.media_store import MediaStore, MediaStoreError, derived_key
+from db.media_store import MediaStore, MediaStoreError, derived_key, face_crop_prefix
 from db.models import AssetKind
 from db.queries.faces import StoredFace
 
@@ -215,7 +215,6 @@ def stored_face_crop(store: MediaStore, relpath: str, kind: AssetKind, *, second
     Raises:
         MediaError: if the asset's file cannot be read.
     """
-    x1, y1, x2, y2 = (round(v) for v in box)
-    name = f"face-{round(second * 1000)}-{x1}-{y1}-{x2}-{y2}-{size}.jpg"
+    name = f"{face_crop_prefix(round(second * 1000), box)}{size}.jpg"
     return derived_picture(store, relpath, name, lambda: crop_face(
         picture(store, relpath, kind, second), box, size=size))

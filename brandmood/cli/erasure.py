@@ -1,0 +1,126 @@
+"""``brandmood erase …``: erase a person, an asset, a campaign, a channel or a brand.
+
+Nothing is erased without ``--yes``; each command prints the erasure receipt (``--json``:
+as JSON), which names what was erased by an opaque id only.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from brandmood.cli.common import UserError, app, user_errors, workspace
+from brandmood.services.access import cli_operator
+from brandmood.services.erasure import ErasureReceipt
+
+erase_app = typer.Typer(no_args_is_help=True, help="Erase data for good (right to be "
+                        "forgotten): rows, media files, crops and thumbnails.")
+app.add_typer(erase_app, name="erase")
+
+YES = typer.Option(False, "--yes", help="Confirm: erase for good (nothing happens without it).")
+JSON = typer.Option(False, "--json", help="Print the receipt as JSON.")
+MATCHED = typer.Option(None, "--matched-faces",
+                       help="remove | detach the faces matched to the person (default: "
+                       "BRANDMOOD_ERASE_MATCHED_FACES, else remove).")
+
+
+def confirm(yes: bool, what: str) -> None:
+    """Refuse (a user error, nothing changed) unless ``--yes`` was given."""
+    if not yes:
+        raise UserError(f"refusing to erase {what} without --yes (erasure cannot be undone; "
+                        "nothing was changed)")
+
+
+def show(receipt: ErasureReceipt, as_json: bool) -> None:
+    """Print the receipt."""
+    typer.echo(receipt.to_json() if as_json else "\n".join(receipt.lines()))
+
+
+def _mode(value: str | None):
+    from db.queries.erasure import MatchedFaces
+
+    if value is None:
+        return None
+    try:
+        return MatchedFaces(value.lower())
+    except ValueError:
+        raise UserError(f"--matched-faces must be remove or detach, got {value!r}") from None
+
+
+@erase_app.command("ambassador")
+@user_errors
+def ambassador_cmd(name: str = typer.Argument(..., help="The ambassador's name."),
+                   brand: str = typer.Option(..., help="Their brand."),
+                   matched_faces: str = MATCHED, yes: bool = YES,
+                   as_json: bool = JSON) -> None:
+    """Erase an ambassador: references, embeddings, consents, matched faces and crops."""
+    from brandmood.services.erasure import erase_ambassador
+
+    mode = _mode(matched_faces)
+    confirm(yes, "an ambassador")
+    with workspace() as ws:
+        show(erase_ambassador(ws, cli_operator(), brand=brand, name=name, matched=mode),
+             as_json)
+
+
+@erase_app.command("face")
+@user_errors
+def face_cmd(face_id: int = typer.Argument(..., help="A face id (dashboard, Review page)."),
+             matched_faces: str = MATCHED, yes: bool = YES, as_json: bool = JSON) -> None:
+    """Erase the person a face shows: their ambassador and every face matched to them, or
+    (an unmatched face) the face and its video track."""
+    from brandmood.services.erasure import erase_face
+
+    mode = _mode(matched_faces)
+    confirm(yes, "a person")
+    with workspace() as ws:
+        show(erase_face(ws, cli_operator(), face_id=face_id, matched=mode), as_json)
+
+
+@erase_app.command("asset")
+@user_errors
+def asset_cmd(asset_id: int = typer.Argument(..., help="The asset id."), yes: bool = YES,
+              as_json: bool = JSON) -> None:
+    """Erase an asset, its faces and its media file (unless another asset uses it)."""
+    from brandmood.services.erasure import erase_asset
+
+    confirm(yes, "an asset")
+    with workspace() as ws:
+        show(erase_asset(ws, cli_operator(), asset_id=asset_id), as_json)
+
+
+@erase_app.command("campaign")
+@user_errors
+def campaign_cmd(name: str = typer.Argument(..., help="The campaign's name."),
+                 brand: str = typer.Option(..., help="Its brand."), yes: bool = YES,
+                 as_json: bool = JSON) -> None:
+    """Erase a campaign and every asset in it."""
+    from brandmood.services.erasure import erase_campaign
+
+    confirm(yes, "a campaign")
+    with workspace() as ws:
+        show(erase_campaign(ws, cli_operator(), brand=brand, name=name), as_json)
+
+
+@erase_app.command("channel")
+@user_errors
+def channel_cmd(name: str = typer.Argument(..., help="platform:handle, or the handle."),
+                brand: str = typer.Option(..., help="Its brand."), yes: bool = YES,
+                as_json: bool = JSON) -> None:
+    """Erase a channel and every asset posted there."""
+    from brandmood.services.erasure import erase_channel
+
+    confirm(yes, "a channel")
+    with workspace() as ws:
+        show(erase_channel(ws, cli_operator(), brand=brand, name=name), as_json)
+
+
+@erase_app.command("brand")
+@user_errors
+def brand_cmd(name: str = typer.Argument(..., help="The brand's name."), yes: bool = YES,
+              as_json: bool = JSON) -> None:
+    """Erase a whole brand: assets and media, ambassadors, campaigns, channels, members."""
+    from brandmood.services.erasure import erase_brand
+
+    confirm(yes, "a brand")
+    with workspace() as ws:
+        show(erase_brand(ws, cli_operator(), name=name), as_json)
