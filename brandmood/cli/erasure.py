@@ -1,4 +1,5 @@
-"""``brandmood erase …``: erase a person, an asset, a campaign, a channel or a brand.
+"""``brandmood erase …`` (a person, an asset, a campaign, a channel, a brand) and
+``brandmood retention apply``.
 
 Nothing is erased without ``--yes``; each command prints the erasure receipt (``--json``:
 as JSON), which names what was erased by an opaque id only.
@@ -124,3 +125,47 @@ def brand_cmd(name: str = typer.Argument(..., help="The brand's name."), yes: bo
     confirm(yes, "a brand")
     with workspace() as ws:
         show(erase_brand(ws, cli_operator(), name=name), as_json)
+
+
+retention_app = typer.Typer(no_args_is_help=True, help="Retention policy: drop media and "
+                            "crops N days after analysis, everything after M days.")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("apply")
+@user_errors
+def retention_cmd(
+    media_days: int = typer.Option(None, help="Remove media files, thumbnails and face crops "
+                                   "of assets analyzed more than this many days ago (face "
+                                   "rows and counts stay; default: "
+                                   "BRANDMOOD_RETENTION_MEDIA_DAYS)."),
+    all_days: int = typer.Option(None, help="Erase assets stored more than this many days "
+                                 "ago (default: BRANDMOOD_RETENTION_ALL_DAYS)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only print what would be removed."),
+    yes: bool = YES, as_json: bool = JSON,
+) -> None:
+    """Apply the retention policy to every brand (a dry run first; fit for a schedule)."""
+    import json
+
+    from brandmood.services.retention import RetentionPolicy, apply_retention
+
+    with workspace() as ws:
+        configured = RetentionPolicy.configured(ws)
+        policy = RetentionPolicy(configured.media_days if media_days is None else media_days,
+                                 configured.all_days if all_days is None else all_days)
+        if policy.media_days is None and policy.all_days is None:
+            raise UserError("no retention set: give --media-days and/or --all-days (or "
+                            "BRANDMOOD_RETENTION_MEDIA_DAYS / BRANDMOOD_RETENTION_ALL_DAYS)")
+        if not dry_run:
+            confirm(yes, "media and data under the retention policy")
+        report = apply_retention(ws, cli_operator(), policy=policy, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({"dry_run": report.dry_run, "media_assets": report.media_assets,
+                               "media_files": report.media_files,
+                               "erased_assets": report.erased_assets,
+                               "receipt": report.receipt.as_dict() if report.receipt else None},
+                              indent=2, sort_keys=True))
+        return
+    typer.echo("\n".join(report.lines()))
+    if report.receipt:
+        typer.echo("\n".join(report.receipt.lines()))
