@@ -169,3 +169,64 @@ def retention_cmd(
     typer.echo("\n".join(report.lines()))
     if report.receipt:
         typer.echo("\n".join(report.receipt.lines()))
+
+
+consent_app = typer.Typer(no_args_is_help=True, help="Ambassadors' consent to face "
+                          "recognition: record it, withdraw it.")
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("record")
+@user_errors
+def consent_record_cmd(
+    ambassador: str = typer.Option(..., help="The ambassador's name."),
+    brand: str = typer.Option(..., help="Their brand."),
+    by: str = typer.Option(..., help="Who consented (the ambassador, or who signed for them)."),
+    basis: str = typer.Option(..., help="The contract or consent form it rests on."),
+    date: str = typer.Option(None, help="When they consented, YYYY-MM-DD (default: now)."),
+) -> None:
+    """Record an existing ambassador's consent to recognition."""
+    from brandmood.services.erasure import record_consent
+
+    consent = consent_of(by, basis, date)
+    with workspace() as ws:
+        record_consent(ws, cli_operator(), brand=brand, name=ambassador, consent=consent)
+    typer.echo("consent recorded")
+
+
+@consent_app.command("withdraw")
+@user_errors
+def consent_withdraw_cmd(
+    ambassador: str = typer.Option(..., help="The ambassador's name."),
+    brand: str = typer.Option(..., help="Their brand."), yes: bool = YES, as_json: bool = JSON,
+) -> None:
+    """Withdraw consent: erase the ambassador's references, embeddings and crops."""
+    from brandmood.services.erasure import withdraw_consent
+
+    confirm(yes, "an ambassador's references and embeddings")
+    with workspace() as ws:
+        show(withdraw_consent(ws, cli_operator(), brand=brand, name=ambassador), as_json)
+
+
+def consent_of(by: str | None, basis: str | None, date: str | None):
+    """A :class:`~db.queries.consent.Consent` from the options (None: none given).
+
+    Raises:
+        UserError: only part of it is given, or the date is not ``YYYY-MM-DD``.
+    """
+    from datetime import UTC, datetime
+
+    from db.queries.consent import Consent
+
+    if by is None and basis is None and date is None:
+        return None
+    if not by or not basis:
+        raise UserError("consent needs both --consent-by (who consented) and --consent-basis "
+                        "(the contract or consent form)")
+    at = None
+    if date:
+        try:
+            at = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise UserError(f"consent date must be YYYY-MM-DD, got {date!r}") from None
+    return Consent(given_by=by, basis=basis, consented_at=at)

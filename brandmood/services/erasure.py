@@ -14,14 +14,16 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from brandmood.core.access import Permission, Principal
 from db.models import Asset, Campaign, Channel, ErasureKind
+from db.queries import consent as cq
 from db.queries import erasure as eq
+from db.queries.consent import Consent, withdraw_consent_rows
 from db.queries.core import NotFoundError, get_brand
 from db.queries.identity import find_ambassador
 from db.workspace import Workspace
@@ -201,6 +203,47 @@ def erase_brand(ws: Workspace, principal: Principal, *, name: str) -> ErasureRec
                   lambda s, k: eq.erase_brand_rows(session=s, brand_id=int(k)))
 
 
+def withdraw_consent(ws: Workspace, principal: Principal, *, brand: str,
+                     name: str) -> ErasureReceipt:
+    """Withdraw an ambassador's consent to recognition: the consent is marked withdrawn,
+    their references and the embeddings and crops of faces matched to them are erased and
+    machine matches detached (reviewers' verdicts and the ambassador record stay; their
+    faces are blurred in exports from now on).
+
+    Raises:
+        NotFoundError: unknown brand or ambassador.
+        ConsentError: no current consent to withdraw.
+        AccessDenied: the principal is no admin of the brand.
+    """
+    def locate(s: Session) -> tuple[int, object]:
+        amb = find_ambassador(session=s, brand=get_brand(s, name=brand), name=name)
+        return amb.brand_id, amb.id
+
+    def rows(s: Session, key: object) -> eq.Removed:
+        n = withdraw_consent_rows(session=s, ambassador_id=int(key), at=datetime.now(UTC))
+        removed = eq.erase_biometrics(session=s, ambassador_id=int(key))
+        removed.counts["consents_withdrawn"] += n
+        return removed
+
+    return _erase(ws, principal, ErasureKind.CONSENT_WITHDRAWAL, locate, rows)
+
+
+def record_consent(ws: Workspace, principal: Principal, *, brand: str, name: str,
+                   consent: Consent) -> int:
+    """Record a consent for an existing ambassador (an admin of the brand); its id.
+
+    Raises:
+        NotFoundError: unknown brand or ambassador.
+        AccessDenied: the principal is no admin of the brand.
+    """
+    with ws.sessions.begin() as s:
+        amb = find_ambassador(session=s, brand=get_brand(s, name=brand), name=name)
+        principal.require(Permission.ERASE, amb.brand_id, what="recording consent")
+        row = cq.record_consent(session=s, ambassador_id=amb.id, consent=consent,
+                                recorded_by=principal.label)
+        return row.id
+
+
 __all__ = ["ErasureReceipt", "erase_ambassador", "erase_asset", "erase_brand",
            "erase_campaign", "erase_channel", "erase_face", "find_channel_id",
-           "matched_faces_setting"]
+           "matched_faces_setting", "record_consent", "withdraw_consent"]
