@@ -111,6 +111,12 @@ def log_erasure(*, session: Session, kind: ErasureKind, subject: str,
     return entry
 
 
+def recent_erasures(*, session: Session, limit: int = 50) -> list[ErasureLog]:
+    """The latest audit entries (workspace-wide: they name no brand), newest first."""
+    return list(session.scalars(select(ErasureLog).order_by(ErasureLog.id.desc())
+                                .limit(limit)))
+
+
 def _ids(values: Iterable[int]) -> list[int]:
     return sorted({int(v) for v in values})
 
@@ -353,4 +359,4 @@ def delete_files(store: MediaStore, removed: Removed, *, session: Session) -> Co
 __all__ = ["MatchedFaces", "Removed", "after_erasure", "delete_files", "erase_ambassador_rows",
            "erase_asset_rows", "erase_biometrics", "erase_brand_rows", "erase_campaign_rows",
            "erase_channel_rows", "erase_face_rows", "face_identity", "log_erasure",
-           "media_in_use", "opaque_id"]
+           "media_in_use", "opaque_id", "recent_erasures"]

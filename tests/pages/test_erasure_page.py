@@ -1,0 +1,54 @@
+"""The Erase section of the Ambassadors page and the Privacy and retention section of the
+Settings page, driven through AppTest on the filled workspace: an admin erases an
+ambassador (after typing the name), the receipt shows no name, and the page's chart no
+longer has a bar for them; a viewer sees no Erase section."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import Ambassador, Face
+from tests.pages.conftest import chart_counts, run_page
+
+
+def test_admin_erases_an_ambassador_from_the_page(filled) -> None:
+    with filled.ws.session() as s:
+        ana = s.scalar(select(Ambassador.id).where(Ambassador.name == "Ana"))
+        matched = set(s.scalars(select(Face.id).where(Face.ambassador_id == ana)))
+    at = run_page("ambassadors.py")
+    assert "Ana" in {grp for grp, _ in chart_counts(at, 0)}
+    assert any(h.value == "Erase an ambassador" for h in at.subheader)
+    at.selectbox(key="erase_brand").set_value("Acme").run()
+    at.selectbox(key="erase_name").set_value("Ana").run()
+    assert at.button(key="erase_go").disabled, "nothing runs before the name is typed"
+    at.text_input(key="erase_confirm").set_value("Ana").run()
+    at.button(key="erase_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    receipt = at.json[0].value
+    assert '"ambassador"' in receipt and "Ana" not in receipt
+    assert any("Erased" in m.value for m in at.success)
+    assert "Ana" not in {grp for grp, _ in chart_counts(at, 0)}
+    assert "Ben" in {grp for grp, _ in chart_counts(at, 0)}
+    with filled.ws.session() as s:
+        assert s.get(Ambassador, ana) is None
+        assert not matched or not s.scalars(select(Face).where(Face.id.in_(matched))).all()
+
+
+def test_a_viewer_sees_no_erase_section(filled) -> None:
+    from brandmood.core.access import Role
+    from brandmood.services import access
+
+    with filled.ws.sessions.begin() as s:
+        access.set_member(s, access.cli_operator(), brand_id=filled.ids["brand"],
+                          user="viewer-sub", role=Role.VIEWER)
+    at = run_page("ambassadors.py", user={"sub": "viewer-sub"})
+    assert not any(h.value == "Erase an ambassador" for h in at.subheader)
+    assert not [w for w in at.text_input if w.key == "erase_confirm"]
+
+
+def test_settings_page_previews_retention(filled) -> None:
+    at = run_page("settings.py", state={"ret_media": 30})
+    assert any(h.value == "Privacy and retention" for h in at.subheader)
+    text = " ".join(m.value for m in at.markdown)
+    assert "would remove" in text
+    assert at.button(key="ret_go").disabled, "applying needs the confirmation box"
