@@ -354,3 +354,28 @@ def test_cli_refuses_without_yes_and_prints_a_json_receipt(ws_env: Path) -> None
     assert receipt["counts"]["files"] == 1 and "single_face" not in result.output
     result = runner.invoke(app, ["erase", "ambassador", "Nobody", "--brand", "Acme", "--yes"])
     assert result.exit_code == 2 and "unknown ambassador" in result.output
+
+
+def test_erasure_in_a_bucket_removes_unshared_objects(s3_ws: Workspace, s3_env: dict,
+                                                      analyzer) -> None:
+    from tests.s3 import bucket_keys
+
+    ws = s3_ws
+
+    def keys() -> list[str]:
+        return bucket_keys(s3_env["AWS_ENDPOINT_URL"], ws.media.location)
+
+    group, single = add_assets(ws, "Acme", ("multi_face.jpg", "single_face.jpg"))
+    add_assets(ws, "Other", ("single_face.jpg",))
+    run_analysis(ws, analyzer=analyzer)
+    make_derived(ws)
+    with ws.session() as s:
+        sha = {a.id: a.sha256 for a in s.scalars(select(Asset))}
+    assert [k for k in keys() if sha[group] in k and "derived/" in k], "crops were made"
+    erasure.erase_asset(ws, cli_operator(), asset_id=group)
+    assert not [k for k in keys() if sha[group] in k], "file, thumbnails and crops are gone"
+    erasure.erase_asset(ws, cli_operator(), asset_id=single)
+    assert [k for k in keys() if sha[single] in k and "derived/" not in k], \
+        "Other's asset still uses the file"
+    erasure.erase_brand(ws, cli_operator(), name="Other")
+    assert keys() == []

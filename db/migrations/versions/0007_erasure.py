@@ -52,8 +52,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('asset', schema=None) as batch_op:
-        batch_op.drop_column('media_removed_at')
+    # Not batch mode: on SQLite it would copy and drop the asset table, and dropping it
+    # deletes every face, frame and count through their ON DELETE CASCADE keys. SQLite
+    # (3.35+) and PostgreSQL both drop a plain column in place.
+    op.execute('ALTER TABLE asset DROP COLUMN media_removed_at')
     with op.batch_alter_table('erasure_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_erasure_log_subject'))
     op.drop_table('erasure_log')
