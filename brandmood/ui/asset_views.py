@@ -12,6 +12,7 @@ from brandmood.ui import auth, data, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries.dashboard_assets import AssetDetail, asset_detail
+from db.queries.erasure import last_erasure_id
 from db.queries.faces import StoredFace
 from db.queries.selection import DashboardFilters
 
@@ -20,9 +21,10 @@ NA = "n/a — model has no such class"
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def _thumb(location: str, relpath: str, kind: str, size: int = 320):
-    """A tile's thumbnail (``location`` keys the cache by media store); a text where
-    there is none (removed by the retention policy, or unreadable)."""
+def _thumb(location: str, relpath: str, kind: str, erased: int, size: int = 320):
+    """A tile's thumbnail (``location`` keys the cache by media store, ``erased`` by the
+    last erasure or retention pass, which may have removed it); a text where there is
+    none (removed by the retention policy, or unreadable)."""
     try:
         return media.stored_thumbnail(workspace().media, relpath, AssetKind(kind), size)
     except media.MediaRemovedError:
@@ -50,10 +52,12 @@ def gallery(filters: DashboardFilters) -> None:
         st.info("No assets match these filters. Widen them, or add assets on **Upload**.")
         return
     ws = workspace()
+    with ws.session() as s:
+        erased = last_erasure_id(session=s)
     cols = st.columns(4)
     for i, item in enumerate(items):
         col = cols[i % 4]
-        thumb = _thumb(ws.media.location, item.media_path, item.kind.value)
+        thumb = _thumb(ws.media.location, item.media_path, item.kind.value, erased)
         if isinstance(thumb, str):
             col.info(thumb)
         else:

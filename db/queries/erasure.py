@@ -111,6 +111,12 @@ def log_erasure(*, session: Session, kind: ErasureKind, subject: str,
     return entry
 
 
+def last_erasure_id(*, session: Session) -> int:
+    """The newest audit entry's id (0: none): changes with every erasure or retention pass,
+    so a cache of pictures keyed by it forgets removed ones."""
+    return int(session.scalar(select(func.max(ErasureLog.id))) or 0)
+
+
 def recent_erasures(*, session: Session, limit: int = 50) -> list[ErasureLog]:
     """The latest audit entries (workspace-wide: they name no brand), newest first."""
     return list(session.scalars(select(ErasureLog).order_by(ErasureLog.id.desc())
@@ -358,5 +364,5 @@ def delete_files(store: MediaStore, removed: Removed, *, session: Session) -> Co
 
 __all__ = ["MatchedFaces", "Removed", "after_erasure", "delete_files", "erase_ambassador_rows",
            "erase_asset_rows", "erase_biometrics", "erase_brand_rows", "erase_campaign_rows",
-           "erase_channel_rows", "erase_face_rows", "face_identity", "log_erasure",
-           "media_in_use", "opaque_id", "recent_erasures"]
+           "erase_channel_rows", "erase_face_rows", "face_identity", "last_erasure_id",
+           "log_erasure", "media_in_use", "opaque_id", "recent_erasures"]

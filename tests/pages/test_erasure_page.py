@@ -52,3 +52,18 @@ def test_settings_page_previews_retention(filled) -> None:
     text = " ".join(m.value for m in at.markdown)
     assert "would remove" in text
     assert at.button(key="ret_go").disabled, "applying needs the confirmation box"
+
+
+def test_assets_page_says_thumbnails_were_removed_by_retention(filled) -> None:
+    from brandmood.services.access import cli_operator
+    from brandmood.services.retention import RetentionPolicy, apply_retention
+    from db.queries.retention import REMOVED_BY_POLICY
+
+    before = run_page("assets.py")  # thumbnails drawn (and cached in this process)
+    shown = len(before.get("image"))
+    assert shown and not [i for i in before.info if REMOVED_BY_POLICY in i.value]
+    done = apply_retention(filled.ws, cli_operator(), policy=RetentionPolicy(media_days=30))
+    assert done.media_assets >= 1
+    at = run_page("assets.py")
+    removed = [i for i in at.info if REMOVED_BY_POLICY in i.value]
+    assert removed and len(removed) == shown - len(at.get("image")) <= done.media_assets
