@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from brandmood.core.access import AccessDenied, Permission
+from brandmood.core.access import AccessDenied, Permission, refusal
 from brandmood.services import erasure
 from brandmood.services.retention import RetentionPolicy, apply_retention
 from brandmood.ui import auth
@@ -39,6 +39,7 @@ def erase_ambassador_section() -> None:
     if receipt:
         st.success("Erased. Receipt (no personal data; kept in the erasure log):")
         st.json(receipt)
+    erase_face_form()
     with st.expander("Erase an ambassador for good (right to be forgotten; admins)"):
         st.caption("Removes their reference photos' embeddings, every embedding and crop of "
                    "the faces matched to them, their consent records and the ambassador "
@@ -56,6 +57,29 @@ def erase_ambassador_section() -> None:
         if st.button("Erase for good", type="primary", key="erase_go",
                      disabled=typed.strip() != name):
             _erase(brand, name, MatchedFaces(mode))
+
+
+def erase_face_form() -> None:
+    """Erase the person one face shows (a face id from the Review or Assets page): their
+    ambassador and every face matched to them, or an unmatched face alone."""
+    if auth.scope(Permission.ERASE).is_empty:
+        return
+    with st.expander("Erase the person a face shows (by face id; admins)"):
+        face_id = st.number_input("Face id (shown as #id on the Assets and Review pages)",
+                                  min_value=1, step=1, value=None, key="erase_face_id")
+        sure = st.checkbox("Erase this person and every face matched to them, for good",
+                           key="erase_face_sure")
+        if st.button("Erase the person", key="erase_face_go",
+                     disabled=not (sure and face_id)):
+            try:
+                receipt = erasure.erase_face(workspace(), auth.principal(),
+                                             face_id=int(face_id))
+            except (AccessDenied, NotFoundError):  # one answer: exists elsewhere, or not
+                st.error(refusal("this face"))
+                return
+            st.session_state[RECEIPT_KEY] = receipt.as_dict()
+            st.cache_data.clear()
+            st.rerun()
 
 
 def _erase(brand: str, name: str, mode: MatchedFaces) -> None:

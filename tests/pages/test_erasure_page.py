@@ -67,3 +67,24 @@ def test_assets_page_says_thumbnails_were_removed_by_retention(filled) -> None:
     at = run_page("assets.py")
     removed = [i for i in at.info if REMOVED_BY_POLICY in i.value]
     assert removed and len(removed) == shown - len(at.get("image")) <= done.media_assets
+
+
+def test_admin_erases_the_person_a_face_shows(filled) -> None:
+    with filled.ws.session() as s:
+        face = s.scalar(select(Face).where(Face.ambassador_id.is_(None),
+                                           Face.asset_id == filled.ids["multi_face.jpg"]))
+        others = set(s.scalars(select(Face.id).where(Face.id != face.id)))
+    at = run_page("ambassadors.py")
+    at.number_input(key="erase_face_id").set_value(face.id).run()
+    assert at.button(key="erase_face_go").disabled, "nothing runs before the box is ticked"
+    at.checkbox(key="erase_face_sure").check().run()
+    at.button(key="erase_face_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert '"face"' in at.json[0].value
+    with filled.ws.session() as s:
+        assert s.get(Face, face.id) is None
+        assert set(s.scalars(select(Face.id))) == others
+    at.number_input(key="erase_face_id").set_value(999_999).run()
+    at.checkbox(key="erase_face_sure").check().run()
+    at.button(key="erase_face_go").click().run()
+    assert any("Access refused" in e.value for e in at.error)
