@@ -1,8 +1,8 @@
 """erasure: consent records for recognition, the erasure audit log, and the retention
 marker on assets (issue 14)
 
-Revision ID: 0007_erasure
-Revises: 0006_jobs
+Revision ID: 0009_erasure
+Revises: 0008_multi_review
 Create Date: 2026-12-02 10:45:00.000000
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_erasure'
-down_revision = '0006_jobs'
+revision = '0009_erasure'
+down_revision = '0008_multi_review'
 branch_labels = None
 depends_on = None
 
