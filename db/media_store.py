@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -74,6 +74,13 @@ def derived_key(relpath: str, name: str) -> str:
     if not name or "/" in name or name.startswith("."):
         raise MediaStoreError(f"not a plain file name: {name!r}")
     return f"{derived_prefix(relpath)}/{name}"
+
+
+def face_crop_prefix(timestamp_ms: int, box: tuple[float, float, float, float]) -> str:
+    """The start of the names of every derived crop of one face (any size), e.g.
+    ``face-0-12-30-80-98-``: the face's frame time in ms and its box, rounded."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    return f"face-{int(timestamp_ms)}-{x1}-{y1}-{x2}-{y2}-"
 
 
 def derived_prefix(relpath: str) -> str:
@@ -149,6 +156,15 @@ class MediaStore(Protocol):
 
         Returns:
             True if the file was removed.
+        """
+        ...
+
+    def delete_derived(self, relpath: str, *, starting: str = "") -> int:
+        """Remove the pictures derived from ``relpath`` whose names start with ``starting``
+        ("": all of them), e.g. one face's crops; the file itself stays.
+
+        Returns:
+            How many were removed.
         """
         ...
 
@@ -292,6 +308,19 @@ class LocalMediaStore(ContentWriter):
             except OSError:
                 break
         return True
+
+    def delete_derived(self, relpath: str, *, starting: str = "") -> int:
+        folder = self.path(derived_prefix(relpath))
+        if not folder.is_dir():
+            return 0
+        n = 0
+        for p in folder.iterdir():
+            if p.is_file() and p.name.startswith(starting):
+                p.unlink(missing_ok=True)
+                n += 1
+        with suppress(OSError):  # empty now: no folder named by the hash stays behind
+            folder.rmdir()
+        return n
 
     def clean_temp(self) -> int:
         return clean_folder(self._tmp)

@@ -145,6 +145,44 @@ class Ambassador(Base):
     handles: Mapped[list] = mapped_column(JSON, default=list)
     __table_args__ = (UniqueConstraint("brand_id", "name"),)
 
+    consents: Mapped[list[AmbassadorConsent]] = relationship(
+        back_populates="ambassador", order_by="AmbassadorConsent.id",
+        cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def consent(self) -> AmbassadorConsent | None:
+        """The current consent to recognition (the latest one not withdrawn), or None.
+
+        The attribute :data:`db.queries.privacy.CONSENT_ATTRIBUTE` names: exports show a
+        face unblurred, and enrolment and matching use the ambassador, only while it is set.
+        """
+        current = [c for c in self.consents if c.withdrawn_at is None]
+        return current[-1] if current else None
+
+
+class AmbassadorConsent(Base):
+    """An ambassador's consent to face recognition (issue 14): who consented, when, and on
+    what basis (a reference to the contract or consent form), and when it was withdrawn."""
+
+    __tablename__ = "ambassador_consent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ambassador_id: Mapped[int] = mapped_column(
+        ForeignKey("ambassador.id", ondelete="CASCADE"), index=True)
+    given_by: Mapped[str] = mapped_column(String(200))
+    """Who consented: the ambassador, or who signed for them."""
+    basis: Mapped[str] = mapped_column(Text)
+    """The contract or consent form it rests on (a reference, e.g. "contract 2026-014 §7")."""
+    consented_at: Mapped[datetime] = mapped_column(TZDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
+    recorded_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    __table_args__ = (
+        CheckConstraint("length(given_by) > 0", name="given_by_not_empty"),
+        CheckConstraint("length(basis) > 0", name="basis_not_empty"),
+    )
+
+    ambassador: Mapped[Ambassador] = relationship(back_populates="consents")
+
 
 class Asset(Base):
     """One stored creative (image or video), once per brand per content hash."""
@@ -182,6 +220,9 @@ class Asset(Base):
     error: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    media_removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    """When the retention policy removed the media file, thumbnails and crops (the face rows
+    and counts stay); None while the media are kept."""
 
     __table_args__ = (
         UniqueConstraint("brand_id", "sha256"),
@@ -697,3 +738,33 @@ class RollupAssetState(Base):
     views: Mapped[float] = mapped_column(Float)
     __table_args__ = (Index("ix_rollup_asset_state_cell", "brand_id", "day", "campaign_id",
                             "channel_id"),)
+
+
+# --- Erasure and retention (issue 14) ----------------------------------------------------
+
+
+class ErasureKind(enum.StrEnum):
+    """What an erasure (or a retention pass) removed."""
+
+    AMBASSADOR = "ambassador"
+    FACE = "face"
+    ASSET = "asset"
+    CAMPAIGN = "campaign"
+    CHANNEL = "channel"
+    BRAND = "brand"
+    CONSENT_WITHDRAWAL = "consent"
+    """A withdrawn consent: the ambassador's embeddings and references."""
+    RETENTION = "retention"
+
+
+class ErasureLog(Base):
+    """The audit entry of one erasure: its receipt, which names the erased subject by an
+    opaque id only (never a name, a file name or a database id)."""
+
+    __tablename__ = "erasure_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ErasureKind] = mapped_column(_enum(ErasureKind, "erasure_kind"))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    erased_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    erased_by: Mapped[str] = mapped_column(String(200), default="")

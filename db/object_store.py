@@ -192,6 +192,15 @@ class ObjectMediaStore(ContentWriter):
         obstore.delete(self._store, relpath)
         return True
 
+    def delete_derived(self, relpath: str, *, starting: str = "") -> int:
+        import obstore
+
+        keys = [m["path"] for batch in obstore.list(self._store, derived_prefix(relpath) + "/")
+                for m in batch if m["path"].rsplit("/", 1)[-1].startswith(starting)]
+        if keys:
+            obstore.delete(self._store, keys)
+        return len(keys)
+
     def clean_temp(self) -> int:
         return 0 if self._scratch is None else clean_folder(self._scratch)
 

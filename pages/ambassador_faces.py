@@ -32,9 +32,14 @@ with st.expander("Enroll an ambassador (1–20 reference photos)"), st.form("enr
     name = st.text_input("Name")
     files = st.file_uploader("Reference photos (the largest face of each is used)",
                              type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True)
+    st.caption("Recognition needs the ambassador's consent: who gave it and the contract or "
+               "consent form it rests on (not needed again once on record).")
+    consent_by = st.text_input("Consent given by")
+    consent_basis = st.text_input("Consent basis (contract or consent form reference)")
     if st.form_submit_button("Enroll") and name and files:
         from analytics.images import load_image
         from brandmood.services.identity import EnrollItem, enroll
+        from db.queries.consent import Consent
 
         images, failed = [], []
         for f in files[:20]:
@@ -44,8 +49,11 @@ with st.expander("Enroll an ambassador (1–20 reference photos)"), st.form("enr
                 failed.append(EnrollItem(f.name, False, str(exc)))
         try:
             with st.spinner("Finding and embedding faces…"):
+                consent = (Consent(consent_by, consent_basis)
+                           if consent_by.strip() or consent_basis.strip() else None)
                 out = enroll(ws, brand=brand, name=name.strip(), images=images,
-                             pre_failed=failed)
+                             pre_failed=failed, consent=consent,
+                             recorded_by=auth.principal().label)
             st.success(f"{name}: {out.added} reference face(s) added")
             for item in out.items:
                 if not item.ok:

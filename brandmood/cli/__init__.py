@@ -17,6 +17,7 @@ from brandmood.cli import (  # noqa: E402, F401  (each module registers its comm
     audit,
     core,
     demo,
+    erasure,
     export,
     fairness,
     identity,

@@ -37,16 +37,30 @@ def enroll_cmd(
     brand: str = typer.Option(..., help="Brand the ambassador works for."),
     name: str = typer.Option(..., help="Ambassador's name (created if new)."),
     embedder: str = typer.Option(None, help=EMBEDDER_HELP),
+    consent_by: str = typer.Option(None, help="Who consented to recognition (the "
+                                   "ambassador, or who signed for them); needed unless a "
+                                   "consent is on record."),
+    consent_basis: str = typer.Option(None, help="The contract or consent form the consent "
+                                      "rests on (e.g. 'contract 2026-014 §7')."),
+    consent_date: str = typer.Option(None, help="When they consented, YYYY-MM-DD (default: "
+                                     "now)."),
 ) -> None:
-    """Enroll an ambassador from reference photos (the largest face of each) or video frames."""
+    """Enroll an ambassador from reference photos (the largest face of each) or video frames.
+
+    Recognition needs the ambassador's consent: give it with --consent-by and
+    --consent-basis unless one is on record (`brandmood consent record`)."""
+    from brandmood.cli.erasure import consent_of
+    from brandmood.services.access import cli_operator
     from brandmood.services.identity import enroll_paths
 
     model = _embedder(embedder)
+    consent = consent_of(consent_by, consent_basis, consent_date)
     for p in photos:
         if not p.exists():
             raise FileNotFoundError(f"no such file: {p}")
     with workspace() as ws:
-        summary = enroll_paths(ws, brand=brand, name=name, paths=photos, embedder=model)
+        summary = enroll_paths(ws, brand=brand, name=name, paths=photos, embedder=model,
+                               consent=consent, recorded_by=cli_operator().label)
     for item in summary.items:
         typer.echo(f"{'ok' if item.ok else 'failed'} {item.source}"
                    + (f": {item.reason}" if item.reason else ""))

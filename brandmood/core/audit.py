@@ -33,6 +33,8 @@ class AuditAction(enum.StrEnum):
     """A queued job finished or failed (the worker's record)."""
     RATE_LIMITED = "rate_limited"
     """An action refused because the user did it too often (sign-in failures, exports)."""
+    RETENTION = "retention"
+    """A retention pass removed media, crops or whole assets past the policy's age."""
 
 
 class ObjectKind(enum.StrEnum):
@@ -47,6 +49,8 @@ class ObjectKind(enum.StrEnum):
     MODEL_VERSION = "model_version"
     USER = "user"
     BRAND = "brand"
+    ERASURE = "erasure"
+    """An erasure or retention pass, by its receipt's opaque id (never the person's name)."""
 
 
 def actor_name(principal: Principal) -> str:

@@ -248,6 +248,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", Kind.TEXT, None, "none",
             "secret key of the bucket (the standard AWS variable), never logged or stored",
             secret=True),
+    # Privacy (issue 14, docs/privacy.md): erasure and retention.
+    Setting("erase_matched_faces", "BRANDMOOD_ERASE_MATCHED_FACES", Kind.CHOICE, "remove",
+            "`remove`",
+            "what erasing an ambassador does with the faces matched to them: `remove` the "
+            "face rows (gone from every count) or `detach` them (kept as anonymous faces, "
+            "without identity link, embedding or crop)", choices=("remove", "detach")),
+    Setting("retention_media_days", "BRANDMOOD_RETENTION_MEDIA_DAYS", Kind.COUNT, None,
+            "keep", "`brandmood retention apply` removes media files, thumbnails and face "
+            "crops of assets analyzed more than this many days ago (face rows and counts stay)"),
+    Setting("retention_all_days", "BRANDMOOD_RETENTION_ALL_DAYS", Kind.COUNT, None, "keep",
+            "`brandmood retention apply` erases everything of assets stored more than this "
+            "many days ago (rows, faces, files)"),
 )
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 
@@ -293,6 +305,12 @@ class Config:
     aws_region: str
     aws_access_key_id: str | None = field(repr=False)
     aws_secret_access_key: str | None = field(repr=False)
+    erase_matched_faces: str
+    """``"remove"`` or ``"detach"`` (:class:`db.queries.erasure.MatchedFaces`)."""
+    retention_media_days: int | None
+    """None: media are kept."""
+    retention_all_days: int | None
+    """None: everything is kept."""
 
     @property
     def media_dir(self) -> Path:

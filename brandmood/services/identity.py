@@ -2,6 +2,11 @@
 
 Each bad input (unreadable file, no face) fails that one item with a reason; the job goes on.
 
+Recognition needs consent (issue 14): enrolment is refused unless the ambassador has a
+current consent record (or one is given with the photos), matching compares faces with
+consenting ambassadors' references only, and only faces of a consenting ambassador keep an
+identity embedding (an embedding computed to compare a face is dropped otherwise).
+
 References and face embeddings are stored under the embedder's name (``embedder.info.name``)
 and a face is only ever compared with the references of the model that embedded it. Without
 an ``embedder`` argument, the configured one is used (``BRANDMOOD_EMBEDDER``, default dlib).
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 
 from analytics.identity import (
     MAX_REFERENCES,
@@ -32,8 +38,9 @@ from brandmood.core.progress import Progress, safe_progress
 from brandmood.core.settings import load_config
 from brandmood.core.types import FaceDetections
 from db.media_store import MediaStoreError
-from db.models import AssetKind
+from db.models import Ambassador, AssetKind
 from db.queries import identity as q
+from db.queries.consent import Consent, ConsentError, consenting_ids, record_consent
 from db.queries.core import get_brand, get_or_create_ambassador
 from db.queries.faces import StoredFace
 from db.workspace import Workspace
@@ -154,24 +161,52 @@ def embed_largest_faces(images: Sequence[tuple[str, np.ndarray]], *, detector=No
     return out, failed
 
 
+def check_consent(ws: Workspace, *, brand: str, name: str, consent: Consent | None) -> None:
+    """Refuse an enrolment that has no consent: none given, none on record.
+
+    Raises:
+        NotFoundError: for an unknown brand.
+        ConsentError: the ambassador has no current consent and none is given.
+    """
+    if consent is not None:
+        return
+    with ws.session() as s:
+        b = get_brand(s, name=brand)
+        amb = s.scalar(select(Ambassador).where(Ambassador.brand_id == b.id,
+                                                Ambassador.name == name))
+        if amb is None or amb.consent is None:
+            raise ConsentError(
+                "enrolment refused: recognising an ambassador needs their consent, and none "
+                "is on record; record who consented and the contract or consent form it "
+                "rests on (--consent-by and --consent-basis, or the form's consent fields)")
+
+
 def enroll(ws: Workspace, *, brand: str, name: str, images: Sequence[tuple[str, np.ndarray]],
            detector=None, embedder: Embedder | str | None = None,
-           pre_failed: Sequence[EnrollItem] = ()) -> EnrollSummary:
+           pre_failed: Sequence[EnrollItem] = (), consent: Consent | None = None,
+           recorded_by: str = "") -> EnrollSummary:
     """Enroll (or add references to) an ambassador from named RGB images.
 
-    The largest face of each image becomes one reference of the embedder's model; at most
+    Needs the ambassador's consent: a current record, or ``consent`` (recorded with the
+    references, by ``recorded_by``); without it nothing is embedded or stored. The largest
+    face of each image becomes one reference of the embedder's model; at most
     :data:`~analytics.identity.MAX_REFERENCES` references per ambassador and model are kept.
 
     Raises:
         NotFoundError: for an unknown brand.
+        ConsentError: no consent on record and none given.
         IdentityError: if no image gave a face.
     """
+    check_consent(ws, brand=brand, name=name, consent=consent)
     embedder = configured_embedder(embedder)
     model, dim = embedder.info.name, _dim(embedder)
     embedded, failed = embed_largest_faces(images, detector=detector, embedder=embedder)
     with ws.session() as s:
         b = get_brand(s, name=brand)
         amb = get_or_create_ambassador(s, brand=b, name=name)
+        if consent is not None:
+            record_consent(session=s, ambassador_id=amb.id, consent=consent,
+                           recorded_by=recorded_by)
         summary = EnrollSummary(amb.id, items=list(pre_failed) + failed)
         have = q.count_references(session=s, ambassador_id=amb.id, model=model)
         for src, vec in embedded:
@@ -192,11 +227,14 @@ def enroll(ws: Workspace, *, brand: str, name: str, images: Sequence[tuple[str, 
 
 
 def enroll_paths(ws: Workspace, *, brand: str, name: str, paths: Sequence[Path],
-                 detector=None, embedder: Embedder | str | None = None) -> EnrollSummary:
-    """Enroll from photo and video files (a few frames of each video)."""
+                 detector=None, embedder: Embedder | str | None = None,
+                 consent: Consent | None = None, recorded_by: str = "") -> EnrollSummary:
+    """Enroll from photo and video files (a few frames of each video); see :func:`enroll`."""
+    check_consent(ws, brand=brand, name=name, consent=consent)
     images, failed = load_sources(paths)
     return enroll(ws, brand=brand, name=name, images=images, detector=detector,
-                  embedder=embedder, pre_failed=failed)
+                  embedder=embedder, pre_failed=failed, consent=consent,
+                  recorded_by=recorded_by)
 
 
 def frames_at(path: Path, timestamps: Sequence[int]) -> dict[int, np.ndarray]:
@@ -269,6 +307,7 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
         gallery = Gallery.build([(a, vector_from_bytes(v, dim)) for a, v in q.brand_references(
             session=s, brand_id=b.id, model=model)], dim=dim)
         faces = q.faces_to_match(session=s, brand_id=b.id, asset_ids=asset_ids)
+        consenting = consenting_ids(session=s, brand_id=b.id)
     by_asset: dict[int, list[StoredFace]] = {}
     for f in faces:
         by_asset.setdefault(f.asset_id, []).append(f)
@@ -276,7 +315,7 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
     for k, (asset_id, group) in enumerate(by_asset.items()):
         report(k, len(by_asset), f"asset {asset_id}")
         try:
-            _match_asset(ws, group, gallery, rule, embedder, summary)
+            _match_asset(ws, group, gallery, rule, embedder, summary, consenting)
         except (OSError, ValueError, MediaStoreError) as exc:
             summary.failed.append((asset_id, str(exc) or type(exc).__name__))
     report(len(by_asset), len(by_asset), "done")
@@ -284,7 +323,8 @@ def match_faces(ws: Workspace, *, brand: str, threshold: float | None = None,
 
 
 def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery,
-                 threshold: ThresholdRule, embedder: Embedder, summary: MatchSummary) -> None:
+                 threshold: ThresholdRule, embedder: Embedder, summary: MatchSummary,
+                 consenting: set[int]) -> None:
     model = embedder.info.name
     with ws.session() as s:
         stored = q.face_embeddings(session=s, face_ids=[f.face_id for f in group],
@@ -295,10 +335,14 @@ def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery,
     matches = (match_tracks(e, tracks, gallery, threshold) if group[0].kind is AssetKind.VIDEO
                else match(e, gallery, threshold))
     with ws.session() as s:
+        drop = []
         for f, m in zip(group, matches, strict=True):
-            if f.face_id not in stored:
-                q.store_embedding(session=s, face_id=f.face_id, model=model,
-                                  vector=vector_to_bytes(vecs[f.face_id], gallery.dim))
+            if _keeps_embedding(f, m.ambassador_id, consenting):
+                if f.face_id not in stored:
+                    q.store_embedding(session=s, face_id=f.face_id, model=model,
+                                      vector=vector_to_bytes(vecs[f.face_id], gallery.dim))
+            else:  # this or another embedder's vector of a face that is nobody's now
+                drop.append(f.face_id)
             summary.n_faces += 1
             dist = None if np.isnan(m.distance) else m.distance
             if not q.set_machine_match(session=s, face_id=f.face_id,
@@ -310,4 +354,13 @@ def _match_asset(ws: Workspace, group: list[StoredFace], gallery: Gallery,
                 summary.n_matched += 1
                 summary.per_ambassador[m.ambassador_id] = (
                     summary.per_ambassador.get(m.ambassador_id, 0) + 1)
+        q.drop_embeddings(session=s, face_ids=drop)
         s.commit()
+
+
+def _keeps_embedding(face: StoredFace, matched: int | None, consenting: set[int]) -> bool:
+    """Only a face of a consenting ambassador keeps its embedding: matched now (the
+    gallery holds consenting ambassadors only), or confirmed by a reviewer as one."""
+    if face.ambassador_confirmed is not None:
+        return face.ambassador_confirmed is True and face.ambassador_id in consenting
+    return matched is not None and matched in consenting

@@ -30,6 +30,7 @@ from db.queries import dashboard_assets as da
 from db.queries import export
 from db.queries.export import AssetExportRow, FaceExportRow
 from db.queries.privacy import faces_to_blur
+from db.queries.retention import REMOVED_BY_POLICY
 from db.queries.selection import DashboardFilters
 
 EXCEL_MAX_ROWS = 1_048_575
@@ -368,6 +369,14 @@ def _thumb_jpeg(media: MediaStore | None, relpath: str, size: int = 240, *,
     return io.BytesIO(data)
 
 
+def _media_removed(media: MediaStore | None, relpath: str) -> bool:
+    """The asset's file is gone from the store (the retention policy removed it)."""
+    try:
+        return media is not None and not media.exists(relpath)
+    except (OSError, MediaStoreError):
+        return False
+
+
 def _thumb_bytes(raw: bytes, size: int, blur: list[Box] | None) -> bytes:
     from PIL import Image, ImageOps
 
@@ -431,9 +440,14 @@ def _top_assets_pages(doc: _Pdf, data: ReportData) -> None:
             if boxes is None and not data.show_faces:
                 continue  # faces not known: never shown unblurred by default
             img = _thumb_jpeg(data.media, relpath, blur=None if data.show_faces else boxes)
-            if img is None:
+            if img is None and not _media_removed(data.media, relpath):
                 continue
-            pdf.image(img, x=x, y=y, h=40)
+            if img is None:  # its faces still count; say why there is no picture
+                pdf.set_xy(x, y + 16)
+                pdf.set_font(doc.family, "", 8)
+                pdf.multi_cell(55, 4, doc.text(f"thumbnail {REMOVED_BY_POLICY}"))
+            else:
+                pdf.image(img, x=x, y=y, h=40)
             pdf.set_xy(x, y + 41)
             pdf.set_font(doc.family, "", 8)
             pdf.cell(55, 4, doc.text(f"asset #{asset_id}, {conf:.0%}"))

@@ -12,6 +12,7 @@ from brandmood.ui import auth, data, media
 from brandmood.ui.data import workspace
 from db.models import AssetKind
 from db.queries.dashboard_assets import AssetDetail, asset_detail
+from db.queries.erasure import last_erasure_id
 from db.queries.faces import StoredFace
 from db.queries.selection import DashboardFilters
 
@@ -20,12 +21,16 @@ NA = "n/a — model has no such class"
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def _thumb(location: str, relpath: str, kind: str, size: int = 320):
-    """A tile's thumbnail (``location`` keys the cache by media store)."""
+def _thumb(location: str, relpath: str, kind: str, erased: int, size: int = 320):
+    """A tile's thumbnail (``location`` keys the cache by media store, ``erased`` by the
+    last erasure or retention pass, which may have removed it); a text where there is
+    none (removed by the retention policy, or unreadable)."""
     try:
         return media.stored_thumbnail(workspace().media, relpath, AssetKind(kind), size)
+    except media.MediaRemovedError:
+        return f"thumbnail {media.REMOVED_BY_POLICY}"
     except media.MediaError:
-        return None
+        return "media file unreadable"
 
 
 def open_asset(asset_id: int) -> None:
@@ -47,14 +52,16 @@ def gallery(filters: DashboardFilters) -> None:
         st.info("No assets match these filters. Widen them, or add assets on **Upload**.")
         return
     ws = workspace()
+    with ws.session() as s:
+        erased = last_erasure_id(session=s)
     cols = st.columns(4)
     for i, item in enumerate(items):
         col = cols[i % 4]
-        thumb = _thumb(ws.media.location, item.media_path, item.kind.value)
-        if thumb is not None:
-            col.image(thumb)
+        thumb = _thumb(ws.media.location, item.media_path, item.kind.value, erased)
+        if isinstance(thumb, str):
+            col.info(thumb)
         else:
-            col.warning("media file unreadable")
+            col.image(thumb)
         when = item.posted_at.date().isoformat() if item.posted_at else "undated"
         label = item.label or ("not analyzed" if item.status.value != "analyzed" else "no face")
         col.caption(f"#{item.asset_id} · {item.kind.value} · {when} · {item.faces} faces · "
@@ -92,6 +99,9 @@ def detail(asset_id: int, *, use_reviews: bool) -> None:
 def _still(relpath: str, d: AssetDetail, use_reviews: bool) -> None:
     try:
         img = media.load_still(workspace().media, relpath)
+    except media.MediaRemovedError as exc:
+        st.info(str(exc))
+        return
     except media.MediaError as exc:
         st.error(str(exc))
         return
@@ -108,6 +118,9 @@ def _video(relpath: str, d: AssetDetail, use_reviews: bool) -> None:
                        key=f"sec_{d.asset.id}")
     try:
         img = media.video_frame(workspace().media, relpath, second)
+    except media.MediaRemovedError as exc:
+        st.info(str(exc))
+        return
     except media.MediaError as exc:
         st.error(str(exc))
         return

@@ -17,15 +17,32 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandmood.services.charts import EMOTION_COLORS
-from db.media_store import MediaStore, MediaStoreError, derived_key
+from db.media_store import (
+    MediaMissingError,
+    MediaStore,
+    MediaStoreError,
+    derived_key,
+    face_crop_prefix,
+)
 from db.models import AssetKind
 from db.queries.faces import StoredFace
+from db.queries.retention import REMOVED_BY_POLICY
 
 THUMB_QUALITY = 85
 
 
 class MediaError(RuntimeError):
     """A stored media file could not be read."""
+
+
+
+
+class MediaRemovedError(MediaError):
+    """The media file is no longer in the store: the retention policy removed it (the only
+    way a file of a listed asset goes; an erased asset is listed nowhere)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"media {REMOVED_BY_POLICY}; the faces and counts are kept")
 
 
 def load_still(store: MediaStore, relpath: str) -> Image.Image:
@@ -37,6 +54,9 @@ def load_still(store: MediaStore, relpath: str) -> Image.Image:
     name = Path(relpath).name
     try:
         data = store.read_bytes(relpath)
+    except MediaMissingError:
+        raise MediaRemovedError() from None
+    try:
         with Image.open(io.BytesIO(data)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, ValueError, MediaStoreError) as exc:
@@ -52,6 +72,8 @@ def video_frame(store: MediaStore, relpath: str, second: float) -> Image.Image:
     try:
         with store.local_path(relpath) as path:
             return _frame_of(path, second)
+    except MediaMissingError:
+        raise MediaRemovedError() from None
     except (OSError, MediaStoreError) as exc:
         raise MediaError(f"cannot read video {Path(relpath).name}: {exc}") from None
 
@@ -215,7 +237,6 @@ def stored_face_crop(store: MediaStore, relpath: str, kind: AssetKind, *, second
     Raises:
         MediaError: if the asset's file cannot be read.
     """
-    x1, y1, x2, y2 = (round(v) for v in box)
-    name = f"face-{round(second * 1000)}-{x1}-{y1}-{x2}-{y2}-{size}.jpg"
+    name = f"{face_crop_prefix(round(second * 1000), box)}{size}.jpg"
     return derived_picture(store, relpath, name, lambda: crop_face(
         picture(store, relpath, kind, second), box, size=size))

@@ -48,6 +48,9 @@ def _picture(item: StoredFace):
         return media.stored_face_crop(workspace().media, item.media_path, item.kind,
                                       second=item.timestamp_ms / 1000, box=item.row.box,
                                       size=220)
+    except media.MediaRemovedError as exc:
+        st.info(str(exc))
+        return None
     except media.MediaError as exc:
         st.error(str(exc))
         return None

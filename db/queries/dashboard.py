@@ -23,6 +23,7 @@ from db.models import (
     AssetAnalysis,
     Campaign,
     Channel,
+    ErasureLog,
     Face,
     IngestItem,
     IngestRun,
@@ -59,9 +60,12 @@ class DataVersion:
 
 def data_version(*, session: Session) -> DataVersion:
     """Max ids and counts of the tables jobs and reviewers write (a few index lookups), the
-    reviews per face (k) the consensus labels depend on, and the newest review's time."""
+    reviews per face (k) the consensus labels depend on, and the newest review's time;
+    every erasure and retention pass adds an :class:`~db.models.ErasureLog` row, so what
+    they delete or detach changes the version too."""
     parts = [func.coalesce(select(func.max(m.id)).scalar_subquery(), 0)
-             for m in (Face, Review, Asset, AnalysisRun, AssetAnalysis, IngestRun, IngestItem)]
+             for m in (Face, Review, Asset, AnalysisRun, AssetAnalysis, IngestRun, IngestItem,
+                       ErasureLog)]
     parts.append(reviews_per_face())
     done = select(func.count(AnalysisRun.id)).where(AnalysisRun.finished_at.is_not(None))
     # a relabel replaces a review, and SQLite may give the new row the old (highest) id

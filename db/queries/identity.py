@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from brandmood.core.types import Emotion
@@ -26,6 +26,7 @@ from db.models import (
     FaceEmbedding,
     Frame,
 )
+from db.queries.consent import has_current_consent
 from db.queries.core import NotFoundError
 from db.queries.faces import StoredFace, stored_faces
 from db.queries.rollups import refresh_rollups
@@ -102,11 +103,13 @@ def count_references(*, session: Session, ambassador_id: int, model: str) -> int
 
 def brand_references(*, session: Session, brand_id: int,
                      model: str) -> list[tuple[int, bytes]]:
-    """``(ambassador_id, vector bytes)`` of every reference of the brand's ambassadors."""
+    """``(ambassador_id, vector bytes)`` of every reference of the brand's ambassadors who
+    have a current consent to recognition (no one else is recognised)."""
     rows = session.execute(
         select(AmbassadorReference.ambassador_id, AmbassadorReference.vector)
         .join(Ambassador, Ambassador.id == AmbassadorReference.ambassador_id)
-        .where(Ambassador.brand_id == brand_id, AmbassadorReference.model == model)
+        .where(Ambassador.brand_id == brand_id, AmbassadorReference.model == model,
+               has_current_consent())
         .order_by(AmbassadorReference.id))
     return [(int(a), bytes(v)) for a, v in rows]
 
@@ -166,6 +169,16 @@ def face_embeddings(*, session: Session, face_ids: Sequence[int],
     rows = session.execute(select(FaceEmbedding.face_id, FaceEmbedding.vector).where(
         FaceEmbedding.face_id.in_(list(face_ids)), FaceEmbedding.model == model))
     return {int(f): bytes(v) for f, v in rows}
+
+
+def drop_embeddings(*, session: Session, face_ids: Sequence[int]) -> int:
+    """Delete these faces' stored embeddings (of every embedder); returns how many."""
+    if not face_ids:
+        return 0
+    done = session.execute(delete(FaceEmbedding).where(
+        FaceEmbedding.face_id.in_(list(face_ids)))
+        .execution_options(synchronize_session=False))
+    return int(done.rowcount or 0)
 
 
 def store_embedding(*, session: Session, face_id: int, model: str, vector: bytes) -> None:

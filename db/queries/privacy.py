@@ -18,14 +18,10 @@ from db.queries.selection import current_runs
 
 CONSENT_ATTRIBUTE = "consent"
 """The :class:`~db.models.Ambassador` attribute that holds the ambassador's current,
-not withdrawn consent to recognition (who consented, when, on what basis), or None.
-
-It does not exist yet: consent records are designed separately (issue 14, "Consent for
-recognition"). Until an ``Ambassador.consent`` attribute exists, :func:`has_consent` finds
-none, so no face counts as consenting and every face is blurred. Wiring consent in means
-giving ``Ambassador`` that attribute (a relationship or property that is None without a
-current consent, including after a withdrawal); nothing here needs to change, but
-``tests/brandmood/test_export_blur.py`` then wants a case with a consenting ambassador.
+not withdrawn consent to recognition (who consented, when, on what basis), or None:
+:attr:`db.models.Ambassador.consent`, from the ``ambassador_consent`` records
+(:mod:`db.queries.consent`; withdrawn ones do not count). tests/brandmood/test_consent.py
+checks that a consenting ambassador's matched face is the one face left unblurred.
 """
 
 

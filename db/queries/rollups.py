@@ -29,7 +29,7 @@ Maintenance API (all keyword-only, in the caller's transaction):
           s.execute(delete(Asset).where(Asset.id.in_(ids)))
 
 - :func:`rebuild_rollups` ``(session=, brand_ids=None)``: recompute everything (or some
-  brands) from the face rows; run by migration ``0009_rollups`` and by
+  brands) from the face rows; run by migration ``0010_rollups`` and by
   ``brandmood rollups rebuild``. Use it after changes that bypass the asset-level API
   (deleting a brand, campaign or channel, whose foreign keys null or drop asset rows).
 

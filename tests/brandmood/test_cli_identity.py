@@ -38,6 +38,10 @@ def test_commands_have_help():
         assert "Usage" in result.output
 
 
+CONSENT = ("--consent-by", "Ana", "--consent-basis", "contract 2026-014 §7",
+           "--consent-date", "2026-11-30")
+
+
 def test_enroll_list_match_review(ws_env, tmp_path, frames):
     from brandmood.services.analyze import run_analysis
     from ingest.files import FileSource
@@ -55,6 +59,10 @@ def test_enroll_list_match_review(ws_env, tmp_path, frames):
     Image.fromarray(frames[0]).save(ref)
 
     result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "Ana", ref)
+    assert result.exit_code == 2 and "enrolment refused" in result.output
+    assert "consent" in result.output
+    result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "Ana", ref,
+                    *CONSENT)
     assert result.exit_code == 0, result.output
     assert "1 reference face(s) added" in result.output
     result = invoke("ambassador", "list", "--brand", "Acme")
@@ -85,10 +93,10 @@ def test_enroll_list_match_review(ws_env, tmp_path, frames):
 def test_user_errors_are_one_line(ws_env, tmp_path):
     assert invoke("init", "--brand", "Acme").exit_code == 0
     result = invoke("ambassador", "enroll", "--brand", "Nope", "--name", "X",
-                    media_file("0-f1-su-ph.jpg"))
+                    media_file("0-f1-su-ph.jpg"), *CONSENT)
     assert result.exit_code == 2 and "unknown brand" in result.output
     result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "X",
-                    media_file("free-mountain-vector-01.jpg"))
+                    media_file("free-mountain-vector-01.jpg"), *CONSENT)
     assert result.exit_code == 2 and "no face found" in result.output
     result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "X",
                     tmp_path / "missing.jpg")
@@ -149,7 +157,7 @@ def _embedder_option(tmp_path, frames, run_source, FileSource, run_analysis,
     ref = tmp_path / "ana.jpg"
     Image.fromarray(frames[0]).save(ref)
     result = invoke("ambassador", "enroll", "--brand", "Acme", "--name", "Ana", ref,
-                    "--embedder", "facenet-vggface2")
+                    "--embedder", "facenet-vggface2", *CONSENT)
     assert result.exit_code == 0, result.output
     assert "1 reference face(s) added" in result.output and "facenet-vggface2" in result.output
     result = invoke("ambassador", "match", "--brand", "Acme", "--embedder", "facenet-vggface2")

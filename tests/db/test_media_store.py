@@ -214,3 +214,22 @@ def test_delete_asset_removes_file_only_when_unreferenced(ws, media) -> None:
         assert delete_asset(session=s, asset=assets[1], store=ws.media) is True
         s.commit()
     assert not ws.media.exists(stored.relpath)
+
+
+def test_delete_derived_removes_the_named_pictures_only(store, tmp_path: Path, media,
+                                                        request) -> None:
+    endpoint = request.getfixturevalue("s3_server") if isinstance(store, ObjectMediaStore) \
+        else None
+    from db.media_store import derived_key, face_crop_prefix
+
+    stored = store.put_file(media.path("single_face.jpg"))
+    crop = face_crop_prefix(0, (10.2, 20.0, 50.0, 60.0))
+    for name in (f"{crop}160.jpg", f"{crop}96.jpg", "face-0-1-2-3-4-160.jpg", "thumb-320.jpg"):
+        store.put_derived(derived_key(stored.relpath, name), b"x")
+    assert store.delete_derived(stored.relpath, starting=crop) == 2
+    left = [k.rsplit("/", 1)[-1] for k in _keys(store, endpoint, tmp_path / "m")
+            if "derived/" in k]
+    assert sorted(left) == ["face-0-1-2-3-4-160.jpg", "thumb-320.jpg"]
+    assert store.delete_derived(stored.relpath) == 2
+    assert not [k for k in _keys(store, endpoint, tmp_path / "m") if "derived/" in k]
+    assert store.exists(stored.relpath)

@@ -18,9 +18,9 @@ depends_on = None
 
 ACTIONS = ('sign_in', 'sign_in_failed', 'upload', 'ingest', 'review', 'export',
            'settings_change', 'model_registration', 'erasure', 'membership_change', 'job',
-           'rate_limited')
+           'rate_limited', 'retention')
 OBJECTS = ('asset', 'face', 'job', 'ingest_run', 'report', 'setting', 'model_version',
-           'user', 'brand')
+           'user', 'brand', 'erasure')
 MESSAGE = 'audit_events is append-only'
 
 

@@ -26,10 +26,13 @@ from db.models import (
 )
 from db.queries import identity as q
 from db.queries import model_versions as mv
+from db.queries.consent import Consent, ConsentError
 from db.queries.core import get_or_create_brand
 from db.queries.review import SettingKey, get_setting
 from tests.analytics.identity.conftest import MADE_UP_LABELS
 from tests.conftest import media_file
+
+CONSENT = Consent(given_by="the ambassador", basis="test contract 1 §4")
 
 
 @pytest.fixture
@@ -50,8 +53,11 @@ def analyzed(ws, detector):
 
 def test_enroll_match_review_and_emotions(analyzed, detector, embedder, video_frames):
     ws = analyzed
+    with pytest.raises(ConsentError, match="enrolment refused"):
+        enroll(ws, brand="Acme", name="Ana", images=[("frame0", video_frames[0])],
+               detector=detector, embedder=embedder)
     amb = enroll(ws, brand="Acme", name="Ana", images=[("frame0", video_frames[0])],
-                 detector=detector, embedder=embedder)
+                 detector=detector, embedder=embedder, consent=CONSENT)
     assert amb.added == 1 and amb.items[0].ok
     summary = match_faces(ws, brand="Acme", embedder=embedder)
     assert summary.n_faces >= 5 and not summary.failed
@@ -64,8 +70,9 @@ def test_enroll_match_review_and_emotions(analyzed, detector, embedder, video_fr
         assert all(0 <= f.ambassador_distance < 0.35 for f in video)
         assert all(f.ambassador_id is None for f in photo)
         assert all(f.ambassador_distance > 0.35 for f in photo)
-        n_emb = len(s.scalars(select(FaceEmbedding)).all())
-        assert n_emb == summary.n_faces
+        # only faces of a consenting ambassador keep an identity embedding
+        embedded = set(s.scalars(select(FaceEmbedding.face_id)))
+        assert embedded == {f.id for f in video}
         rows = q.list_ambassadors(session=s, brand_id=s.scalar(select(Brand.id)))
         assert (rows[0].name, rows[0].n_references, rows[0].n_matched) == ("Ana", 1, len(video))
         # Reviewer: reject one video face, confirm another and make it a reference.
@@ -95,14 +102,14 @@ def test_enroll_fails_items_without_a_face_and_goes_on(ws, detector, embedder, t
     broken.write_bytes(b"not an image")
     out = enroll_paths(ws, brand="Acme", name="Bo", paths=[
         broken, media_file("free-mountain-vector-01.jpg"), media_file("0-f1-su-ph.jpg")],
-        detector=detector, embedder=embedder)
+        detector=detector, embedder=embedder, consent=CONSENT)
     assert out.added == 1
     reasons = {Path(i.source).name: i.reason for i in out.items if not i.ok}
     assert set(reasons) == {"broken.jpg", "free-mountain-vector-01.jpg"}
     assert reasons["free-mountain-vector-01.jpg"] == "no face found"
     with pytest.raises(IdentityError, match="no reference face"):
         enroll_paths(ws, brand="Acme", name="Cy", paths=[broken], detector=detector,
-                     embedder=embedder)
+                     embedder=embedder, consent=CONSENT)
 
 
 def _reviewed_workspace(ws, made_up_faces, tmp_path: Path) -> list[int]:
@@ -193,9 +200,9 @@ def test_facenet_keeps_its_own_references_and_embeddings(analyzed, detector, emb
                                                          video_frames, facenet_env, monkeypatch):
     ws = analyzed
     ana = enroll(ws, brand="Acme", name="Ana", images=[("frame0", video_frames[0])],
-                 detector=detector, embedder=embedder)
+                 detector=detector, embedder=embedder, consent=CONSENT)
     bo = enroll_paths(ws, brand="Acme", name="Bo", paths=[media_file("0-f1-su-ph.jpg")],
-                      detector=detector, embedder=embedder)
+                      detector=detector, embedder=embedder, consent=CONSENT)
     dlib_refs = _refs(ws, EMBEDDING_MODEL)
     assert len(dlib_refs) == 2 and all(len(v) == 128 * 4 for *_, v in dlib_refs)
     # facenet, chosen by name through the registry (random weights from the env var)
@@ -241,6 +248,8 @@ def test_facenet_keeps_its_own_references_and_embeddings(analyzed, detector, emb
     assert bo.ambassador_id not in summary.per_ambassador
     with ws.session() as s:
         models = [e.model for e in s.scalars(select(FaceEmbedding))]
-        assert models.count(EMBEDDING_MODEL) == models.count("facenet-vggface2") == back.n_faces
+        # a face dlib no longer matches to a consenting ambassador keeps no embedding at all
+        assert models.count(EMBEDDING_MODEL) == models.count("facenet-vggface2") \
+            == back.n_matched < back.n_faces
         assert all(f.ambassador_distance < 0.35 for f in s.scalars(select(Face))
                    if f.ambassador_id == ana.ambassador_id)

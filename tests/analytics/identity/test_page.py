@@ -32,8 +32,10 @@ def matched(tmp_path, monkeypatch, detector, embedder, video_frames):
     run_source(ws, FileSource([media_file("single_face.mp4"), media_file("multi_face.jpg")]),
                brand="Acme")
     run_analysis(ws)
+    from db.queries.consent import Consent
+
     enroll(ws, brand="Acme", name="Ana", images=[("f0", video_frames[0])], detector=detector,
-           embedder=embedder)
+           embedder=embedder, consent=Consent("Ana", "contract 7"))
     match_faces(ws, brand="Acme", embedder=embedder)
     yield ws
     ws.close()

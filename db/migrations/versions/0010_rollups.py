@@ -1,8 +1,8 @@
 """rollups: pre-aggregated face, asset and engagement counts the dashboard pages read,
 with the per-asset ledger that keeps them exact; built from the existing faces
 
-Revision ID: 0009_rollups
-Revises: 0008_multi_review
+Revision ID: 0010_rollups
+Revises: 0009_erasure
 Create Date: 2026-12-02 10:50:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 
-revision = '0009_rollups'
-down_revision = '0008_multi_review'
+revision = '0010_rollups'
+down_revision = '0009_erasure'
 branch_labels = None
 depends_on = None
 
