@@ -9,3 +9,4 @@ st.title("Agreement")
 filters = views.require_filters(Permission.REVIEW)
 if filters is not None:
     agreement_views.agreement_view(filters)
+    views.model_caption(filters)  # the model behind 'model vs consensus'

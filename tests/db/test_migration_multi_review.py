@@ -4,7 +4,7 @@ keeping each face's newest review (the one that counted) under the reviewer "leg
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,18 +19,19 @@ BEFORE = "0006_jobs"
 
 def test_existing_reviews_become_legacy_and_keep_their_label(backend_url: str) -> None:
     engine = make_engine(backend_url)
-    upgrade(engine, BEFORE)  # the models' tables are the same there, bar the review key
+    upgrade(engine, BEFORE)  # the review table before its key changes
     with Session(engine) as s:
         brand = get_or_create_brand(s, name="Acme")
-        asset = Asset(brand_id=brand.id, kind=AssetKind.IMAGE, source_uri="x.jpg",
-                      sha256="a" * 64, media_path="aa/x.jpg")
-        s.add(asset)
-        s.flush()
-        frame, run = Frame(asset_id=asset.id, timestamp_ms=0), AnalysisRun(model_name="m",
+        # a Core insert names only the columns given (and those with defaults): the ORM
+        # would also name columns later migrations add to the asset table
+        asset_id = s.execute(insert(Asset.__table__).values(
+            brand_id=brand.id, kind=AssetKind.IMAGE, source_uri="x.jpg", sha256="a" * 64,
+            media_path="aa/x.jpg").returning(Asset.__table__.c.id)).scalar_one()
+        frame, run = Frame(asset_id=asset_id, timestamp_ms=0), AnalysisRun(model_name="m",
                                                                             model_version="1")
         s.add_all([frame, run])
         s.flush()
-        faces = [Face(frame_id=frame.id, run_id=run.id, asset_id=asset.id, x1=0, y1=0, x2=9,
+        faces = [Face(frame_id=frame.id, run_id=run.id, asset_id=asset_id, x1=0, y1=0, x2=9,
                       y2=9, det_score=0.9) for _ in range(2)]
         s.add_all(faces)
         s.flush()
