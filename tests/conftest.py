@@ -206,3 +206,29 @@ def ray_cluster() -> Iterator[object]:
     yield conn
     conn.close()
     shutil.rmtree(temp, ignore_errors=True)
+
+
+# Models loaded once per test session (weights from the cache `make fetch` fills); a test
+# folder may override them (tests/analytics: the analyzer's own detector).
+@pytest.fixture(scope="session")
+def analyzer():
+    """The default analyzer (MTCNN + the default emotion model)."""
+    from analytics.pipeline import default_analyzer
+
+    return default_analyzer()
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """An MTCNN detector with its default settings."""
+    from analytics.detection import MTCNNDetector
+
+    return MTCNNDetector()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default face embedder of ambassador recognition."""
+    from analytics.identity_registry import get_embedder
+
+    return get_embedder()

