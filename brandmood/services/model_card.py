@@ -2,10 +2,13 @@
 as its publisher says), how accurate it measured per dataset and per class, how well its
 confidence is calibrated, and its known biases.
 
-The measured numbers have one source: the JSON files ``benchmarks/accuracy.py`` writes
-(:data:`ACCURACY_FILES`, kept beside this module), so the Responsible use page shows
-exactly what the benchmark measured. Refresh them with the commands in
-:data:`ACCURACY_COMMANDS` when a model changes.
+The measured numbers have one source: :data:`FIGURES_FILE` beside this module, the
+per-model aggregates (accuracy, macro-F1, ECE, uncertain share, recall per class) that
+:func:`figures_from_benchmark` keeps of the accuracy benchmark's output, and nothing else
+(no image, file name or path of the evaluation sets, which are never copied into the
+repository). ``python -m benchmarks.model_card`` measures and rewrites it (the commands in
+:data:`ACCURACY_COMMANDS`); a test re-measures where ``../shared/eval`` is present and
+fails when the file is out of date.
 """
 
 from __future__ import annotations
@@ -18,18 +21,20 @@ from brandmood.core.types import EMOTIONS
 
 HERE = Path(__file__).resolve().parent
 
-ACCURACY_FILES: dict[str, str] = {
-    "JAFFE dev photos": "accuracy-jaffe-dev.json",
-    "CK+48 dev crops": "accuracy-ckplus48-dev.json",
-}
-"""Dataset (as the page names it) → the benchmark's JSON output, in this folder."""
+FIGURES_FILE = HERE / "model_card_figures.json"
+"""Dataset (as the page names it) → {"images": n, "models": {model: aggregates}}."""
 
-ACCURACY_COMMANDS: tuple[str, ...] = (
-    "python -m benchmarks.accuracy --data ../shared/eval/jaffe-dev --no-extras --no-tta "
-    "--json brandmood/services/accuracy-jaffe-dev.json",
-    "python -m benchmarks.accuracy --data ../shared/eval/ckplus48-dev --crops --no-extras "
-    "--no-tta --json brandmood/services/accuracy-ckplus48-dev.json",
-)
+DATASETS: dict[str, tuple[str, bool]] = {
+    "JAFFE dev photos": ("jaffe-dev", False),
+    "CK+48 dev crops": ("ckplus48-dev", True),
+}
+"""Dataset (as the page names it) → (its folder in ``../shared/eval``, images are crops)."""
+
+ACCURACY_COMMANDS: tuple[str, ...] = ("python -m benchmarks.model_card",)
+"""What measures the figures again and rewrites :data:`FIGURES_FILE`."""
+
+KEPT = ("accuracy", "macro_f1", "ece", "uncertain_share", "per_class_recall")
+"""The aggregates of one model that the card shows (all the benchmark output it keeps)."""
 
 
 @dataclass(frozen=True)
@@ -105,27 +110,33 @@ class Measured:
     per_class_recall: dict[str, float]
 
 
-def _read(name: str) -> dict | None:
+def figures_from_benchmark(output: dict) -> dict:
+    """The card's figures of one dataset from ``benchmarks/accuracy.py``'s JSON output:
+    the image count and each model's :data:`KEPT` aggregates."""
+    return {"images": int(output.get("n_images", 0)),
+            "models": {model: {k: m.get(k) for k in KEPT}
+                       for model, m in (output.get("models") or {}).items()}}
+
+
+def read_figures(path: Path = FIGURES_FILE) -> dict:
+    """Dataset → figures (empty when the file is missing or unreadable)."""
     try:
-        return json.loads((HERE / name).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
 
 
-def measured(files: dict[str, str] | None = None) -> list[Measured]:
-    """Every model's numbers on every dataset whose benchmark output is here.
+def measured(figures: dict | None = None) -> list[Measured]:
+    """Every model's numbers on every dataset of ``figures`` (default: the card's file).
 
-    A missing or unreadable file gives no rows (the page says what to run).
+    No figures give no rows (the page says what to run).
     """
     out = []
-    for dataset, name in (files or ACCURACY_FILES).items():
-        data = _read(name)
-        if not data:
-            continue
+    for dataset, data in (read_figures() if figures is None else figures).items():
         for model, m in (data.get("models") or {}).items():
             recall = m.get("per_class_recall") or {}
             out.append(Measured(
-                dataset, int(data.get("n_images", 0)), model, float(m["accuracy"]),
+                dataset, int(data.get("images", 0)), model, float(m["accuracy"]),
                 float(m["macro_f1"]), m.get("ece"), m.get("uncertain_share"),
                 {e.value: float(recall[e.value]) for e in EMOTIONS
                  if recall.get(e.value) is not None}))
@@ -139,10 +150,6 @@ def weak_classes(rows: list[Measured], model: str,
             for m in rows if m.model == model}
 
 
-def missing_files(files: dict[str, str] | None = None) -> list[str]:
-    """The benchmark outputs that are not here."""
-    return [n for n in (files or ACCURACY_FILES).values() if _read(n) is None]
-
-
-__all__ = ["ACCURACY_COMMANDS", "ACCURACY_FILES", "KNOWN_BIASES", "MODELS", "Measured",
-           "ModelFacts", "measured", "missing_files", "weak_classes"]
+__all__ = ["ACCURACY_COMMANDS", "DATASETS", "FIGURES_FILE", "KNOWN_BIASES", "MODELS",
+           "Measured", "ModelFacts", "figures_from_benchmark", "measured", "read_figures",
+           "weak_classes"]
