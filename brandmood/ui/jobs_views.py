@@ -170,7 +170,7 @@ def job_progress(job: jq.JobView) -> None:
         if job.done:
             text += f" ({job.done}/{job.total} done before it was given back)"
     else:
-        text = f"Analyzing: {job.done}/{job.total} {job.message}".strip()
+        text = f"Job #{job.id}: analyzing {job.done}/{job.total} {job.message}".strip()
     st.progress(job.fraction, text=text[:200])
     if not workers_alive():
         st.warning(NO_WORKER)

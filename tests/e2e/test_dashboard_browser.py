@@ -80,10 +80,11 @@ def test_upload_review_export_in_chromium(server, browser_page, media):
     page.get_by_role("textbox", name="Brand").fill("Acme")
     choose_files(page, media.path("single_face.jpg"))
     page.get_by_role("button", name="Upload and analyze").click()
-    # "Job #1 is queued": the page returned before any analysis (its progress, with "You
-    # can leave this page", is redrawn until the worker is done, which may already be the
-    # case a moment later, so that caption is not counted here)
-    page.get_by_text("Job #1 is queued").first.wait_for(timeout=120_000)
+    # "Job #1 …" (queued, or analyzing if the worker claimed it at once): the page returned
+    # before the analysis was done (its progress, with "You can leave this page", is
+    # redrawn until the worker is done, which may already be the case a moment later, so
+    # that caption is not counted here)
+    page.get_by_text("Job #1").first.wait_for(timeout=120_000)
     _shot(page, "upload-queued")
     page.get_by_role("link", name="Jobs").click()
     page.get_by_text("Ingest runs").wait_for()

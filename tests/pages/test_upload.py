@@ -110,7 +110,7 @@ def test_running_job_shows_its_progress_and_no_warning_with_a_live_worker(empty_
         ws.close()
     at.run(timeout=60)
     assert not at.exception, [e.value for e in at.exception]
-    assert _progress_texts(at) == ["Analyzing: 0/1 loading models"]
+    assert _progress_texts(at) == [f"Job #{job.id}: analyzing 0/1 loading models"]
     assert not at.warning
     assert any("You can leave this page" in c.value for c in at.caption)
 
