@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,7 +137,7 @@ def pick(page, selectbox, option: str, tries: int = 3) -> None:
         choice = page.get_by_role("option", name=option)
         try:
             choice.first.wait_for(timeout=20_000)
-        except Exception:  # playwright's TimeoutError: open the list again
+        except PlaywrightTimeout:  # the list closed before the option showed: open it again
             if attempt == tries - 1:
                 raise
             page.keyboard.press("Escape")
