@@ -11,7 +11,6 @@ uses (content-addressed storage) stays until that asset's media go too.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -91,8 +90,9 @@ def apply_retention(ws: Workspace, principal: Principal, *, policy: RetentionPol
     with ws.sessions.begin() as s:
         erase = (rq.assets_stored_before(session=s, before=now - timedelta(days=policy.all_days))
                  if policy.all_days else [])
+        erased = set(erase)
         due = ([(a, p) for a, p in rq.media_due(
-            session=s, before=now - timedelta(days=policy.media_days)) if a not in set(erase)]
+            session=s, before=now - timedelta(days=policy.media_days)) if a not in erased]
             if policy.media_days else [])
         report.media_assets, report.erased_assets = len(due), len(erase)
         report.media_files = len({p for _, p in due})
@@ -102,14 +102,9 @@ def apply_retention(ws: Workspace, principal: Principal, *, policy: RetentionPol
         removed.counts["media_removed"] += rq.mark_media_removed(
             session=s, asset_ids=[a for a, _ in due], at=now)
         eq.after_erasure(session=s, asset_ids=removed.asset_ids)
-    files: Counter[str] = Counter()
+    removed.files |= {p for _, p in due}  # their pictures go as an erased asset's do
     with ws.session() as s:
-        files.update(eq.delete_files(ws.media, removed, session=s))
-        for path in sorted({p for _, p in due}):
-            if not eq.media_in_use(session=s, relpath=path):
-                files["derived"] += ws.media.delete_derived(path)
-                files["files"] += ws.media.delete_if_unreferenced(
-                    path, is_referenced=lambda p: eq.media_in_use(session=s, relpath=p))
+        files = eq.delete_files(ws.media, removed, session=s)
     report.counts = {k: int(v) for k, v in (removed.counts + files).items() if v}
     with ws.sessions.begin() as s:
         subject = eq.opaque_id(session=s, kind=ErasureKind.RETENTION, key=now.isoformat())
