@@ -317,11 +317,11 @@ def erase_brand_rows(*, session: Session, brand_id: int) -> Removed:
 
 def after_erasure(*, session: Session, asset_ids: Iterable[int]) -> None:
     """Recompute everything summed from the faces of these assets, in the erasing
-    transaction: the per-asset face counts the dashboard reads, and each outcome's face
-    count (a video's stored summary, which counted the old faces, is dropped).
+    transaction: the per-asset face counts and the dashboard rollups
+    (:func:`db.queries.analysis.refresh_face_counts` refreshes both), and each outcome's
+    face count (a video's stored summary, which counted the old faces, is dropped).
 
-    The one place every erasure and retention pass calls: a new summary table built from
-    faces is refreshed here too.
+    The one place every erasure and retention pass calls.
     """
     ids = _ids(asset_ids)
     if not ids:
